@@ -1,0 +1,66 @@
+"""App factory and entry points: `gunicorn _wsgi:app`, or `python _wsgi.py --port 9090` like Label Studio's backends."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub at run time unless the user asks
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from settings import Settings, SettingsError  # noqa: E402
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s", force=True)
+
+
+def create_app(settings: Settings | None = None):
+    """Build the Flask app with its runtime; `settings` defaults to the environment."""
+    from model import NERBackend
+    from protocol.app import create_app as create_protocol_app
+    from runtime import Runtime
+
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_protocol_app(NERBackend, Runtime(settings))
+
+
+def _load_app():
+    try:
+        return create_app()
+    except SettingsError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Active-learning NER backend for Label Studio")
+    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("PORT", 9090)))
+    parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    parser.add_argument("--model-dir", help="sets MODEL_DIR")
+    parser.add_argument("--log-level", help="sets LOG_LEVEL", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--basic-auth-user", help="sets BASIC_AUTH_USER")
+    parser.add_argument("--basic-auth-pass", help="sets BASIC_AUTH_PASS")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    for flag, name in [("model_dir", "MODEL_DIR"), ("log_level", "LOG_LEVEL"),
+                       ("basic_auth_user", "BASIC_AUTH_USER"), ("basic_auth_pass", "BASIC_AUTH_PASS")]:
+        if getattr(args, flag):
+            os.environ[name] = getattr(args, flag)
+    app = _load_app()
+    app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
+
+
+def __getattr__(name: str):
+    """`_wsgi.app` is built on first access (gunicorn's `_wsgi:app`), so importing this module stays cheap."""
+    if name == "app":
+        global app
+        app = _load_app()
+        return app
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The NER backend: setup / predict / fit / select_samples for Label Studio, on Hugging Face token classifiers."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import uncertainty
+from ner.decoding import Span, decode_spans, drop_overlapping
+from ner.store import InvalidProjectError, project_key
+from protocol import errors
+from protocol.base import LabelStudioMLBase
+from protocol.errors import BadRequest, Unprocessable
+from protocol.label_config import NerConfig, parse_ner_config
+
+log = logging.getLogger(__name__)
+errors.register(InvalidProjectError, 400)
+errors.register(uncertainty.UnknownStrategyError, 400)
+errors.register(uncertainty.InvalidLimitError, 400)
+
+# Texts per forward-pass group inside one /predict: bounds memory on "Retrieve Predictions" with thousands of tasks.
+PREDICT_CHUNK = 256
+
+
+def task_text(task: Any, value_key: str) -> str | None:
+    """The task's text, or None when the task cannot be read (not an object, no data, field missing or not text)."""
+    if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+        return None
+    text = task["data"].get(value_key)
+    return text if isinstance(text, str) else None
+
+
+def drawn_regions(context: dict | None, config: NerConfig) -> list[dict]:
+    """Regions the annotator drew (interactive pre-annotation) that we keep and predict around."""
+    regions = (context or {}).get("result") or []
+    kept = []
+    for region in regions if isinstance(regions, list) else []:
+        value = region.get("value") if isinstance(region, dict) else None
+        if isinstance(value, dict) and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
+            kept.append(region)
+    return kept
+
+
+def span_region(span: Span, text: str, config: NerConfig) -> dict:
+    return {
+        "from_name": config.from_name,
+        "to_name": config.to_name,
+        "type": "labels",
+        "value": {"start": span.start, "end": span.end, "text": text[span.start : span.end], "labels": [span.label]},
+        "score": round(span.score, 6),
+    }
+
+
+class NERBackend(LabelStudioMLBase):
+    """Pre-annotates entities, scores how unsure the model is, and hands training to the job queue."""
+
+    def _project(self) -> str | None:
+        return None if self.project_id in (None, "") else project_key(self.project_id)
+
+    def _config(self) -> NerConfig:
+        if self.label_config is None:
+            project = self._project()
+            stored = self.runtime.label_config(project) if project else None
+            if stored is None:
+                raise BadRequest("missing field 'label_config' (the project's label config XML)", field="label_config")
+            self.label_config = stored
+        return parse_ner_config(self.label_config)
+
+    def setup(self) -> str:
+        config = self._config()
+        project = self._project()
+        self.runtime.remember_label_config(project, self.label_config)
+        self.runtime.pool.warm(project, config)
+        return self.runtime.pool.version_for(project, config)
+
+    def predict(self, tasks: list, context: dict | None = None, **kwargs) -> list[dict]:
+        config = self._config()
+        project = self._project() or "0"
+        texts = [task_text(t, config.value_key) for t in tasks]
+        if tasks and all(t is None for t in texts):
+            raise Unprocessable(
+                f"no task has a text in data[{config.value_key!r}] (the field the label config's "
+                f"<Text value=\"${config.value_key}\"> reads)", field=f"tasks[].data.{config.value_key}")
+        for i, text in enumerate(texts):
+            if text is None:
+                log.warning("task #%d (id %s) has no text in data[%r]: empty prediction", i,
+                            tasks[i].get("id") if isinstance(tasks[i], dict) else None, config.value_key)
+        served = self.runtime.pool.get(project, config)
+        keep = drawn_regions(context, config)
+        taken = [(r["value"]["start"], r["value"]["end"]) for r in keep]
+        strategy = uncertainty.get_strategy(self.runtime.settings.uncertainty_strategy)
+        results = []
+        for chunk_start in range(0, len(texts), PREDICT_CHUNK):
+            chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
+            outputs = served.predictor.predict(chunk)
+            scores = strategy([o.probs for o in outputs], served.tags,
+                              boundary_weight=self.runtime.settings.boundary_weight)
+            for text, out, u in zip(chunk, outputs, scores):
+                regions = list(keep)
+                if served.trained and len(out.words):
+                    best = out.probs.argmax(axis=1)
+                    spans = decode_spans(out.words, [served.tags[i] for i in best],
+                                         out.probs[range(len(best)), best].tolist(), served.label_map)
+                    regions += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
+                results.append({"result": regions, "score": round(float(1.0 - u), 6), "model_version": served.version})
+        for i, text in enumerate(texts):
+            if text is None:
+                results[i] = {"result": [], "score": 0.0, "model_version": served.version}
+        return results
+
+    def fit(self, event: str, data: dict, **kwargs) -> dict:
+        jobs = getattr(self.runtime, "jobs", None)
+        if jobs is None:
+            return {"status": "ignored", "reason": "training is not enabled"}
+        return jobs.handle_event(event, data)
+
+    def health(self) -> dict:
+        pool = self.runtime.pool
+        return {"models": pool.status(), "load_errors": dict(pool.last_error),
+                "untrained_means": "no fine-tuned model yet: predictions are empty until training runs"}
+
+    def metrics(self) -> dict:
+        return {"models": self.runtime.pool.status()}
+
+    def versions(self) -> dict:
+        store = self.runtime.store
+        return {"versions": {p: [v.name for v in store.versions(p)] for p in store.projects()}}
+
+    def select_samples(self, body: dict) -> dict:
+        raise BadRequest("select_samples is not available yet")
+
+    def train_status(self, project: str | None) -> dict:
+        jobs = getattr(self.runtime, "jobs", None)
+        return jobs.status(project) if jobs is not None else {"jobs": {}}

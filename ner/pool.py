@@ -1,0 +1,125 @@
+"""Loaded models per project, kept across requests and bounded in number.
+
+Each request asks the pool for its project's model; the pool compares the store's deployed pointer with what it
+holds and switches to a newly deployed version on that request, so every web worker follows deployments without
+a restart. Loading happens once per (project, version), never per request.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ner.base_model import has_ner_head, load_base_model, load_saved_model, match_labels, resolve_model_path
+from ner.inference import Predictor
+from ner.store import ModelStore
+from ner.tags import tag_labels
+
+log = logging.getLogger(__name__)
+
+UNTRAINED = "untrained"
+
+
+@dataclass
+class ServedModel:
+    """A project's model as served: its version string, predictor, tags and label mapping."""
+
+    version: str
+    predictor: Predictor
+    tags: list[str]
+    label_map: dict[str, str]
+    trained: bool
+
+
+@functools.lru_cache(maxsize=16)
+def base_version(name: str, project_labels: tuple[str, ...], aliases: tuple) -> str:
+    """Version string of a project's base model: 'base-<name>' if its NER head fits the labels, else 'untrained'."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(resolve_model_path(name))
+    if has_ner_head(config):
+        tags = [config.id2label[i] for i in range(len(config.id2label))]
+        if match_labels(tag_labels(tags), list(project_labels), dict(aliases)):
+            return "base-" + re.sub(r"[^A-Za-z0-9._-]+", "-", name or "default").strip("-")
+    return UNTRAINED
+
+
+class ModelPool:
+    """Thread-safe LRU of ServedModel by (project, labels)."""
+
+    def __init__(self, settings, store: ModelStore):
+        self.settings = settings
+        self.store = store
+        self._models: OrderedDict[tuple, ServedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+        self.last_error: dict[str, str] = {}
+
+    @property
+    def base_name(self) -> str:
+        return self.settings.finetuned_model_name or self.settings.baseline_model_name
+
+    def version_for(self, project: str, config) -> str:
+        """The version a request for `project` would be served, without loading anything heavy."""
+        deployed = self.store.deployed(project)
+        if deployed:
+            return deployed
+        return base_version(self.base_name, tuple(config.labels), tuple(sorted((k, tuple(v)) for k, v in config.predicted_values.items())))
+
+    def get(self, project: str, config) -> ServedModel:
+        key = (project, tuple(config.labels))
+        wanted = self.version_for(project, config)
+        with self._lock:
+            served = self._models.get(key)
+            if served is not None and served.version == wanted:
+                self._models.move_to_end(key)
+                return served
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:  # one loader per key; others wait for it instead of loading twice
+            with self._lock:
+                served = self._models.get(key)
+                if served is not None and served.version == wanted:
+                    return served
+            served = self._load(project, config, wanted)
+            with self._lock:
+                self._models[key] = served
+                self._models.move_to_end(key)
+                while len(self._models) > self.settings.model_cache_size:
+                    evicted, _ = self._models.popitem(last=False)
+                    log.info("evicted model of project %s from memory", evicted[0])
+            log.info("project %s now serves %s", project, served.version)
+            return served
+
+    def warm(self, project: str, config) -> None:
+        """Load in the background so /setup can answer at once and the first /predict finds the model ready."""
+
+        def run():
+            try:
+                self.get(project, config)
+                self.last_error.pop(project, None)
+            except Exception as exc:  # reported in /health
+                self.last_error[project] = f"{type(exc).__name__}: {exc}"[:300]
+                log.exception("loading the model of project %s failed", project)
+
+        threading.Thread(target=run, name=f"warm-{project}", daemon=True).start()
+
+    def _load(self, project: str, config, version: str) -> ServedModel:
+        s = self.settings
+        if version != UNTRAINED and not version.startswith("base-"):
+            info = self.store.get(project, version)
+            label_map = match_labels(info.meta.get("labels", []), list(config.labels), config.predicted_values)
+            loaded = load_saved_model(str(info.path), label_map)
+        else:
+            loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
+        predictor = Predictor(loaded.model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
+        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained)
+
+    def status(self) -> dict:
+        with self._lock:
+            return {
+                project: {"model_version": m.version, "trained": m.trained, "labels": list(labels)}
+                for (project, labels), m in self._models.items()
+            }

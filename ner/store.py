@@ -1,0 +1,151 @@
+"""The model store: fine-tuned versions per project on disk, and which one is deployed.
+
+Layout: MODEL_DIR/<project>/versions/<version>/ (Hugging Face files + meta.json) and
+MODEL_DIR/<project>/deployed.json. Versions are written to a temporary folder and renamed into place, and the
+deployed pointer is replaced atomically, so a reader never sees a half-written model. Both the web process and
+the training worker use this one API.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_PROJECT = re.compile(r"^[0-9]{1,18}$")
+_VERSION = re.compile(r"^p(?P<project>[0-9]+)-v(?P<n>[0-9]+)-n(?P<annotations>[0-9]+)$")
+
+
+class InvalidProjectError(ValueError):
+    """A project id that is not a plain number (it would name a path outside the store)."""
+
+
+class UnknownVersionError(LookupError):
+    """A version that the store does not hold for the project."""
+
+
+def project_key(project: object) -> str:
+    """The store key of a project: Label Studio's id, also from its "<id>.<created>" form sent to /setup."""
+    text = str(project).strip()
+    head = text.split(".", 1)[0]
+    if not _PROJECT.match(head):
+        raise InvalidProjectError(f"invalid project id {text[:40]!r}: expected a number such as 3 or '3.1700000000'")
+    return str(int(head))
+
+
+def version_name(project: str, n: int, annotations: int) -> str:
+    return f"p{project}-v{n}-n{annotations}"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A stored version and its meta.json (labels, label_map, metrics, annotation count...)."""
+
+    name: str
+    path: Path
+    meta: dict
+
+
+class ModelStore:
+    """Saves, lists, deploys and prunes fine-tuned versions under one root directory."""
+
+    def __init__(self, root: str | os.PathLike, keep: int = 5):
+        self.root = Path(root)
+        self.keep = keep
+
+    def project_dir(self, project: object) -> Path:
+        return self.root / project_key(project)
+
+    def versions(self, project: object) -> list[VersionInfo]:
+        """Complete versions, oldest first."""
+        base = self.project_dir(project) / "versions"
+        found = []
+        if base.is_dir():
+            for entry in base.iterdir():
+                m = _VERSION.match(entry.name)
+                meta_file = entry / "meta.json"
+                if m and meta_file.is_file():
+                    found.append((int(m["n"]), VersionInfo(entry.name, entry, json.loads(meta_file.read_text()))))
+        return [v for _, v in sorted(found, key=lambda x: x[0])]
+
+    def get(self, project: object, version: str) -> VersionInfo:
+        if not _VERSION.match(version or ""):
+            raise UnknownVersionError(f"unknown model version {str(version)[:60]!r}")
+        for v in self.versions(project):
+            if v.name == version:
+                return v
+        raise UnknownVersionError(f"project {project_key(project)} has no model version {version!r}")
+
+    def next_version(self, project: object, annotations: int) -> str:
+        key = project_key(project)
+        numbers = [int(_VERSION.match(v.name)["n"]) for v in self.versions(project)]
+        return version_name(key, max(numbers, default=0) + 1, annotations)
+
+    def save(self, project: object, annotations: int, write, meta: dict) -> VersionInfo:
+        """Create a new version: `write(tmp_dir)` fills a temporary folder, which is then renamed into place."""
+        base = self.project_dir(project) / "versions"
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
+        try:
+            write(tmp)
+            for _ in range(100):
+                name = self.next_version(project, annotations)
+                full_meta = {**meta, "version": name, "annotations": annotations, "created_at": time.time()}
+                (tmp / "meta.json").write_text(json.dumps(full_meta, indent=2, sort_keys=True))
+                _fsync_dir(tmp)
+                try:
+                    os.rename(tmp, base / name)
+                except OSError:  # another writer took the name: try the next one
+                    continue
+                return VersionInfo(name, base / name, full_meta)
+            raise RuntimeError("could not allocate a version name")
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def deployed(self, project: object) -> str | None:
+        """The deployed version's name, or None while the project serves its base model."""
+        pointer = self.project_dir(project) / "deployed.json"
+        try:
+            return json.loads(pointer.read_text())["version"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
+
+    def deploy(self, project: object, version: str) -> None:
+        self.get(project, version)
+        directory = self.project_dir(project)
+        fd, tmp = tempfile.mkstemp(prefix=".deployed-", dir=directory)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"version": version, "deployed_at": time.time()}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / "deployed.json")
+        self.prune(project)
+
+    def prune(self, project: object) -> None:
+        """Keep the last `keep` versions and the deployed one; remove leftovers of interrupted writes."""
+        deployed = self.deployed(project)
+        versions = self.versions(project)
+        for v in versions[: max(0, len(versions) - self.keep)]:
+            if v.name != deployed:
+                shutil.rmtree(v.path, ignore_errors=True)
+        base = self.project_dir(project) / "versions"
+        for leftover in base.glob(".incoming-*"):
+            if time.time() - leftover.stat().st_mtime > 3600:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    def projects(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted((p.name for p in self.root.iterdir() if _PROJECT.match(p.name)), key=int)
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())

@@ -1,0 +1,128 @@
+"""The Flask app: Label Studio's routes plus /select_samples and /train_status, auth, and JSON errors."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from protocol.auth import basic_auth_ok, secret_ok
+from protocol.errors import ApiError, BadRequest, as_api_error
+from protocol.label_config import LabelConfigError
+from protocol import errors
+
+log = logging.getLogger(__name__)
+errors.register(LabelConfigError, 422)
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 naming what is wrong with it."""
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raise BadRequest("request body is not valid JSON")
+    if not isinstance(data, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def require(data: dict, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if key not in data or data[key] is None:
+        raise BadRequest(f"missing field {key!r} ({what})", field=key)
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise BadRequest(f"field {key!r} must be {what}", field=key)
+    return value
+
+
+def create_app(backend_class: type, runtime: Any) -> Flask:
+    """Build the app around a LabelStudioMLBase subclass and the runtime its instances share."""
+    settings = runtime.settings
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+
+    def backend(project=None, label_config=None):
+        return backend_class(runtime, project, label_config)
+
+    @app.before_request
+    def authenticate():
+        if not settings.basic_auth_user:
+            return None
+        if basic_auth_ok(request.headers.get("Authorization"), settings.basic_auth_user, settings.basic_auth_pass):
+            return None
+        if request.path == "/webhook" and settings.webhook_secret:
+            given = request.args.get("secret") or request.headers.get("X-Webhook-Secret")
+            if secret_ok(given, settings.webhook_secret):
+                return None
+        response = jsonify(error="authentication required")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Basic realm="ner-backend"'
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_error(exc: Exception):
+        api_error = as_api_error(exc)
+        if api_error is not None:
+            return jsonify(api_error.body()), api_error.status
+        if isinstance(exc, HTTPException):
+            return jsonify(error=exc.description or exc.name), exc.code
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error="internal error; see the backend's log"), 500
+
+    @app.get("/")
+    @app.get("/health")
+    def health():
+        return jsonify(status="UP", model_class=backend_class.__name__, **backend().health())
+
+    @app.post("/setup")
+    def setup():
+        data = json_body()
+        project = require(data, "project", (str, int), "the Label Studio project id")
+        schema = require(data, "schema", str, "the project's label config XML")
+        version = backend(str(project), schema).setup()
+        return jsonify(model_version=version)
+
+    @app.post("/predict")
+    def predict():
+        data = json_body()
+        tasks = require(data, "tasks", list, "a list of task objects")
+        project = data.get("project")
+        label_config = data.get("label_config")
+        if label_config is not None and not isinstance(label_config, str):
+            raise BadRequest("field 'label_config' must be the label config XML string", field="label_config")
+        if project is not None and not isinstance(project, (str, int)):
+            raise BadRequest("field 'project' must be a project id", field="project")
+        params = data.get("params") if isinstance(data.get("params"), dict) else {}
+        context = params.get("context") if isinstance(params.get("context"), dict) else None
+        started = time.perf_counter()
+        results = backend(None if project is None else str(project), label_config).predict(tasks, context=context)
+        log.info("predicted %d tasks in %.2fs", len(tasks), time.perf_counter() - started)
+        return jsonify(results=results)
+
+    @app.post("/webhook")
+    def webhook():
+        data = json_body()
+        action = require(data, "action", str, "the webhook action name")
+        result = backend().fit(action, data)
+        return jsonify(result), 201
+
+    @app.get("/metrics")
+    def metrics():
+        return jsonify(backend().metrics())
+
+    @app.get("/versions")
+    def versions():
+        return jsonify(backend().versions())
+
+    @app.post("/select_samples")
+    def select_samples():
+        return jsonify(backend().select_samples(json_body()))
+
+    @app.get("/train_status")
+    def train_status():
+        return jsonify(backend().train_status(request.args.get("project")))
+
+    return app

@@ -1,0 +1,38 @@
+"""State shared by every request of a web process: settings, the model store and the loaded models."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from ner.pool import ModelPool
+from ner.store import ModelStore, project_key
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Built once per process (gunicorn --preload builds it in the master, before forking)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
+        self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
+        self.pool = ModelPool(settings, self.store)
+
+    def remember_label_config(self, project: str, xml: str) -> None:
+        """Keep the project's label config on disk so the worker and /select_samples can use it without a request."""
+        directory = self.store.project_dir(project)
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / "label_config.xml"
+        if target.exists() and target.read_text() == xml:
+            return
+        tmp = directory / f".label_config.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(xml)
+        tmp.replace(target)
+
+    def label_config(self, project: object) -> str | None:
+        path = self.store.project_dir(project_key(project)) / "label_config.xml"
+        return path.read_text() if path.is_file() else None

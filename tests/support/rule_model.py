@@ -1,0 +1,61 @@
+"""A real BertForTokenClassification whose outputs the test controls: each vocabulary entry maps to a fixed tag.
+
+With one transformer layer whose projections are zero (an identity after LayerNorm) and zeroed position/type
+embeddings, a token's hidden state depends on its id only,
+so the classifier's answer for every token is set by hand. It goes through the same save/load code as any
+checkpoint, which makes span decoding, windows and label mapping verifiable exactly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], confidence: float = 8.0) -> Path:
+    """Save a checkpoint where the word piece `w` gets tag rules[w] (others "O"); returns the directory."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from ner.base_model import resolve_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(None))
+    k = len(tags)
+    hidden = 2 * k
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=1,
+        intermediate_size=4, max_position_embeddings=512, id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)}, architectures=["BertForTokenClassification"],
+    )
+    model = BertForTokenClassification(config)
+    with torch.no_grad():
+        emb = model.bert.embeddings
+        emb.position_embeddings.weight.zero_()
+        emb.token_type_embeddings.weight.zero_()
+        emb.LayerNorm.weight.fill_(1.0)
+        emb.LayerNorm.bias.zero_()
+        words = torch.zeros(tokenizer.vocab_size, hidden)
+        words[:, 0] = 1.0  # tag 0 ("O") by default
+        words[:, k] = -1.0
+        for piece, tag in rules.items():
+            token_id = tokenizer.convert_tokens_to_ids(piece)
+            t = tags.index(tag)
+            words[token_id] = 0.0
+            words[token_id, t] = 1.0
+            words[token_id, k + t] = -1.0
+        emb.word_embeddings.weight.copy_(words)
+        for module in model.bert.encoder.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.zero_()
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+        # After LayerNorm the chosen dimension is the largest; the classifier reads dimension t for tag t.
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        for t in range(k):
+            model.classifier.weight[t, t] = confidence
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

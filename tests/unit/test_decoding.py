@@ -1,0 +1,44 @@
+from ner.decoding import Span, decode_spans, drop_overlapping
+
+TEXT = "Alice Bob met Carol Dee in Paris"
+WORDS = [(0, 5), (6, 9), (10, 13), (14, 19), (20, 23), (24, 26), (27, 32)]
+
+
+def spans(tags, scores=None, label_map=None):
+    return decode_spans(WORDS, tags, scores or [1.0] * len(tags), label_map)
+
+
+def test_b_always_starts_a_new_span_so_adjacent_same_type_entities_stay_apart():
+    got = spans(["B-PER", "B-PER", "O", "B-PER", "I-PER", "O", "B-LOC"])
+    assert [(TEXT[s.start : s.end], s.label) for s in got] == [
+        ("Alice", "PER"), ("Bob", "PER"), ("Carol Dee", "PER"), ("Paris", "LOC")]
+
+
+def test_stray_i_starts_a_span():
+    got = spans(["I-PER", "I-PER", "O", "O", "I-LOC", "O", "O"])
+    assert [(TEXT[s.start : s.end], s.label) for s in got] == [("Alice Bob", "PER"), ("Dee", "LOC")]
+
+
+def test_type_change_inside_i_run_splits():
+    got = spans(["B-PER", "I-LOC", "O", "O", "O", "O", "O"])
+    assert [(s.start, s.end, s.label) for s in got] == [(0, 5, "PER"), (6, 9, "LOC")]
+
+
+def test_span_score_is_mean_of_word_scores():
+    got = spans(["B-PER", "I-PER", "O", "O", "O", "O", "O"], [0.9, 0.5, 1, 1, 1, 1, 1])
+    assert got == [Span(0, 9, "PER", 0.7)]
+
+
+def test_label_map_renames_and_drops_unmapped_labels():
+    got = spans(["B-PER", "O", "O", "B-ORG", "O", "O", "B-LOC"], label_map={"PER": "Person", "LOC": "Place"})
+    assert [(s.label, s.start) for s in got] == [("Person", 0), ("Place", 27)]
+
+
+def test_entity_at_end_of_text_is_closed():
+    assert spans(["O"] * 6 + ["I-LOC"]) == [Span(27, 32, "LOC", 1.0)]
+
+
+def test_drop_overlapping_keeps_spans_clear_of_drawn_regions():
+    candidates = [Span(0, 5, "PER", 1), Span(6, 9, "PER", 1), Span(27, 32, "LOC", 1)]
+    assert drop_overlapping(candidates, [(4, 7)]) == [Span(27, 32, "LOC", 1)]
+    assert drop_overlapping(candidates, [(5, 6)]) == candidates

@@ -1,0 +1,34 @@
+import pytest
+
+from protocol.label_config import LabelConfigError, parse_ner_config
+
+NER = """<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/></Labels>
+<Text name="text" value="$text"/></View>"""
+
+
+def test_reads_names_field_and_labels():
+    c = parse_ner_config(NER)
+    assert (c.from_name, c.to_name, c.value_key, c.labels) == ("label", "text", "text", ("PER", "ORG"))
+
+
+def test_reads_predicted_values_aliases():
+    xml = NER.replace('<Label value="PER"/>', '<Label value="Person" predicted_values="PER, B-PER"/>')
+    assert parse_ner_config(xml).predicted_values == {"Person": ["PER", "B-PER"]}
+
+
+def test_custom_names_and_data_field():
+    xml = """<View><Text name="doc" value="$body"/><Labels name="ents" toName="doc">
+    <Label value="Drug"/></Labels></View>"""
+    c = parse_ner_config(xml)
+    assert (c.from_name, c.to_name, c.value_key, c.labels) == ("ents", "doc", "body", ("Drug",))
+
+
+@pytest.mark.parametrize("xml", [
+    "", "<View><Text name='t' value='$t'/></View>",
+    "<View><Choices name='c' toName='t'><Choice value='a'/></Choices><Text name='t' value='$t'/></View>",
+    "<View><Labels name='l' toName='img'><Label value='A'/></Labels><Image name='img' value='$i'/></View>",
+    "<View><Labels", "not xml at all",
+])
+def test_configs_without_labels_on_text_are_refused(xml):
+    with pytest.raises(LabelConfigError):
+        parse_ner_config(xml)

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from ner.store import InvalidProjectError, ModelStore, UnknownVersionError, project_key
+
+
+def write(files):
+    def fill(directory):
+        for name, text in files.items():
+            (directory / name).write_text(text)
+    return fill
+
+
+def test_project_key_accepts_label_studio_forms_and_rejects_paths():
+    assert project_key("3.1795511008") == "3" and project_key(3) == "3" and project_key("007") == "7"
+    for bad in ["../etc", "1/../../x", "", "a", "..", "3;rm"]:
+        with pytest.raises(InvalidProjectError):
+            project_key(bad)
+
+
+def test_versions_are_monotonic_and_readable(tmp_path):
+    store = ModelStore(tmp_path)
+    a = store.save(3, 10, write({"w": "1"}), {"labels": ["PER"]})
+    b = store.save(3, 25, write({"w": "2"}), {"labels": ["PER"]})
+    assert (a.name, b.name) == ("p3-v1-n10", "p3-v2-n25")
+    assert [v.name for v in store.versions(3)] == ["p3-v1-n10", "p3-v2-n25"]
+    assert store.get(3, "p3-v1-n10").meta["annotations"] == 10
+
+
+def test_deploy_switches_the_pointer_and_prune_keeps_the_deployed(tmp_path):
+    store = ModelStore(tmp_path, keep=2)
+    names = [store.save(1, n, write({}), {}).name for n in (1, 2, 3)]
+    assert store.deployed(1) is None
+    store.deploy(1, names[0])
+    assert store.deployed(1) == names[0]
+    store.save(1, 4, write({}), {})
+    store.deploy(1, names[0])  # pruning leaves the deployed one and the last two
+    assert [v.name for v in store.versions(1)] == [names[0], names[2], "p1-v4-n4"]
+
+
+def test_interrupted_write_leaves_no_version(tmp_path):
+    store = ModelStore(tmp_path)
+
+    def crash(directory):
+        (directory / "model.safetensors").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.save(2, 5, crash, {})
+    assert store.versions(2) == []
+    assert not list((tmp_path / "2" / "versions").iterdir())
+
+
+def test_folder_without_meta_is_not_a_version(tmp_path):
+    (tmp_path / "4" / "versions" / "p4-v1-n3").mkdir(parents=True)
+    assert ModelStore(tmp_path).versions(4) == []
+
+
+def test_unknown_or_malformed_version_is_refused(tmp_path):
+    store = ModelStore(tmp_path)
+    for bad in ["p1-v9-n1", "../../x", ""]:
+        with pytest.raises(UnknownVersionError):
+            store.get(1, bad)
+    with pytest.raises(UnknownVersionError):
+        store.deploy(1, "p1-v1-n1")
+
+
+def test_deployed_pointer_is_valid_json(tmp_path):
+    store = ModelStore(tmp_path)
+    name = store.save(5, 1, write({}), {}).name
+    store.deploy(5, name)
+    assert json.loads((tmp_path / "5" / "deployed.json").read_text())["version"] == name
