@@ -1,0 +1,34 @@
+"""Property checks: every score stays in [0, 1] and the padded batch equals per-text scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from uncertainty import STRATEGIES, boundary_probability, least_confidence, margin, token_entropy
+
+TAGS5 = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+
+
+@st.composite
+def texts(draw) -> list[np.ndarray]:
+    sizes = draw(st.lists(st.integers(0, 6), min_size=1, max_size=5))
+    seed = draw(st.integers(0, 2**32 - 1))
+    alpha = draw(st.sampled_from([0.05, 0.5, 5.0]))
+    rng = np.random.default_rng(seed)
+    return [rng.dirichlet(np.full(5, alpha), size=n) for n in sizes]
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(texts())
+def test_scores_in_unit_interval_and_batch_invariant(pool: list[np.ndarray]) -> None:
+    for text in pool:
+        for values in (token_entropy(text), least_confidence(text), margin(text), boundary_probability(text, TAGS5)):
+            assert np.all((values >= 0) & (values <= 1))
+    for name, strategy in STRATEGIES.items():
+        together = strategy(pool, TAGS5)
+        assert np.all((together >= 0) & (together <= 1))
+        if name != "random":
+            alone = np.array([strategy([text], TAGS5)[0] for text in pool])
+            np.testing.assert_array_equal(together, alone)

@@ -1,0 +1,58 @@
+"""Uncertainty scores and batch selection for active-learning NER (numpy and stdlib only).
+
+Text uncertainty U in [0, 1] (high = ask a human first); Label Studio's confidence is 1 - U.
+"""
+
+from __future__ import annotations
+
+from .aggregation import REDUCTIONS, aggregate
+from .batch import mask_from_lengths, pad_batch
+from .boundary import BOUNDARY_WEIGHT, boundary_probability, boundary_weights
+from .confidence import confidence, span_confidence
+from .errors import (
+    EmptySpanError,
+    InvalidLimitError,
+    InvalidParameterError,
+    InvalidProbabilitiesError,
+    InvalidTagsError,
+    NonFiniteWarning,
+    UncertaintyError,
+    UnknownStrategyError,
+)
+from .measures import least_confidence, margin, token_entropy
+from .mnlp import mnlp_uncertainty
+from .selection import select, select_cold_start
+from .strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, get_strategy
+from .tags import EntityColumns, entity_columns
+
+__all__ = [
+    "BOUNDARY_WEIGHT",
+    "DEFAULT_STRATEGY",
+    "REDUCTIONS",
+    "STRATEGIES",
+    "EmptySpanError",
+    "EntityColumns",
+    "InvalidLimitError",
+    "InvalidParameterError",
+    "InvalidProbabilitiesError",
+    "InvalidTagsError",
+    "NonFiniteWarning",
+    "Strategy",
+    "UncertaintyError",
+    "UnknownStrategyError",
+    "aggregate",
+    "boundary_probability",
+    "boundary_weights",
+    "confidence",
+    "entity_columns",
+    "get_strategy",
+    "least_confidence",
+    "margin",
+    "mask_from_lengths",
+    "mnlp_uncertainty",
+    "pad_batch",
+    "select",
+    "select_cold_start",
+    "span_confidence",
+    "token_entropy",
+]
