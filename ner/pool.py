@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -43,7 +44,8 @@ def base_version(name: str, project_labels: tuple[str, ...], aliases: tuple) -> 
     if has_ner_head(config):
         tags = [config.id2label[i] for i in range(len(config.id2label))]
         if match_labels(tag_labels(tags), list(project_labels), dict(aliases)):
-            return "base-" + re.sub(r"[^A-Za-z0-9._-]+", "-", name or "default").strip("-")
+            shown = os.path.basename(os.path.normpath(name)) if os.path.isdir(name) else name
+            return "base-" + re.sub(r"[^A-Za-z0-9._-]+", "-", shown).strip("-")
     return UNTRAINED
 
 

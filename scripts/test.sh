@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a bare machine: virtualenvs (cached in ~/.cache/nerb), Redis, then pytest.
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -q
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$("$repo/scripts/venv.sh")"
+cd "$repo"
+if ! "$venv/bin/python" -c "import redis; redis.Redis(host='127.0.0.1', port=6379, socket_connect_timeout=1).ping()" 2>/dev/null; then
+  if command -v redis-server >/dev/null; then
+    echo "[test] starting redis-server on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    sleep 1
+  else
+    echo "[test] no Redis on 127.0.0.1:6379 and no redis-server to start: Redis tests will fail" >&2
+  fi
+fi
+if [ "${E2E:-1}" != "0" ] && [ -x "$repo/scripts/ls_env.sh" ]; then
+  "$repo/scripts/ls_env.sh"
+fi
+export HF_HUB_OFFLINE=1
+exec "$venv/bin/python" -m pytest "$@"

@@ -1,0 +1,46 @@
+"""`gunicorn _wsgi:app` serves Label Studio's requests, and /health stays fast while predictions run."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.conftest import fixture
+from tests.support.servers import start_gunicorn
+
+
+@pytest.fixture
+def served(tmp_path, rule_model_dir):
+    proc, url = start_gunicorn(tmp_path, workers=1, threads=4, MODEL_DIR=tmp_path / "models",
+                               BASELINE_MODEL_NAME=rule_model_dir, MAX_SEQUENCE_LENGTH=64)
+    yield url
+    proc.stop()
+
+
+def test_gunicorn_serves_setup_and_predict(served):
+    assert requests.post(served + "/setup", json=fixture("setup")["body"], timeout=3).json()["model_version"]
+    body = fixture("predict_retrieve_action")["body"]
+    results = requests.post(served + "/predict", json=body, timeout=60).json()["results"]
+    assert len(results) == 2 and results[0]["result"]
+
+
+def test_health_answers_within_a_second_while_a_big_predict_runs(served):
+    body = fixture("predict_retrieve_action")["body"]
+    body["tasks"] = [{"id": i, "data": {"text": "Angela Merkel visited the Sony offices in Tokyo. " * 20}}
+                     for i in range(300)]
+    requests.post(served + "/setup", json=fixture("setup")["body"], timeout=3)
+    done = {}
+    worker = threading.Thread(target=lambda: done.setdefault("r", requests.post(served + "/predict", json=body, timeout=300)))
+    worker.start()
+    time.sleep(0.5)
+    slowest = 0.0
+    while worker.is_alive():
+        started = time.perf_counter()
+        assert requests.get(served + "/health", timeout=5).status_code == 200
+        slowest = max(slowest, time.perf_counter() - started)
+        time.sleep(0.2)
+    worker.join()
+    assert len(done["r"].json()["results"]) == 300
+    assert slowest < 1.0, f"/health took {slowest:.2f}s during a predict (Label Studio gives up after 1 s)"
