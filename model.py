@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 import uncertainty
+from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
 from ner.decoding import Span, decode_spans, drop_overlapping
 from ner.store import InvalidProjectError, project_key
 from protocol import errors
@@ -14,8 +15,10 @@ from protocol.label_config import NerConfig, parse_ner_config
 
 log = logging.getLogger(__name__)
 errors.register(InvalidProjectError, 400)
-errors.register(uncertainty.UnknownStrategyError, 400)
-errors.register(uncertainty.InvalidLimitError, 400)
+errors.register(uncertainty.UncertaintyError, 400)
+errors.register(LabelStudioProjectNotFound, 404)
+errors.register(LabelStudioNotConfigured, 400)
+errors.register(LabelStudioError, 502)
 
 # Texts per forward-pass group inside one /predict: bounds memory on "Retrieve Predictions" with thousands of tasks.
 PREDICT_CHUNK = 256
@@ -126,7 +129,9 @@ class NERBackend(LabelStudioMLBase):
         return {"versions": {p: [v.name for v in store.versions(p)] for p in store.projects()}}
 
     def select_samples(self, body: dict) -> dict:
-        raise BadRequest("select_samples is not available yet")
+        from sampling import select_samples
+
+        return select_samples(self.runtime, body)
 
     def train_status(self, project: str | None) -> dict:
         jobs = getattr(self.runtime, "jobs", None)

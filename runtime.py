@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ner.pool import ModelPool
 from ner.store import ModelStore, project_key
+from sampling import ScoreCache
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ class Runtime:
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
         self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
         self.pool = ModelPool(settings, self.store)
+        self.scores = ScoreCache()
 
     def remember_label_config(self, project: str, xml: str) -> None:
         """Keep the project's label config on disk so the worker and /select_samples can use it without a request."""

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
+from uncertainty import STRATEGIES
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot use; the message names it."""
@@ -94,6 +96,9 @@ class Settings:
         user, password = env.get("BASIC_AUTH_USER", ""), env.get("BASIC_AUTH_PASS", "")
         if bool(user) != bool(password):
             raise SettingsError("BASIC_AUTH_USER and BASIC_AUTH_PASS must be set together")
+        strategy = env.get("UNCERTAINTY_STRATEGY", "").strip() or "boundary_entropy"
+        if strategy not in STRATEGIES:
+            raise SettingsError(f"UNCERTAINTY_STRATEGY={strategy!r} is not one of {', '.join(STRATEGIES)}")
         log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise SettingsError(f"LOG_LEVEL={log_level!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
@@ -115,7 +120,7 @@ class Settings:
             batch_size=_int(env, "BATCH_SIZE", 8, 1, 4096),
             validation_split=_float(env, "VALIDATION_SPLIT", 0.2, 0.0, 0.9),
             deploy_policy=_choice(env, "DEPLOY_POLICY", "if_better", ("always", "if_better", "manual")),
-            uncertainty_strategy=env.get("UNCERTAINTY_STRATEGY", "").strip() or "boundary_entropy",
+            uncertainty_strategy=strategy,
             boundary_weight=_float(env, "BOUNDARY_WEIGHT", 2.0, 1.0, 100.0),
             uncertainty_threshold=_float(env, "UNCERTAINTY_THRESHOLD", 0.8, 0.0, 1.0),
             samples_per_iteration=_int(env, "SAMPLES_PER_ITERATION", 500, 1, 100_000),

@@ -12,8 +12,11 @@ from pathlib import Path
 import torch
 
 
+UNSURE = "?"
+
+
 def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], confidence: float = 8.0) -> Path:
-    """Save a checkpoint where the word piece `w` gets tag rules[w] (others "O"); returns the directory."""
+    """Save a checkpoint where the word piece `w` gets tag rules[w] (others "O"; UNSURE: uniform); returns the dir."""
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
     from ner.base_model import resolve_model_path
@@ -38,6 +41,9 @@ def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], co
         words[:, k] = -1.0
         for piece, tag in rules.items():
             token_id = tokenizer.convert_tokens_to_ids(piece)
+            if tag == UNSURE:  # a zero vector stays zero through LayerNorm: uniform over all tags
+                words[token_id] = 0.0
+                continue
             t = tags.index(tag)
             words[token_id] = 0.0
             words[token_id, t] = 1.0

@@ -19,7 +19,7 @@ def test_label_studio_url_is_accepted_as_host():
     "name, value",
     [("MAX_SEQUENCE_LENGTH", "abc"), ("MAX_SEQUENCE_LENGTH", "4"), ("LEARNING_RATE", "fast"),
      ("UNCERTAINTY_THRESHOLD", "1.5"), ("DEPLOY_POLICY", "sometimes"), ("SELECTION_DIVERSITY", "maybe"),
-     ("BATCH_SIZE", "0"), ("LOG_LEVEL", "LOUD"), ("START_TRAINING_EACH_N_UPDATES", "-1")],
+     ("BATCH_SIZE", "0"), ("UNCERTAINTY_STRATEGY", "vibes"), ("LOG_LEVEL", "LOUD"), ("START_TRAINING_EACH_N_UPDATES", "-1")],
 )
 def test_invalid_values_fail_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):

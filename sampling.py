@@ -1,0 +1,169 @@
+"""POST /select_samples: score a project's unlabelled tasks and pick the next batch to annotate.
+
+Tasks come inline or from Label Studio; scores are cached per (project, model version, task id, text hash), so a
+repeated call on a large pool only scores what changed, and a new model version starts a fresh cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import uncertainty
+from label_studio_api import LabelStudioAPI
+from protocol.errors import BadRequest
+from protocol.label_config import parse_ner_config
+
+MAX_LIMIT = 100_000
+SCORE_CHUNK = 256
+
+
+@dataclass
+class CachedScore:
+    """What one forward pass told us about a task's text under one model version."""
+
+    text_hash: bytes
+    probs: np.ndarray
+    embedding: np.ndarray
+    uncertainty: dict[tuple, float] = field(default_factory=dict)
+
+
+class ScoreCache:
+    """Bounded LRU of per-(project, version) score tables; a new model version simply gets a new table."""
+
+    def __init__(self, max_tables: int = 8):
+        self.tables: OrderedDict[tuple[str, str], dict[object, CachedScore]] = OrderedDict()
+        self.max_tables = max_tables
+        self.lock = threading.Lock()
+
+    def table(self, project: str, version: str) -> dict[object, CachedScore]:
+        with self.lock:
+            key = (project, version)
+            if key not in self.tables:
+                self.tables[key] = {}
+                while len(self.tables) > self.max_tables:
+                    self.tables.popitem(last=False)
+            self.tables.move_to_end(key)
+            return self.tables[key]
+
+
+@dataclass(frozen=True)
+class SelectRequest:
+    project: str | None
+    limit: int
+    strategy: str
+    threshold: float | None
+    diversity: bool
+    tasks: list | None
+    label_config: str | None
+
+
+def parse_request(body: dict, settings) -> SelectRequest:
+    """Validate the JSON body; every problem is a 400 naming the field."""
+    project = body.get("project_id", body.get("project"))
+    if project is not None and (isinstance(project, bool) or not isinstance(project, (int, str))):
+        raise BadRequest("field 'project_id' must be a Label Studio project id", field="project_id")
+    limit = body.get("limit", settings.samples_per_iteration)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise BadRequest("field 'limit' must be an integer", field="limit")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"field 'limit' must be between 1 and {MAX_LIMIT}, got {limit}", field="limit")
+    strategy = body.get("strategy", settings.uncertainty_strategy)
+    if not isinstance(strategy, str):
+        raise BadRequest("field 'strategy' must be a strategy name", field="strategy")
+    uncertainty.get_strategy(strategy)  # UnknownStrategyError -> 400 listing the valid names
+    threshold = body.get("threshold", settings.uncertainty_threshold)
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0.0 <= threshold <= 1.0):
+        raise BadRequest("field 'threshold' must be a number between 0 and 1 (or null for none)", field="threshold")
+    diversity = body.get("diversity", settings.selection_diversity)
+    if not isinstance(diversity, bool):
+        raise BadRequest("field 'diversity' must be true or false", field="diversity")
+    tasks = body.get("tasks")
+    if tasks is not None and not isinstance(tasks, list):
+        raise BadRequest("field 'tasks' must be a list of task objects", field="tasks")
+    if tasks is None and project is None:
+        raise BadRequest("give 'project_id' (tasks are read from Label Studio) or 'tasks' inline", field="project_id")
+    label_config = body.get("label_config")
+    if label_config is not None and not isinstance(label_config, str):
+        raise BadRequest("field 'label_config' must be the label config XML string", field="label_config")
+    return SelectRequest(None if project is None else str(project), limit, strategy,
+                         None if threshold is None else float(threshold), diversity, tasks, label_config)
+
+
+def _text_hash(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
+
+
+def score_tasks(served, table: dict, items: list[tuple[object, str]], strategy: str, boundary_weight: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Uncertainties and embeddings for (task id, text) items, computing only what `table` lacks."""
+    hashes = [_text_hash(text) for _, text in items]
+    missing = [i for i, ((task_id, _), h) in enumerate(zip(items, hashes))
+               if (entry := table.get(task_id)) is None or entry.text_hash != h]
+    for start in range(0, len(missing), SCORE_CHUNK):
+        part = missing[start : start + SCORE_CHUNK]
+        outputs = served.predictor.predict([items[i][1] for i in part])
+        for i, out in zip(part, outputs):
+            table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding)
+    key = (strategy, boundary_weight)
+    entries = [table[task_id] for task_id, _ in items]
+    todo = [e for e in entries if key not in e.uncertainty]
+    if todo:
+        values = uncertainty.get_strategy(strategy)([e.probs for e in todo], served.tags,
+                                                    boundary_weight=boundary_weight)
+        for e, u in zip(todo, values):
+            e.uncertainty[key] = float(u)
+    scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
+    embeddings = np.stack([e.embedding for e in entries]) if entries else np.zeros((0, served.predictor.hidden))
+    return scores, embeddings
+
+
+def select_samples(runtime, body: dict) -> dict:
+    """The whole endpoint: read the pool, score it (cached), select, answer most uncertain first."""
+    from model import task_text
+    from ner.store import project_key
+
+    settings = runtime.settings
+    req = parse_request(body, settings)
+    project = project_key(req.project) if req.project is not None else None
+    label_config = req.label_config
+    if req.tasks is not None:
+        pool = [t for t in req.tasks if not (isinstance(t, dict) and (t.get("annotations") or t.get("is_labeled")))]
+        if label_config is None and project is not None:
+            label_config = runtime.label_config(project)
+    else:
+        api = LabelStudioAPI(settings.label_studio_host, settings.label_studio_api_key)
+        info = api.project(int(project))
+        label_config = label_config or info.get("label_config")
+        pool = list(api.tasks(int(project), annotated=False))
+    if not label_config:
+        raise BadRequest("missing field 'label_config' (no stored config for this project)", field="label_config")
+    config = parse_ner_config(label_config)
+    served = runtime.pool.get(project or "0", config)
+    items = []
+    for i, task in enumerate(pool):
+        text = task_text(task, config.value_key)
+        if text is not None:
+            items.append((task.get("id", i), text))
+    table = runtime.scores.table(project or "0", served.version)
+    scores, embeddings = score_tasks(served, table, items, req.strategy, settings.boundary_weight)
+    if served.trained:
+        picked = uncertainty.select(scores, embeddings if req.diversity else None, req.limit,
+                                    threshold=req.threshold, diversity=req.diversity)
+        mode = "uncertainty"
+    else:
+        picked = uncertainty.select_cold_start(embeddings, req.limit)
+        mode = "cold_start"
+    return {
+        "project_id": None if project is None else int(project),
+        "model_version": served.version,
+        "strategy": req.strategy,
+        "mode": mode,
+        "task_ids": [items[i][0] for i in picked],
+        "scores": [round(float(scores[i]), 6) for i in picked],
+        "total_unlabeled": len(items),
+    }
