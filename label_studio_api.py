@@ -46,6 +46,9 @@ class LabelStudioAPI:
 
         self.host = host
         self.client = LabelStudio(base_url=host, api_key=api_key, timeout=timeout)
+        http = getattr(getattr(self.client, "_client_wrapper", None), "httpx_client", None)
+        if hasattr(http, "base_max_retries"):
+            http.base_max_retries = 0  # retries are the job's business (with backoff and progress), not per call
 
     def _call(self, what: str, fn, *args, project: int | None = None, **kwargs):
         from label_studio_sdk.core.api_error import ApiError

@@ -111,18 +111,29 @@ class NERBackend(LabelStudioMLBase):
         return results
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
-        jobs = getattr(self.runtime, "jobs", None)
+        jobs = self.runtime.jobs
         if jobs is None:
-            return {"status": "ignored", "reason": "training is not enabled"}
-        return jobs.handle_event(event, data)
+            return {"status": "ignored", "reason": "training is not enabled in this process"}
+        result = jobs.handle_event(event, data)
+        project = data.get("project")
+        if isinstance(project, dict) and isinstance(project.get("label_config"), str):
+            try:
+                parse_ner_config(project["label_config"])
+                self.runtime.remember_label_config(result["project"], project["label_config"])
+            except Exception:  # a non-NER project's webhook still counts; its config is just not kept
+                log.debug("webhook label config not kept", exc_info=True)
+        return result
 
     def health(self) -> dict:
         pool = self.runtime.pool
+        jobs = self.runtime.jobs
         return {"models": pool.status(), "load_errors": dict(pool.last_error),
-                "untrained_means": "no fine-tuned model yet: predictions are empty until training runs"}
+                "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
+                "training_mode": jobs.mode if jobs is not None else "off"}
 
     def metrics(self) -> dict:
-        return {"models": self.runtime.pool.status()}
+        jobs = self.runtime.jobs
+        return {"models": self.runtime.pool.status(), "training": jobs.status() if jobs is not None else {}}
 
     def versions(self) -> dict:
         store = self.runtime.store
@@ -134,5 +145,5 @@ class NERBackend(LabelStudioMLBase):
         return select_samples(self.runtime, body)
 
     def train_status(self, project: str | None) -> dict:
-        jobs = getattr(self.runtime, "jobs", None)
+        jobs = self.runtime.jobs
         return jobs.status(project) if jobs is not None else {"jobs": {}}

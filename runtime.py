@@ -17,12 +17,17 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Built once per process (gunicorn --preload builds it in the master, before forking)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, with_jobs: bool = True):
         self.settings = settings
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
         self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
+        self.jobs = None
+        if with_jobs:
+            from training.jobs import TrainingJobs
+
+            self.jobs = TrainingJobs(settings, self.store, self)
 
     def remember_label_config(self, project: str, xml: str) -> None:
         """Keep the project's label config on disk so the worker and /select_samples can use it without a request."""

@@ -82,6 +82,8 @@ class Settings:
     selection_diversity: bool = True
     mlflow_tracking_uri: str = ""
     redis_url: str = ""
+    label_studio_retries: int = 3
+    label_studio_retry_delay: float = 5.0
     basic_auth_user: str = ""
     basic_auth_pass: str = ""
     webhook_secret: str = ""
@@ -128,6 +130,8 @@ class Settings:
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip()
             or f"sqlite:///{os.path.abspath(os.path.join(model_dir, 'mlflow.db'))}",
             redis_url=env.get("REDIS_URL", "").strip(),
+            label_studio_retries=_int(env, "LABEL_STUDIO_RETRIES", 3, 0, 20),
+            label_studio_retry_delay=_float(env, "LABEL_STUDIO_RETRY_DELAY", 5.0, 0.0, 3600.0),
             basic_auth_user=user,
             basic_auth_pass=password,
             webhook_secret=env.get("WEBHOOK_SECRET", ""),

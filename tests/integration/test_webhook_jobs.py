@@ -1,0 +1,99 @@
+"""/webhook -> counters -> coalesced training jobs, in-process and with Redis + a real `rq worker`.
+
+Jobs here talk to a Label Studio stand-in that answers 500 after 2 s, so each job runs for a moment and then
+fails with that reason: enough to observe counting, coalescing and failure reporting without training.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+import redis
+
+from tests.conftest import fixture
+from tests.support.servers import Process, service_env
+from tests.support.slow_http import FailingServer
+
+REDIS_DB = 13
+N = 3
+
+
+@pytest.fixture
+def stand_in():
+    server = FailingServer(delay=2.0, status=500)
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["in-process", "rq"])
+def jobs_client(request, make_client, rule_model_dir, stand_in, tmp_path):
+    env = dict(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=N, LABEL_STUDIO_HOST=stand_in.url,
+               LABEL_STUDIO_API_KEY="k" * 40, LABEL_STUDIO_RETRIES=0, MODEL_DIR=tmp_path / "models")
+    if request.param == "in-process":
+        yield make_client(**env)
+        return
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    redis.Redis.from_url(url).flushdb()
+    env["REDIS_URL"] = url
+    worker = Process([sys.executable, "-m", "rq.cli", "worker", "--url", url, "ner-training"],
+                     service_env(**env), tmp_path / "rq-worker.log")
+    try:
+        yield make_client(**env)
+    finally:
+        worker.stop()
+        redis.Redis.from_url(url).flushdb()
+
+
+def send(client, action="ANNOTATION_CREATED", times=1):
+    body = fixture(f"webhook_{action}")["body"]
+    answers = []
+    for _ in range(times):
+        started = time.perf_counter()
+        response = client.post("/webhook", json=body)
+        assert response.status_code == 201, response.json
+        assert time.perf_counter() - started < 1.0
+        answers.append(response.json["status"])
+    return answers
+
+
+def job(client):
+    return client.get("/train_status?project=1").json["jobs"].get("1", {})
+
+
+def wait_until(client, predicate, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = job(client)
+        if predicate(state):
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"job state never matched: {state}")
+
+
+def test_n_webhooks_make_exactly_one_job_and_a_burst_while_running_one_follow_up(jobs_client):
+    client = jobs_client
+    assert send(client, times=N - 1) == ["counted"] * (N - 1)
+    assert send(client) == ["queued"]
+    state = wait_until(client, lambda s: s.get("state") == "failed")
+    assert state["runs"] == 1 and "500" in state["error"]
+
+    assert send(client, "START_TRAINING") == ["queued"]
+    wait_until(client, lambda s: s.get("state") == "running" and s.get("runs") == 2)
+    answers = send(client, times=3 * N)
+    assert answers.count("follow-up queued") == 3 and answers.count("counted") == 3 * N - 3
+    state = wait_until(client, lambda s: s.get("state") == "failed" and s.get("runs") == 3, timeout=90)
+    time.sleep(3)
+    assert job(client)["runs"] == 3  # the burst produced one follow-up job, not three
+
+
+def test_other_events_are_acknowledged_and_ignored(jobs_client):
+    for action in ("PROJECT_UPDATED", "TASKS_CREATED"):
+        body = fixture(f"webhook_{action}")["body"]
+        response = jobs_client.post("/webhook", json=body)
+        assert response.status_code == 201 and response.json["status"] == "ignored"
+
+
+def test_webhook_without_project_is_a_400(jobs_client):
+    response = jobs_client.post("/webhook", json={"action": "ANNOTATION_CREATED"})
+    assert response.status_code == 400 and "project" in response.json["error"]
