@@ -1,0 +1,98 @@
+"""Entity-level scores of a model on validation examples, through the serving code path.
+
+Scores are seqeval's in strict IOB2 mode (`mode="strict", scheme=IOB2`): an entity counts only when its type
+and both boundaries match exactly, and a predicted entity must start with B-. Predictions come from
+`ner.inference.Predictor` (same windows, same first-sub-token reading) with argmax word tags.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ner.tags import OUTSIDE, parse_tag
+from training.alignment import align_spans
+from training.annotations import Example
+
+SEQEVAL_MODE = "strict IOB2"
+
+
+def score_tags(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
+    """Entity precision/recall/F1 (seqeval, strict IOB2), token accuracy and the per-type report.
+
+    Keys: entity_precision, entity_recall, entity_f1 (micro over entities), token_accuracy (over words),
+    per_type {label: {precision, recall, f1, support}}, report_text, seqeval_mode, and counts.
+    """
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2
+
+    gold = [list(g) for g in gold]
+    predicted = [list(p) for p in predicted]
+    if [len(g) for g in gold] != [len(p) for p in predicted]:
+        raise ValueError("gold and predicted tag sequences differ in length")
+    words = sum(len(g) for g in gold)
+    correct = sum(a == b for g, p in zip(gold, predicted) for a, b in zip(g, p))
+    kw = dict(mode="strict", scheme=IOB2, zero_division=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        has_entities = any(t != OUTSIDE for seq in gold + predicted for t in seq)
+        if has_entities:
+            precision = float(precision_score(gold, predicted, **kw))
+            recall = float(recall_score(gold, predicted, **kw))
+            f1 = float(f1_score(gold, predicted, **kw))
+            report = classification_report(gold, predicted, output_dict=True, **kw)
+            text = classification_report(gold, predicted, digits=3, **kw)
+        else:  # nothing to find and nothing found: perfect, by convention
+            precision = recall = f1 = 1.0
+            report, text = {}, "no entities in gold or predictions\n"
+    per_type = {
+        label: {
+            "precision": float(v["precision"]),
+            "recall": float(v["recall"]),
+            "f1": float(v["f1-score"]),
+            "support": int(v["support"]),
+        }
+        for label, v in report.items()
+        if not label.endswith(" avg")
+    }
+    return {
+        "seqeval_mode": SEQEVAL_MODE,
+        "entity_precision": precision,
+        "entity_recall": recall,
+        "entity_f1": f1,
+        "token_accuracy": correct / words if words else 1.0,
+        "per_type": per_type,
+        "report_text": text,
+        "examples": len(gold),
+        "words": words,
+    }
+
+
+def predicted_word_tags(probs: np.ndarray, tags: Sequence[str], label_map: Mapping[str, str] | None) -> list[str]:
+    """Argmax tag per word, renamed to project labels; model labels the project lacks become O."""
+    out = []
+    for index in np.asarray(probs).argmax(axis=1) if len(probs) else []:
+        prefix, label = parse_tag(tags[int(index)])
+        if label is not None and label_map is not None:
+            label = label_map.get(label)
+        out.append(OUTSIDE if label is None else f"{prefix}-{label}")
+    return out
+
+
+def evaluate_model(
+    predictor, tags: Sequence[str], examples: Sequence[Example], label_map: Mapping[str, str] | None = None
+) -> dict:
+    """Score a model (wrapped in a Predictor) on `examples`; see `score_tags` for the keys."""
+    gold_all, predicted_all = [], []
+    outputs = predictor.predict([e.text for e in examples]) if examples else []
+    for example, out in zip(examples, outputs):
+        gold, _ = align_spans(out.words, example.spans)
+        gold_all.append(gold)
+        predicted_all.append(predicted_word_tags(out.probs, tags, label_map))
+    return score_tags(gold_all, predicted_all)
+
+
+def summary(metrics: dict) -> dict:
+    """The scalar part of a metrics dict (what goes into meta.json and MLflow as numbers)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

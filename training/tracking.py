@@ -1,0 +1,123 @@
+"""MLflow records of training jobs: one experiment per project, one run per job, plus a learning-curve plot.
+
+MLflow is an edge: it is imported lazily (the import is slow) and any failure is logged as a warning, never
+raised, so a broken tracking server cannot fail a training job.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def experiment_name(project: str) -> str:
+    return f"ner-project-{project}"
+
+
+def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts next to a local SQLite database (not in the worker's working directory); else MLflow's default."""
+    if tracking_uri.startswith("sqlite:///"):
+        root = Path(tracking_uri[len("sqlite:///"):]).resolve().parent
+        return (root / "mlflow-artifacts" / experiment).as_uri()
+    return None  # file stores keep artifacts inside themselves; servers have their own artifact root
+
+
+def learning_curve_points(versions) -> list[tuple[int, float]]:
+    """(annotations, validation entity F1) of each stored version that recorded metrics, oldest first."""
+    points = []
+    for v in versions:
+        f1 = (v.meta.get("metrics") or {}).get("entity_f1")
+        if isinstance(f1, (int, float)):
+            points.append((int(v.meta.get("annotations", 0)), float(f1)))
+    return points
+
+
+def plot_learning_curve(points: list[tuple[int, float]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.2), dpi=100)
+    ax = fig.subplots()
+    if points:
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, marker="o")
+    ax.set_xlabel("annotations used")
+    ax.set_ylabel("validation entity F1 (strict IOB2)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def log_training_run(
+    tracking_uri: str,
+    project: str,
+    version: str,
+    params: dict,
+    history: list[dict],
+    metrics: dict,
+    current_metrics: dict | None,
+    report_text: str,
+    learning_curve: list[tuple[int, float]],
+    tags: dict | None = None,
+) -> str | None:
+    """Log one training job; returns the MLflow run id, or None when MLflow failed (a warning says why)."""
+    try:
+        return _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text,
+                    learning_curve, tags or {})
+    except Exception as exc:  # tracking is best-effort
+        log.warning("MLflow logging failed for project %s (%s): %s", project, tracking_uri, exc)
+        return None
+
+
+def _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text, learning_curve, tags):
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    name = experiment_name(project)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            experiment_id = client.create_experiment(name, artifact_location=_artifact_location(tracking_uri, name))
+        except Exception:  # another worker created it first
+            experiment_id = client.get_experiment_by_name(name).experiment_id
+    else:
+        experiment_id = experiment.experiment_id
+    run = client.create_run(experiment_id, run_name=version, tags={"project": str(project), "model_version": version,
+                                                                   **{k: str(v) for k, v in tags.items()}})
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        batch: list = []
+        for entry in history:
+            step = int(entry["epoch"])
+            batch += [Metric(k, float(v), now, step) for k, v in entry.items()
+                      if k != "epoch" and isinstance(v, (int, float))]
+        for prefix, scores in (("final_", metrics), ("current_", current_metrics or {})):
+            batch += [Metric(prefix + k, float(v), now, 0) for k, v in scores.items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            for label, values in (scores.get("per_type") or {}).items():
+                batch.append(Metric(f"{prefix}f1_{label}", float(values["f1"]), now, 0))
+        param_list = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(param_list), 100):  # MLflow's per-call limits: 100 params, 1000 metrics
+            client.log_batch(run_id, params=param_list[i : i + 100])
+        for i in range(0, len(batch), 1000):
+            client.log_batch(run_id, metrics=batch[i : i + 1000])
+        client.log_text(run_id, report_text or "", "classification_report.txt")
+        client.log_dict(run_id, {"metrics": metrics, "current_metrics": current_metrics}, "metrics.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            png = plot_learning_curve(learning_curve, Path(tmp) / "learning_curve.png", f"project {project}")
+            client.log_artifact(run_id, str(png))
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
