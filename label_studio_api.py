@@ -8,6 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator
 
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
 log = logging.getLogger(__name__)
 
 
@@ -42,8 +45,6 @@ class LabelStudioAPI:
         if not host or not api_key:
             raise LabelStudioNotConfigured(
                 "LABEL_STUDIO_HOST and LABEL_STUDIO_API_KEY must be set to read projects from Label Studio")
-        from label_studio_sdk import LabelStudio
-
         self.host = host
         self.client = LabelStudio(base_url=host, api_key=api_key, timeout=timeout)
         http = getattr(getattr(self.client, "_client_wrapper", None), "httpx_client", None)
@@ -51,8 +52,6 @@ class LabelStudioAPI:
             http.base_max_retries = 0  # retries are the job's business (with backoff and progress), not per call
 
     def _call(self, what: str, fn, *args, project: int | None = None, **kwargs):
-        from label_studio_sdk.core.api_error import ApiError
-
         try:
             return fn(*args, **kwargs)
         except ApiError as exc:

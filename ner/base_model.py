@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
 from ner.tags import bio_tags, tag_labels
 
@@ -69,8 +70,6 @@ class LoadedModel:
 
 
 def load_tokenizer(path: str):
-    from transformers import AutoTokenizer
-
     try:
         return AutoTokenizer.from_pretrained(path, add_prefix_space=True)
     except TypeError:  # tokenizers that do not take the option
@@ -81,8 +80,6 @@ def load_base_model(
     name: str | None, project_labels: list[str], predicted_values: dict[str, list[str]] | None = None
 ) -> LoadedModel:
     """Build a project's starting model from the base checkpoint (see module docstring)."""
-    from transformers import AutoConfig, AutoModelForTokenClassification
-
     path = resolve_model_path(name)
     config = AutoConfig.from_pretrained(path)
     tokenizer = load_tokenizer(path)
@@ -111,8 +108,6 @@ def load_base_model(
 
 def load_saved_model(path: str, label_map: dict[str, str]) -> LoadedModel:
     """Load a fine-tuned version from the model store."""
-    from transformers import AutoModelForTokenClassification
-
     model = AutoModelForTokenClassification.from_pretrained(path)
     tags = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return LoadedModel(model, load_tokenizer(path), tags, label_map, trained=True)

@@ -14,6 +14,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from transformers import AutoConfig
+
 from ner.base_model import has_ner_head, load_base_model, load_saved_model, match_labels, resolve_model_path
 from ner.inference import Predictor
 from ner.store import ModelStore
@@ -38,8 +40,6 @@ class ServedModel:
 @functools.lru_cache(maxsize=16)
 def base_version(name: str, project_labels: tuple[str, ...], aliases: tuple) -> str:
     """Version string of a project's base model: 'base-<name>' if its NER head fits the labels, else 'untrained'."""
-    from transformers import AutoConfig
-
     config = AutoConfig.from_pretrained(resolve_model_path(name))
     if has_ner_head(config):
         tags = [config.id2label[i] for i in range(len(config.id2label))]

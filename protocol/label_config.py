@@ -4,6 +4,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from label_studio_sdk.label_interface import LabelInterface
+
 
 class LabelConfigError(ValueError):
     """The label config is not an NER config this backend can serve (no Labels bound to a Text)."""
@@ -23,8 +25,6 @@ class NerConfig:
 @functools.lru_cache(maxsize=256)
 def parse_ner_config(xml: str) -> NerConfig:
     """Parse with label-studio-sdk's LabelInterface; the first Labels control bound to a Text object wins."""
-    from label_studio_sdk.label_interface import LabelInterface
-
     if not isinstance(xml, str) or not xml.strip():
         raise LabelConfigError("label config is empty")
     try:
