@@ -8,6 +8,7 @@ re-predict the unlabelled tasks with the new version so Label Studio's uncertain
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -62,14 +63,23 @@ class TrainingJobs:
             self.triggers = LocalTriggers()
             self.local_queue: queue.Queue[str] = queue.Queue()
             self.mode = "in-process"
-            threading.Thread(target=self._local_worker, name="training-worker", daemon=True).start()
+            self._worker_pid: int | None = None
+            self._worker_lock = threading.Lock()
 
     def enqueue(self, project: str) -> None:
         if self.mode == "rq":
             self.queue.enqueue("training.jobs.run_job", project, job_timeout=JOB_TIMEOUT_S,
                                description=f"train NER project {project}")
         else:
+            self._ensure_local_worker()
             self.local_queue.put(project)
+
+    def _ensure_local_worker(self) -> None:
+        """Start the worker thread in this process (threads do not survive gunicorn's fork after --preload)."""
+        with self._worker_lock:
+            if self._worker_pid != os.getpid():
+                threading.Thread(target=self._local_worker, name="training-worker", daemon=True).start()
+                self._worker_pid = os.getpid()
 
     def _local_worker(self) -> None:
         while True:

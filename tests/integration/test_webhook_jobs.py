@@ -97,3 +97,25 @@ def test_other_events_are_acknowledged_and_ignored(jobs_client):
 def test_webhook_without_project_is_a_400(jobs_client):
     response = jobs_client.post("/webhook", json={"action": "ANNOTATION_CREATED"})
     assert response.status_code == 400 and "project" in response.json["error"]
+
+
+def test_in_process_worker_runs_jobs_under_gunicorn_preload(tmp_path, rule_model_dir, stand_in):
+    import requests
+
+    from tests.support.servers import start_gunicorn
+
+    proc, url = start_gunicorn(tmp_path, workers=1, threads=4, MODEL_DIR=tmp_path / "models",
+                               BASELINE_MODEL_NAME=rule_model_dir, LABEL_STUDIO_HOST=stand_in.url,
+                               LABEL_STUDIO_API_KEY="k" * 40, LABEL_STUDIO_RETRIES=0)
+    try:
+        body = fixture("webhook_START_TRAINING")["body"]
+        assert requests.post(url + "/webhook", json=body, timeout=2).json()["status"] == "queued"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            state = requests.get(url + "/train_status?project=1", timeout=2).json()["jobs"]["1"]
+            if state["state"] == "failed":
+                break
+            time.sleep(0.3)
+        assert state["state"] == "failed" and state["runs"] == 1 and "500" in state["error"], (state, proc.tail())
+    finally:
+        proc.stop()
