@@ -1,0 +1,375 @@
+"""Deployment files checked without a Docker engine: Dockerfile, docker-compose.yml, .env.example, .dockerignore.
+
+They must stay in step with the code (every variable Settings.from_env reads), the README's configuration table,
+the RQ queue, and each other. The image's own CMD and HEALTHCHECK are run here against a real gunicorn.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.support.servers import Process, free_port, service_env
+
+REPO = Path(__file__).resolve().parents[2]
+APP_SERVICES = ("backend", "worker", "mlflow")
+# Settings whose container default differs from the bare-machine default on purpose.
+CONTAINER_DEFAULTS = {"MODEL_DIR", "REDIS_URL"}
+INTERPOLATION = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):-(.*)\}$")
+
+
+# --- readers -------------------------------------------------------------------------------------------------
+
+
+def readme_variables() -> set[str]:
+    """Names in the first column of the README's configuration table (a row may name two, or an alias)."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    names: set[str] = set()
+    for row in rows[2:]:  # skip the header and the |---| line
+        names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", row.split("|")[1]))
+    return names
+
+
+class _RecordingEnv(dict):
+    def __init__(self):
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def settings_variables() -> set[str]:
+    """Every variable Settings.from_env reads: recorded on a real call, plus its literal reads in settings.py."""
+    from settings import Settings
+
+    env = _RecordingEnv()
+    Settings.from_env(env)
+    source = (REPO / "settings.py").read_text()
+    literal = set(re.findall(r'env\.get\(\s*"([A-Z][A-Z0-9_]*)"', source))
+    literal |= set(re.findall(r'_(?:int|float|bool|choice)\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', source))
+    return env.read | literal
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def compose_defaults(environment: dict) -> dict[str, str]:
+    """The value each `${VAR:-default}` entry takes when VAR is unset."""
+    return {name: INTERPOLATION.match(str(value)).group(2) for name, value in environment.items()}
+
+
+def env_example() -> list[tuple[str, str, str]]:
+    """(name, value, comment just above) for each assignment in .env.example."""
+    entries, comment = [], ""
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if line.startswith("#"):
+            comment = line.lstrip("# ").strip()
+        elif line.strip():
+            match = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(.*)", line)
+            assert match, f".env.example: not NAME=value: {line!r}"
+            entries.append((match.group(1), match.group(2), comment))
+            comment = ""
+        else:
+            comment = ""
+    return entries
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions, current = [], ""
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#") or (not stripped and not current):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        current += stripped
+        keyword, _, rest = current.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+        current = ""
+    return instructions
+
+
+def dockerfile_env() -> dict[str, str]:
+    env = {}
+    for keyword, rest in dockerfile():
+        if keyword == "ENV":
+            env.update(dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", rest)))
+    return env
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Docker's rule, closely enough: the last matching pattern wins; a match on a folder covers its contents."""
+    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        glob = pattern.lstrip("!").strip("/")
+        regex = "".join("(.*/)?" if token == "**/" else ".*" if token == "**" else "[^/]*" if token == "*"
+                        else "[^/]" if token == "?" else re.escape(token)
+                        for token in re.findall(r"\*\*/|\*\*|\*|\?|[^*?]+", glob))
+        if any(re.fullmatch(regex, prefix) for prefix in prefixes):
+            excluded = not negate
+    return excluded
+
+
+# --- README, settings, compose and .env.example agree ---------------------------------------------------------
+
+
+def test_readme_table_lists_exactly_the_variables_settings_reads():
+    readme, code = readme_variables(), settings_variables()
+    assert len(readme) >= 20, f"README configuration table not found or not parsed: {sorted(readme)}"
+    assert not code - readme, f"read by Settings.from_env but missing from the README table: {sorted(code - readme)}"
+    assert not readme - code, f"in the README table but never read by Settings.from_env: {sorted(readme - code)}"
+
+
+def test_backend_and_worker_get_every_setting_passed_through():
+    services = compose()["services"]
+    backend, worker = services["backend"]["environment"], services["worker"]["environment"]
+    assert backend == worker, "backend and worker must see the same settings"
+    expected = settings_variables()
+    assert set(backend) == expected, (f"missing: {sorted(expected - set(backend))}, "
+                                      f"unknown: {sorted(set(backend) - expected)}")
+    for name, value in backend.items():
+        match = INTERPOLATION.match(str(value))
+        assert match and match.group(1) == name, f"{name}: {value!r} is not ${{{name}:-default}}"
+
+
+def test_compose_defaults_are_the_service_defaults():
+    from settings import Settings
+
+    defaults = compose_defaults(compose()["services"]["backend"]["environment"])
+    bare = {name: value for name, value in defaults.items() if name not in CONTAINER_DEFAULTS}
+    assert Settings.from_env(bare) == Settings.from_env({}), "a default in docker-compose.yml differs from settings.py"
+    assert defaults["MODEL_DIR"] == dockerfile_env()["MODEL_DIR"] == "/data/models"
+    assert defaults["REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_env_example_lists_every_setting_with_a_comment_and_the_compose_default():
+    entries = env_example()
+    names = [name for name, _, _ in entries]
+    assert len(names) == len(set(names)), "a variable is listed twice in .env.example"
+    expected = settings_variables()
+    assert set(names) == expected, f"missing: {sorted(expected - set(names))}, unknown: {sorted(set(names) - expected)}"
+    defaults = compose_defaults(compose()["services"]["backend"]["environment"])
+    for name, value, comment in entries:
+        assert comment, f".env.example: {name} has no comment above it"
+        assert value in ("", defaults[name]), f".env.example: {name}={value} differs from compose's {defaults[name]!r}"
+
+
+# --- compose structure ---------------------------------------------------------------------------------------
+
+
+def test_compose_has_the_four_services_and_shares_the_data_volume():
+    spec = compose()
+    services = spec["services"]
+    assert set(services) == {"backend", "worker", "redis", "mlflow"}
+    assert services["redis"]["image"].startswith("redis:7")
+    assert services["mlflow"].get("profiles") == ["mlflow"]
+    assert all("profiles" not in services[name] for name in ("backend", "worker", "redis"))
+    assert "9090:9090" in [str(port) for port in services["backend"]["ports"]]
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert len(images) == 1, f"backend, worker and mlflow must run one image, not {images}"
+    for name in APP_SERVICES:
+        assert services[name]["build"] == ".", f"{name} is not built from this repository"
+        mounts = [str(volume).split(":") for volume in services[name]["volumes"]]
+        assert ["ner-data", "/data"] in mounts, f"{name} does not mount the ner-data volume on /data"
+    assert {"ner-data", "redis-data"} <= set(spec["volumes"])
+    assert "redis-data:/data" in services["redis"]["volumes"]
+    for name in ("backend", "worker"):
+        assert "redis" in services[name]["depends_on"]
+    assert services["worker"]["healthcheck"] == {"disable": True}, "the worker has no /health to ask"
+
+
+def test_worker_runs_rq_on_the_training_queue():
+    from training.jobs import QUEUE_NAME, run_job
+
+    services = compose()["services"]
+    command = services["worker"]["command"]
+    assert command[:2] == ["rq", "worker"] and command[-1] == QUEUE_NAME == "ner-training"
+    url = command[command.index("--url") + 1]
+    assert url == services["worker"]["environment"]["REDIS_URL"], "the worker listens where the backend enqueues"
+    assert callable(run_job)  # what TrainingJobs enqueues as "training.jobs.run_job"
+    assert "command" not in services["backend"], "the backend runs the image's CMD"
+
+
+def test_mlflow_ui_shows_the_database_training_writes_to():
+    from settings import Settings
+
+    services = compose()["services"]
+    command = services["mlflow"]["command"]
+    assert command[:2] == ["mlflow", "ui"]
+    model_dir = compose_defaults(services["backend"]["environment"])["MODEL_DIR"]
+    store = command[command.index("--backend-store-uri") + 1].replace("${MODEL_DIR:-/data/models}", model_dir)
+    assert store == Settings.from_env({"MODEL_DIR": model_dir}).mlflow_tracking_uri
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert "5000:5000" in [str(port) for port in services["mlflow"]["ports"]]
+
+
+# --- Dockerfile and .dockerignore ----------------------------------------------------------------------------
+
+
+def _run_index(instructions, *needles) -> int:
+    hits = [i for i, (keyword, rest) in enumerate(instructions)
+            if keyword == "RUN" and all(needle in rest for needle in needles)]
+    assert hits, f"no RUN with {needles}"
+    return hits[0]
+
+
+def test_dockerfile_base_user_ports_and_volume():
+    instructions = dockerfile()
+    keywords = [keyword for keyword, _ in instructions]
+    assert [rest for keyword, rest in instructions if keyword == "FROM"] == ["python:3.11-slim"]
+    users = [rest for keyword, rest in instructions if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), f"the image runs as {users[-1:] or 'root'}"
+    assert any(keyword == "RUN" and "useradd" in rest and users[-1] in rest for keyword, rest in instructions)
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k in ("RUN", "COPY"))
+    env = dockerfile_env()
+    assert env["HF_HUB_OFFLINE"] == "1" and env["PORT"] == "9090"
+    assert env["WORKERS"] == "1" and env["THREADS"] == "8"
+    volumes = [json.loads(rest) if rest.startswith("[") else rest.split() for keyword, rest in instructions
+               if keyword == "VOLUME"]
+    assert any(env["MODEL_DIR"].startswith(path.rstrip("/") + "/") for group in volumes for path in group)
+    assert [rest for keyword, rest in instructions if keyword == "EXPOSE"] == [env["PORT"]]
+
+
+def test_dockerfile_installs_cpu_torch_before_the_requirements():
+    instructions = dockerfile()
+    pins = {
+        name: re.search(r"^torch==(\S+)$", (REPO / name).read_text(), re.M).group(1)
+        for name in ("requirements.txt", "constraints.txt")
+    }
+    assert set(pins.values()) == {"2.13.0"}, pins
+    torch = _run_index(instructions, "pip install torch==2.13.0", "--index-url https://download.pytorch.org/whl/cpu")
+    requirements = _run_index(instructions, "pip install -r requirements.txt", "-c constraints.txt")
+    assert torch < requirements, "a plain torch from requirements.txt would pull the CUDA build"
+    copies = [i for i, (keyword, rest) in enumerate(instructions) if keyword == "COPY" and "requirements.txt" in rest]
+    assert copies and copies[0] < requirements
+
+
+def test_dockerfile_cmd_is_gunicorn_with_preload():
+    cmd = [json.loads(rest) for keyword, rest in dockerfile() if keyword == "CMD"]
+    assert len(cmd) == 1 and cmd[0][:2] == ["sh", "-c"], "CMD must go through a shell so ${PORT} etc. expand"
+    script = cmd[0][2]
+    assert script.startswith("exec gunicorn "), "exec: gunicorn must be PID 1 to get SIGTERM"
+    for part in ("--preload", "--bind 0.0.0.0:${PORT}", "--workers ${WORKERS}", "--threads ${THREADS}",
+                 "--timeout 300"):
+        assert part in script
+    assert script.endswith(" _wsgi:app")
+
+
+def test_dockerignore_keeps_the_app_and_drops_secrets_and_history():
+    for name in ("_wsgi", "model", "runtime", "sampling", "protocol.app", "training.jobs", "training.pipeline",
+                 "training.tracking", "label_studio_api"):
+        importlib.import_module(name)
+    needed = {"requirements.txt", "constraints.txt"}
+    for module in list(sys.modules.values()):
+        path = Path(getattr(module, "__file__", None) or "/").resolve()
+        if REPO in path.parents and "tests" not in path.relative_to(REPO).parts:
+            needed.add(path.relative_to(REPO).as_posix())
+    assert {"_wsgi.py", "settings.py", "training/jobs.py", "ner/__init__.py"} <= needed
+    assert not [path for path in needed if dockerignore_excludes(path)], "the image would lack these"
+    for path in (".env", ".git/config", "models/1/deployed", "tests/conftest.py", "ner/__pycache__/x.pyc"):
+        assert dockerignore_excludes(path), f"{path} would go into the build context"
+
+
+# --- the image's CMD and HEALTHCHECK, run for real -----------------------------------------------------------
+
+
+def _healthcheck(env: dict[str, str]) -> int:
+    (rest,) = [rest for keyword, rest in dockerfile() if keyword == "HEALTHCHECK"]
+    options, _, command = rest.partition("CMD ")
+    assert "--start-period=" in options and "--timeout=" in options
+    args = json.loads(command)
+    assert args[0] == "python"
+    return subprocess.run([sys.executable, *args[1:]], env=env, capture_output=True, timeout=30).returncode
+
+
+def test_image_cmd_serves_and_healthcheck_passes_only_with_credentials(tmp_path, rule_model_dir):
+    (cmd,) = [json.loads(rest) for keyword, rest in dockerfile() if keyword == "CMD"]
+    port = str(free_port())
+    env = service_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PORT=port,
+                      WORKERS="1", THREADS="2", MODEL_DIR=tmp_path / "models", BASELINE_MODEL_NAME=rule_model_dir,
+                      BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="s3cret")
+    server = Process(cmd, env, tmp_path / "image-cmd.log")
+    try:
+        url = f"http://127.0.0.1:{port}/health"
+        for _ in range(300):
+            assert server.proc.poll() is None, f"the image's CMD exited:\n{server.tail()}"
+            try:
+                if requests.get(url, auth=("ls", "s3cret"), timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"the image's CMD did not answer /health:\n{server.tail()}")
+        probe = {"PATH": env["PATH"], "PORT": port}
+        assert _healthcheck({**probe, "BASIC_AUTH_USER": "ls", "BASIC_AUTH_PASS": "s3cret"}) == 0
+        assert _healthcheck(probe) != 0, "without credentials /health is 401: the check must fail"
+        assert _healthcheck({**probe, "BASIC_AUTH_USER": "ls", "BASIC_AUTH_PASS": "wrong"}) != 0
+    finally:
+        server.stop()
+    assert _healthcheck({"PATH": env["PATH"], "PORT": port}) != 0, "nothing listens: the check must fail"
+
+
+# --- a real compose implementation validates the file (needs no engine) --------------------------------------
+
+
+def _compose_cli() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+def test_compose_cli_accepts_the_file_and_resolves_the_defaults(tmp_path):
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("neither docker-compose nor `docker compose` is installed (Debian: apt-get install docker-compose)")
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    clean = {k: v for k, v in os.environ.items() if k not in settings_variables()}
+
+    def config(path: Path, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*cli, "--env-file", str(empty), "-f", str(path), *extra], cwd=path.parent, env=clean,
+                              capture_output=True, text=True, timeout=60)
+
+    checked = config(REPO / "docker-compose.yml", "config", "-q")
+    assert checked.returncode == 0, checked.stderr
+    resolved = yaml.safe_load(config(REPO / "docker-compose.yml", "--profile", "mlflow", "config").stdout)
+    services = resolved["services"]
+    assert services["backend"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert services["worker"]["command"][3] == "redis://redis:6379/0"
+    assert services["mlflow"]["command"][3] == "sqlite:////data/models/mlflow.db"
+    # The validator really validates: a wrong type and an unknown key are refused.
+    broken = tmp_path / "broken" / "docker-compose.yml"
+    broken.parent.mkdir()
+    broken.write_text((REPO / "docker-compose.yml").read_text().replace('- "9090:9090"', "nine: thousand"))
+    assert config(broken, "config", "-q").returncode != 0
