@@ -89,6 +89,7 @@ class Settings:
     webhook_secret: str = ""
     max_request_bytes: int = 50 * 1024 * 1024
     log_level: str = "INFO"
+    hf_hub_offline: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -137,6 +138,7 @@ class Settings:
             webhook_secret=env.get("WEBHOOK_SECRET", ""),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 50 * 1024 * 1024, 1024),
             log_level=log_level,
+            hf_hub_offline=_bool(env, "HF_HUB_OFFLINE", True),
         )
 
     def replace(self, **changes) -> "Settings":
