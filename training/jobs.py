@@ -220,8 +220,8 @@ def outcome_summary(outcome) -> dict:
     summary = {f: getattr(outcome, f) for f in fields if hasattr(outcome, f)}
     metrics = getattr(outcome, "metrics", None) or {}
     current = getattr(outcome, "current_metrics", None) or {}
-    summary["f1"] = metrics.get("f1")
-    summary["current_f1"] = current.get("f1")
+    summary["f1"] = metrics.get("entity_f1")
+    summary["current_f1"] = current.get("entity_f1")
     return summary
 
 
