@@ -7,7 +7,7 @@ from typing import Any
 import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
 from ner.decoding import Span, decode_spans, drop_overlapping
-from ner.store import InvalidProjectError, project_key
+from ner.store import InvalidProjectError, UnknownVersionError, project_key
 from protocol import errors
 from protocol.base import LabelStudioMLBase
 from protocol.errors import BadRequest, Unprocessable
@@ -15,6 +15,7 @@ from protocol.label_config import NerConfig, parse_ner_config
 
 log = logging.getLogger(__name__)
 errors.register(InvalidProjectError, 400)
+errors.register(UnknownVersionError, 404)
 errors.register(uncertainty.UncertaintyError, 400)
 errors.register(LabelStudioProjectNotFound, 404)
 errors.register(LabelStudioNotConfigured, 400)
@@ -138,6 +139,17 @@ class NERBackend(LabelStudioMLBase):
     def versions(self) -> dict:
         store = self.runtime.store
         return {"versions": {p: [v.name for v in store.versions(p)] for p in store.projects()}}
+
+    def deploy(self, body: dict) -> dict:
+        """Serve a stored version (manual DEPLOY_POLICY, or a rollback); every worker switches on its next request."""
+        project = body.get("project_id")
+        version = body.get("version")
+        if project is None or isinstance(project, bool) or not isinstance(project, (int, str)):
+            raise BadRequest("missing field 'project_id' (the Label Studio project id)", field="project_id")
+        if not isinstance(version, str) or not version:
+            raise BadRequest("missing field 'version' (a stored version, see GET /versions)", field="version")
+        self.runtime.store.deploy(project, version)
+        return {"project_id": int(project_key(project)), "model_version": version}
 
     def select_samples(self, body: dict) -> dict:
         from sampling import select_samples

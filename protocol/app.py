@@ -121,6 +121,10 @@ def create_app(backend_class: type, runtime: Any) -> Flask:
     def select_samples():
         return jsonify(backend().select_samples(json_body()))
 
+    @app.post("/deploy")
+    def deploy():
+        return jsonify(backend().deploy(json_body()))
+
     @app.get("/train_status")
     def train_status():
         return jsonify(backend().train_status(request.args.get("project")))

@@ -39,6 +39,10 @@ def test_deployed_version_is_picked_up_by_the_next_request_and_rollback_works(ma
     assert {r["model_version"] for r in results} == {"p1-v2-n30"}
     assert [r["value"]["text"] for r in results[0]["result"]] == ["Tim Cook", "Cupertino"]
 
-    store.deploy(1, v1.name)  # rolling back to an older version works the same way
+    rollback = client.post("/deploy", json={"project_id": 1, "version": v1.name})  # a rollback through the API
+    assert rollback.status_code == 200 and rollback.json == {"project_id": 1, "model_version": "p1-v1-n20"}
     assert client.post("/predict", json=body).json["results"][0]["model_version"] == "p1-v1-n20"
+    assert client.post("/deploy", json={"project_id": 1, "version": "p1-v9-n1"}).status_code == 404
+    assert client.post("/deploy", json={"project_id": 1, "version": "../../etc"}).status_code == 404
+    assert client.post("/deploy", json={"version": v1.name}).status_code == 400
     assert client.get("/versions").json["versions"]["1"] == ["p1-v1-n20", "p1-v2-n30"]

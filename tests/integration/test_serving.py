@@ -193,7 +193,8 @@ def basic(user, password):
 def test_basic_auth_covers_every_route(make_client, rule_model_dir):
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir, BASIC_AUTH_USER="ann", BASIC_AUTH_PASS="s3cret")
     for method, path in [("get", "/health"), ("get", "/"), ("post", "/setup"), ("post", "/predict"),
-                         ("post", "/webhook"), ("get", "/metrics"), ("post", "/select_samples"), ("get", "/train_status")]:
+                         ("post", "/webhook"), ("get", "/metrics"), ("post", "/select_samples"), ("get", "/train_status"),
+                         ("post", "/deploy"), ("get", "/versions")]:
         for headers in ({}, basic("ann", "wrong"), basic("bob", "s3cret"), {"Authorization": "Bearer x"}):
             response = getattr(client, method)(path, headers=headers, json={})
             assert response.status_code == 401, (path, headers)
