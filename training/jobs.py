@@ -17,13 +17,14 @@ from typing import Callable
 from label_studio_api import LabelStudioAPI, LabelStudioError, LabelStudioNotConfigured
 from ner.store import ModelStore, project_key
 from protocol.errors import BadRequest, ServiceUnavailable
+from training.annotation_mirror import AnnotationMirror
 from training.triggers import LocalTriggers, RedisTriggers
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "ner-training"
 COUNTED_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"}
-HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_EVERY_S = 2.0
 JOB_TIMEOUT_S = 6 * 3600
 
 
@@ -56,11 +57,11 @@ class TrainingJobs:
             from rq import Queue
 
             connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
-            self.triggers = RedisTriggers(connection)
+            self.triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
             self.queue = Queue(QUEUE_NAME, connection=connection)
             self.mode = "rq"
         else:
-            self.triggers = LocalTriggers()
+            self.triggers = LocalTriggers(stale_after=settings.job_heartbeat_timeout)
             self.local_queue: queue.Queue[str] = queue.Queue()
             self.mode = "in-process"
             self._worker_pid: int | None = None
@@ -90,6 +91,7 @@ class TrainingJobs:
         from redis.exceptions import RedisError
 
         project = webhook_project(data)
+        self._mirror(project, event, data)
         try:
             if event in COUNTED_EVENTS:
                 every = self.settings.start_training_each_n_updates
@@ -112,6 +114,17 @@ class TrainingJobs:
         log.info("project %s: %s -> %s", project, reason, outcome)
         return {"status": {"enqueue": "queued", "absorbed": "already queued", "follow-up": "follow-up queued"}[outcome],
                 "project": int(project), "reason": reason}
+
+    def _mirror(self, project: str, event: str, data: dict) -> None:
+        """Keep the annotation the webhook carries (training falls back to it without API access)."""
+        mirror = AnnotationMirror(self.store)
+        try:
+            if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+                mirror.record(project, data.get("task"), data.get("annotation"))
+            elif event == "ANNOTATIONS_DELETED" and isinstance(data.get("annotations"), list):
+                mirror.delete(project, {a.get("id") for a in data["annotations"] if isinstance(a, dict)})
+        except OSError as exc:  # Label Studio still holds the annotation; only the local fallback copy is missing
+            log.warning("project %s: could not keep the webhook's annotation locally: %s", project, exc)
 
     def status(self, project: str | None = None) -> dict:
         from redis.exceptions import RedisError
@@ -195,23 +208,39 @@ def train_from_label_studio(project: str, settings, store: ModelStore, progress)
     from training.annotations import tasks_to_examples
     from training.pipeline import run_training
 
-    api = LabelStudioAPI(settings.label_studio_host, settings.label_studio_api_key)
     pid = int(project)
-    progress(0.01, "reading annotations from Label Studio")
-    info = with_retries(lambda: api.project(pid), settings, progress)
-    tasks = with_retries(lambda: list(api.tasks(pid, annotated=True)), settings, progress)
-    config = parse_ner_config(info["label_config"])
+    api = None
+    if settings.label_studio_host and settings.label_studio_api_key:
+        api = LabelStudioAPI(settings.label_studio_host, settings.label_studio_api_key)
+        progress(0.01, "reading annotations from Label Studio")
+        info = with_retries(lambda: api.project(pid), settings, progress)
+        tasks = with_retries(lambda: list(api.tasks(pid, annotated=True)), settings, progress)
+        label_config = info["label_config"]
+    else:
+        label_config = _stored_label_config(store, project)
+        progress(0.01, "reading annotations received by webhook (LABEL_STUDIO_API_KEY is not set)")
+        tasks = AnnotationMirror(store).tasks(project)
+    config = parse_ner_config(label_config)
     examples, stats = tasks_to_examples(tasks, config)
     progress(0.05, f"training on {len(examples)} annotated tasks")
     outcome = run_training(project, examples, config, settings, store,
                            progress=lambda f, m: progress(0.05 + 0.85 * f, m))
     summary = outcome_summary(outcome)
     summary["extraction"] = stats.as_dict()
-    if summary.get("deployed"):
+    if summary.get("deployed") and api is not None:
         progress(0.9, "re-predicting unlabelled tasks with the new version")
         summary["predictions_imported"] = with_retries(
-            lambda: refresh_predictions(api, project, info["label_config"], settings), settings, progress)
+            lambda: refresh_predictions(api, project, label_config, settings), settings, progress)
     return summary
+
+
+def _stored_label_config(store: ModelStore, project: str) -> str:
+    path = store.project_dir(project) / "label_config.xml"
+    if not path.is_file():
+        raise LabelStudioNotConfigured(
+            f"project {project}: no label config known yet (connect the backend in Label Studio, or set "
+            "LABEL_STUDIO_HOST and LABEL_STUDIO_API_KEY)")
+    return path.read_text()
 
 
 def outcome_summary(outcome) -> dict:
@@ -255,7 +284,7 @@ def run_job(project: str) -> dict:
     settings = Settings.from_env()
     connection = redis.Redis.from_url(settings.redis_url)
     queue_ = Queue(QUEUE_NAME, connection=connection)
-    triggers = RedisTriggers(connection)
+    triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
 
     def enqueue(p: str) -> None:
         queue_.enqueue("training.jobs.run_job", p, job_timeout=JOB_TIMEOUT_S, description=f"train NER project {p}")
