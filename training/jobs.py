@@ -18,7 +18,7 @@ from label_studio_api import LabelStudioAPI, LabelStudioError, LabelStudioNotCon
 from ner.store import ModelStore, project_key
 from protocol.errors import BadRequest, ServiceUnavailable
 from training.annotation_mirror import AnnotationMirror
-from training.triggers import LocalTriggers, RedisTriggers
+from training.triggers import LocalTriggers, RedisTriggers, rebuilt_count
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,11 @@ class TrainingJobs:
         try:
             if event in COUNTED_EVENTS:
                 every = self.settings.start_training_each_n_updates
-                if not self.triggers.count(project, counted_events(event, data), every):
+                n = counted_events(event, data)
+                versions = self.store.versions(project)
+                trained_on = int(versions[-1].meta.get("annotations", 0)) if versions else 0
+                initial = rebuilt_count(data.get("project"), trained_on, n)
+                if not self.triggers.count(project, n, every, initial):
                     return {"status": "counted", "project": int(project)}
                 reason = f"{every} annotation updates"
             elif event == "START_TRAINING":

@@ -29,10 +29,13 @@ class LocalTriggers:
         self.states: dict[str, dict] = {}
         self.stale_after = stale_after
 
-    def count(self, project: str, n: int, every: int) -> bool:
-        """Add `n` annotation events; True when the project crossed a multiple of `every` (then the count restarts)."""
+    def count(self, project: str, n: int, every: int, initial: int = 0) -> bool:
+        """Add `n` annotation events; True when the project crossed a multiple of `every` (then the count restarts).
+
+        `initial` seeds a count this process has never seen (after a restart): see `rebuilt_count`.
+        """
         with self.lock:
-            total = self.counts.get(project, 0) + n
+            total = self.counts.get(project, max(0, initial)) + n
             fire = every > 0 and total >= every
             self.counts[project] = total % every if fire else total
             return fire
@@ -82,6 +85,16 @@ class LocalTriggers:
                 for p in projects}
 
 
+def rebuilt_count(payload_project: dict, trained_on: int, n: int) -> int:
+    """Annotations not yet trained on, from a webhook's project totals, for a counter that was lost (Redis
+    restarted empty, or the process restarted): tasks with annotations now, minus those the newest version used,
+    minus the `n` events being counted right now."""
+    total = payload_project.get("num_tasks_with_annotations") if isinstance(payload_project, dict) else None
+    if isinstance(total, bool) or not isinstance(total, int):
+        return 0
+    return max(0, total - trained_on - n)
+
+
 def _expire(state: dict, stale_after: float) -> None:
     """A running job without a heartbeat for `stale_after` seconds died with its worker: mark it failed."""
     if state.get("state") == "running" and _now() - float(state.get("heartbeat", 0)) > stale_after:
@@ -90,6 +103,7 @@ def _expire(state: dict, stale_after: float) -> None:
 
 
 _COUNT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], math.max(0, tonumber(ARGV[3]))) end
 local total = redis.call('INCRBY', KEYS[1], ARGV[1])
 local every = tonumber(ARGV[2])
 if every > 0 and total >= every then
@@ -148,9 +162,9 @@ class RedisTriggers:
     def _key(self, project: str, what: str) -> str:
         return f"{self.prefix}:{project}:{what}"
 
-    def count(self, project: str, n: int, every: int) -> bool:
+    def count(self, project: str, n: int, every: int, initial: int = 0) -> bool:
         self.redis.sadd(f"{self.prefix}:projects", project)
-        return bool(self._count(keys=[self._key(project, "count")], args=[n, every]))
+        return bool(self._count(keys=[self._key(project, "count")], args=[n, every, initial]))
 
     def request(self, project: str, reason: str) -> str:
         self.redis.sadd(f"{self.prefix}:projects", project)

@@ -8,9 +8,10 @@ from tests.conftest import fixture
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 
 
-def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED") -> dict:
+def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", annotated: int = 1) -> dict:
     body = copy.deepcopy(fixture("webhook_ANNOTATION_CREATED")["body"])
     body["action"] = action
+    body["project"]["num_tasks_with_annotations"] = annotated  # as Label Studio reports it after this event
     body["project"]["label_config"] = LABEL_CONFIG
     body["task"] = {"id": task["id"], "data": task["data"]}
     body["annotation"] = {**task["annotations"][0], "task": task["id"], "was_cancelled": False,
@@ -34,7 +35,8 @@ def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rul
     setup = {"project": "1.1795511008", "schema": LABEL_CONFIG}
     before = client.post("/setup", json=setup).json["model_version"]
     tasks = make_tasks(12, seed=4)
-    answers = [client.post("/webhook", json=annotation_webhook(t)).json["status"] for t in tasks]
+    answers = [client.post("/webhook", json=annotation_webhook(t, annotated=i + 1)).json["status"]
+               for i, t in enumerate(tasks)]
     assert answers == ["counted"] * 11 + ["queued"]
     state = wait_for(client, lambda s: s.get("state") in ("finished", "failed"))
     assert state["state"] == "finished", state

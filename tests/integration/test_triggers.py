@@ -84,3 +84,16 @@ def test_progress_updates_keep_the_job_alive(triggers):
         triggers.update("1", progress=0.5, message="epoch 2/10")
     state = triggers.status("1")["1"]
     assert state["state"] == "running" and state["progress"] == 0.5 and state["message"] == "epoch 2/10"
+
+
+def test_a_lost_counter_is_rebuilt_from_the_webhook_totals(triggers):
+    from training.triggers import rebuilt_count
+
+    # 27 annotated tasks now, the newest version trained on 20, this event is 1: 6 were waiting before it
+    initial = rebuilt_count({"num_tasks_with_annotations": 27}, trained_on=20, n=1)
+    assert initial == 6
+    assert triggers.count("1", 1, 10, initial) is False
+    assert triggers.status("1")["1"]["annotations_since_last_job"] == 7
+    assert triggers.count("1", 3, 10, initial) is True  # the seed applies only to a counter that was lost
+    assert rebuilt_count({"num_tasks_with_annotations": 3}, trained_on=20, n=1) == 0
+    assert rebuilt_count({}, trained_on=0, n=1) == 0
