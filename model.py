@@ -33,8 +33,8 @@ def task_text(task: Any, value_key: str) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def drawn_regions(context: dict | None, config: NerConfig) -> list[dict]:
-    """Regions the annotator drew (interactive pre-annotation) that we keep and predict around."""
+def drawn_regions(context: dict | None) -> list[dict]:
+    """Regions the annotator drew (interactive pre-annotation: one task per call) that we keep and predict around."""
     regions = (context or {}).get("result") or []
     kept = []
     for region in regions if isinstance(regions, list) else []:
@@ -89,7 +89,7 @@ class NERBackend(LabelStudioMLBase):
                 log.warning("task #%d (id %s) has no text in data[%r]: empty prediction", i,
                             tasks[i].get("id") if isinstance(tasks[i], dict) else None, config.value_key)
         served = self.runtime.pool.get(project, config)
-        keep = drawn_regions(context, config)
+        keep = drawn_regions(context)
         taken = [(r["value"]["start"], r["value"]["end"]) for r in keep]
         strategy = uncertainty.get_strategy(self.runtime.settings.uncertainty_strategy)
         results = []
