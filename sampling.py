@@ -148,7 +148,10 @@ def select_samples(runtime, body: dict) -> dict:
     for i, task in enumerate(pool):
         text = task_text(task, config.value_key)
         if text is not None:
-            items.append((task.get("id", i), text))
+            task_id = task.get("id", i)
+            if isinstance(task_id, bool) or not isinstance(task_id, (int, str)):
+                raise BadRequest(f"task #{i}: field 'id' must be a number or a string", field="tasks[].id")
+            items.append((task_id, text))
     table = runtime.scores.table(project or "0", served.version)
     scores, embeddings = score_tasks(served, table, items, req.strategy, settings.boundary_weight)
     if served.trained:

@@ -5,6 +5,7 @@ The same encoding serves prediction (which reads the first sub-token of each own
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ner.windows import Window, plan_windows
@@ -30,6 +31,14 @@ class EncodedText:
     windows: list[WindowInputs] = field(default_factory=list)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _tokenizable(word: str) -> str:
+    """The word as the tokenizer can take it: a lone surrogate (invalid in UTF-8) becomes U+FFFD, same length."""
+    return _SURROGATE.sub("\ufffd", word) if _SURROGATE.search(word) else word
+
+
 class TextEncoder:
     """Splits texts into words and words into windows of at most `max_length` tokens (special tokens included)."""
 
@@ -48,7 +57,7 @@ class TextEncoder:
     def encode(self, texts: list[str]) -> list[EncodedText]:
         """Encode a batch of texts in one tokenizer call."""
         all_words = [split_words(t) for t in texts]
-        word_strings = [[t[s:e] for s, e in ws] for t, ws in zip(texts, all_words)]
+        word_strings = [[_tokenizable(t[s:e]) for s, e in ws] for t, ws in zip(texts, all_words)]
         nonempty = [i for i, ws in enumerate(word_strings) if ws]
         out = [EncodedText(words=[]) for _ in texts]
         if not nonempty:

@@ -19,7 +19,10 @@ errors.register(LabelConfigError, 422)
 
 def json_body() -> dict:
     """The request's JSON object, or a 400 naming what is wrong with it."""
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
     if data is None:
         raise BadRequest("request body is not valid JSON")
     if not isinstance(data, dict):

@@ -126,7 +126,8 @@ class TrainingJobs:
             if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
                 mirror.record(project, data.get("task"), data.get("annotation"))
             elif event == "ANNOTATIONS_DELETED" and isinstance(data.get("annotations"), list):
-                mirror.delete(project, {a.get("id") for a in data["annotations"] if isinstance(a, dict)})
+                ids = {a.get("id") for a in data["annotations"] if isinstance(a, dict) and isinstance(a.get("id"), int)}
+                mirror.delete(project, ids)
         except OSError as exc:  # Label Studio still holds the annotation; only the local fallback copy is missing
             log.warning("project %s: could not keep the webhook's annotation locally: %s", project, exc)
 
