@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +37,11 @@ class Process:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        """Stop the process group, then any descendant that left it (rq runs each job in its own group)."""
+        try:
+            descendants = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            descendants = []
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, sig)
@@ -46,6 +52,11 @@ class Process:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=10)
+        for child in descendants:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
         self.log.close()
 
 
