@@ -34,10 +34,29 @@ class CachedScore:
 class ScoreCache:
     """Bounded LRU of per-(project, version) score tables; a new model version simply gets a new table."""
 
-    def __init__(self, max_tables: int = 8):
+    def __init__(self, max_tables: int = 8, max_selections: int = 64):
         self.tables: OrderedDict[tuple[str, str], dict[object, CachedScore]] = OrderedDict()
+        self.selections: OrderedDict[tuple, list[int]] = OrderedDict()
         self.max_tables = max_tables
+        self.max_selections = max_selections
         self.lock = threading.Lock()
+
+    def selection(self, key: tuple, compute) -> list[int]:
+        """A batch already chosen for exactly this pool, model version and request, else `compute()` it.
+
+        Selection is deterministic, and diversity costs O(pool x limit) distance updates, so an unchanged pool is
+        answered from here instead of being selected again.
+        """
+        with self.lock:
+            if key in self.selections:
+                self.selections.move_to_end(key)
+                return list(self.selections[key])
+        picked = compute()
+        with self.lock:
+            self.selections[key] = list(picked)
+            while len(self.selections) > self.max_selections:
+                self.selections.popitem(last=False)
+        return picked
 
     def table(self, project: str, version: str) -> dict[object, CachedScore]:
         with self.lock:
@@ -98,10 +117,17 @@ def _text_hash(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
 
-def score_tasks(served, table: dict, items: list[tuple[object, str]], strategy: str, boundary_weight: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+def pool_digest(items: list[tuple[object, str]], hashes: list[bytes]) -> bytes:
+    """One fingerprint of a pool: its task ids and text hashes, in order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for (task_id, _), h in zip(items, hashes):
+        digest.update(repr(task_id).encode("utf-8", "surrogatepass") + b"\0" + h)
+    return digest.digest()
+
+
+def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: list[bytes], strategy: str,
+                boundary_weight: float) -> tuple[np.ndarray, np.ndarray]:
     """Uncertainties and embeddings for (task id, text) items, computing only what `table` lacks."""
-    hashes = [_text_hash(text) for _, text in items]
     missing = [i for i, ((task_id, _), h) in enumerate(zip(items, hashes))
                if (entry := table.get(task_id)) is None or entry.text_hash != h]
     for start in range(0, len(missing), SCORE_CHUNK):
@@ -153,14 +179,17 @@ def select_samples(runtime, body: dict) -> dict:
                 raise BadRequest(f"task #{i}: field 'id' must be a number or a string", field="tasks[].id")
             items.append((task_id, text))
     table = runtime.scores.table(project or "0", served.version)
-    scores, embeddings = score_tasks(served, table, items, req.strategy, settings.boundary_weight)
+    hashes = [_text_hash(text) for _, text in items]
+    scores, embeddings = score_tasks(served, table, items, hashes, req.strategy, settings.boundary_weight)
+    mode = "uncertainty" if served.trained else "cold_start"
+    key = (project, served.version, pool_digest(items, hashes), mode, req.strategy, settings.boundary_weight,
+           req.limit, req.threshold, req.diversity)
     if served.trained:
-        picked = uncertainty.select(scores, embeddings if req.diversity else None, req.limit,
-                                    threshold=req.threshold, diversity=req.diversity)
-        mode = "uncertainty"
+        picked = runtime.scores.selection(key, lambda: uncertainty.select(
+            scores, embeddings if req.diversity else None, req.limit, threshold=req.threshold,
+            diversity=req.diversity))
     else:
-        picked = uncertainty.select_cold_start(embeddings, req.limit)
-        mode = "cold_start"
+        picked = runtime.scores.selection(key, lambda: uncertainty.select_cold_start(embeddings, req.limit))
     return {
         "project_id": None if project is None else int(project),
         "model_version": served.version,
