@@ -86,11 +86,10 @@ class NERBackend(LabelStudioMLBase):
                 f"<Text value=\"${config.value_key}\"> reads)", field=f"tasks[].data.{config.value_key}")
         for i, text in enumerate(texts):
             if text is None:
-                log.warning("task #%d (id %s) has no text in data[%r]: empty prediction", i,
+                log.warning("task #%d (id %.60r) has no text in data[%.60r]: empty prediction", i,
                             tasks[i].get("id") if isinstance(tasks[i], dict) else None, config.value_key)
         served = self.runtime.pool.get(project, config)
         keep = drawn_regions(context)
-        taken = [(r["value"]["start"], r["value"]["end"]) for r in keep]
         strategy = uncertainty.get_strategy(self.runtime.settings.uncertainty_strategy)
         results = []
         for chunk_start in range(0, len(texts), PREDICT_CHUNK):
@@ -99,7 +98,9 @@ class NERBackend(LabelStudioMLBase):
             scores = strategy([o.probs for o in outputs], served.tags,
                               boundary_weight=self.runtime.settings.boundary_weight)
             for text, out, u in zip(chunk, outputs, scores):
-                regions = list(keep)
+                drawn = [r for r in keep if 0 <= r["value"]["start"] < r["value"]["end"] <= len(text)]
+                taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
+                regions = list(drawn)
                 if served.trained and len(out.words):
                     best = out.probs.argmax(axis=1)
                     spans = decode_spans(out.words, [served.tags[i] for i in best],
@@ -146,10 +147,11 @@ class NERBackend(LabelStudioMLBase):
         version = body.get("version")
         if project is None or isinstance(project, bool) or not isinstance(project, (int, str)):
             raise BadRequest("missing field 'project_id' (the Label Studio project id)", field="project_id")
+        project = project_key(project)  # a bad id is a 400 naming it, before the version is looked up
         if not isinstance(version, str) or not version:
             raise BadRequest("missing field 'version' (a stored version, see GET /versions)", field="version")
         self.runtime.store.deploy(project, version)
-        return {"project_id": int(project_key(project)), "model_version": version}
+        return {"project_id": int(project), "model_version": version}
 
     def select_samples(self, body: dict) -> dict:
         from sampling import select_samples

@@ -30,7 +30,16 @@ class Runtime:
             self.jobs = TrainingJobs(settings, self.store, self)
 
     def remember_label_config(self, project: str, xml: str) -> None:
-        """Keep the project's label config on disk so the worker and /select_samples can use it without a request."""
+        """Keep the project's label config on disk so the worker and /select_samples can use it without a request.
+
+        Best effort: a full or read-only disk is logged, and serving goes on (the request carries the config).
+        """
+        try:
+            self._write_label_config(project, xml)
+        except OSError as exc:
+            log.warning("project %s: could not keep the label config on disk: %s", project, exc)
+
+    def _write_label_config(self, project: str, xml: str) -> None:
         directory = self.store.project_dir(project)
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / "label_config.xml"

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from label_studio_api import LabelStudioAPI, LabelStudioError, LabelStudioNotConfigured
+from label_studio_api import LabelStudioAPI, LabelStudioAuthError, LabelStudioError, LabelStudioNotConfigured
 from ner.store import ModelStore, project_key
 from protocol.errors import BadRequest, ServiceUnavailable
 from training.annotation_mirror import AnnotationMirror
@@ -164,19 +164,19 @@ class _Heartbeat:
 
 
 def with_retries(what: Callable, settings, progress: Callable[[float, str], None]):
-    """Call `what()`, retrying Label Studio failures with exponential backoff (not a missing configuration)."""
+    """Call `what()`, retrying Label Studio failures with exponential backoff (not a missing or refused key)."""
     attempts = settings.label_studio_retries + 1
     for attempt in range(1, attempts + 1):
         try:
             return what()
-        except LabelStudioNotConfigured:
+        except (LabelStudioNotConfigured, LabelStudioAuthError):  # retrying cannot fix a missing or refused key
             raise
         except LabelStudioError as exc:
             if attempt == attempts:
                 raise
             delay = settings.label_studio_retry_delay * 2 ** (attempt - 1)
-            progress(0.0, f"{exc}; retry {attempt}/{attempts - 1} in {delay:.0f}s")
-            log.warning("%s; retrying in %.0fs", exc, delay)
+            progress(0.0, f"{exc}; retry {attempt}/{attempts - 1} in {delay:.1f}s")
+            log.warning("%s; retrying in %.1fs", exc, delay)
             time.sleep(delay)
 
 

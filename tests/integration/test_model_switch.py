@@ -45,4 +45,6 @@ def test_deployed_version_is_picked_up_by_the_next_request_and_rollback_works(ma
     assert client.post("/deploy", json={"project_id": 1, "version": "p1-v9-n1"}).status_code == 404
     assert client.post("/deploy", json={"project_id": 1, "version": "../../etc"}).status_code == 404
     assert client.post("/deploy", json={"version": v1.name}).status_code == 400
+    bad_project = client.post("/deploy", json={"project_id": "../1", "version": v1.name})
+    assert bad_project.status_code == 400 and "project id" in bad_project.json["error"]
     assert client.get("/versions").json["versions"]["1"] == ["p1-v1-n20", "p1-v2-n30"]

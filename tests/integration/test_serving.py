@@ -114,6 +114,14 @@ def test_interactive_regions_are_kept_and_not_overlapped(rule_client):
     assert entities(prediction) == [("Angela", "MISC"), ("Berlin", "LOC")]
 
 
+def test_drawn_regions_outside_the_text_are_not_echoed(rule_client):
+    bogus = {"from_name": "label", "to_name": "text", "type": "labels",
+             "value": {"start": 10**30, "end": -5, "labels": ["PER"]}}
+    body = predict_body("Sony in Tokyo", context={"result": [bogus, {"value": "junk"}, 7]})
+    (prediction,) = rule_client.post("/predict", json=body).json["results"]
+    assert entities(prediction) == [("Sony", "ORG"), ("Tokyo", "LOC")]
+
+
 def test_default_base_model_is_untrained_and_predicts_nothing_but_answers(make_client):
     client = make_client()
     assert client.post("/setup", json=fixture("setup")["body"]).json == {"model_version": "untrained"}
