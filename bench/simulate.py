@@ -463,6 +463,10 @@ def summarise(rows: Sequence[dict], full_rows: Sequence[dict], pool_size: int, b
             entry[f"share_for_{int(level * 100)}pct"] = reached / pool_size if reached is not None else None
             entry[f"sentences_for_{int(level * 100)}pct"] = reached
         arms[name] = entry
+    token_budgets = _token_budgets(per_arm)
+    for name, c in per_arm.items():
+        arms[name]["final_tokens"] = c["tokens"][-1] if c["tokens"] else None
+        arms[name]["f1_at_tokens"] = {str(b): float(np.interp(b, c["tokens"], c["f1"])) for b in token_budgets}
     return {
         "seqeval_mode": (rows[0]["seqeval_mode"] if rows else "strict IOB2"),
         "metric": "entity F1, seqeval strict IOB2 (exact type and boundaries), micro over entities",
@@ -471,6 +475,7 @@ def summarise(rows: Sequence[dict], full_rows: Sequence[dict], pool_size: int, b
         "full_pool_runs": [{k: r[k] for k in ("seed", "entity_f1", "entity_precision", "entity_recall",
                                                "train_seconds", "steps", "epochs")} for r in full_rows],
         "budgets": list(budgets),
+        "token_budgets": token_budgets,
         "arms": arms,
         "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]),
         "stop_rule": {"gain_threshold": GAIN_THRESHOLD, "disagreement_threshold": DISAGREEMENT_THRESHOLD,
@@ -478,6 +483,18 @@ def summarise(rows: Sequence[dict], full_rows: Sequence[dict], pool_size: int, b
         "plan": plan_info or {},
         "curves": per_arm,
     }
+
+
+def _token_budgets(per_arm: dict, n: int = 4) -> list[int]:
+    """`n` token counts, rounded to 100, inside the range every arm's curve covers (F1 is interpolated there)."""
+    spans = [(c["tokens"][0], c["tokens"][-1]) for c in per_arm.values() if len(c["tokens"]) > 1]
+    if not spans:
+        return []
+    low, high = max(s[0] for s in spans), min(s[1] for s in spans)
+    if high <= low:
+        return []
+    values = sorted({int(round(v / 100.0) * 100) for v in np.linspace(low, high, n + 1)[1:]})
+    return [v for v in values if low <= v <= high]
 
 
 def _pct(value: float | None) -> str:
@@ -501,7 +518,17 @@ def summary_markdown(summary: dict) -> str:
         cells = [name, *[_num(a["f1_at_budget"].get(str(b))) for b in budgets], _num(a["aulc"]),
                  _num(a["aulc_over_full"]), _pct(a["share_for_95pct"]), _pct(a["share_for_99pct"]), stops]
         lines.append("| " + " | ".join(cells) + " |")
+    token_budgets = summary.get("token_budgets", [])
+    if token_budgets:
+        head2 = ["arm", *[f"F1 @{b} tokens" for b in token_budgets], "tokens at last round"]
+        lines += ["", "| " + " | ".join(head2) + " |", "|" + "|".join("---" for _ in head2) + "|"]
+        for name in summary["ranking_by_aulc"]:
+            a = summary["arms"][name]
+            lines.append("| " + " | ".join([name, *[_num(a["f1_at_tokens"].get(str(b))) for b in token_budgets],
+                                             f"{a['final_tokens']:.0f}"]) + " |")
     notes = [
+        "F1 at token budgets is interpolated linearly between rounds on the F1 vs labelled-tokens curve (mean over "
+        "seeds); tokens are CoNLL tokens, a proxy for reading effort.",
         f"Entity F1 = seqeval, {summary['seqeval_mode']} mode: an entity counts only with exact type and boundaries "
         "(micro average). Each F1 is the mean over seeds at that number of labelled sentences.",
         f"Full pool ({summary['pool_size']} sentences, trained once per listed seed): F1 "
