@@ -1,0 +1,43 @@
+"""Each speed benchmark runs end to end at --quick sizes, prints its table and writes its results files."""
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+
+# script -> keys its results must hold
+EXPECTED = {
+    "speed_predict": {"sizes", "targets"},
+    "speed_latency": {"ours_http", "bare_forward", "p50_ratio", "target_p50_ratio"},
+    "speed_select": {"cold_s", "cached_s", "cached_median_s", "cached_stages_s", "target_cached_s"},
+    "speed_memory": {"web", "bare_loaded", "worker_peak_over_bare_loaded"},
+    "speed_predict_while_training": {"idle", "runs", "target_p99_ratio"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_quick_run_prints_a_table_and_writes_results(name, tmp_path, capsys):
+    module = importlib.import_module(f"bench.{name}")
+    returned = module.main(["--quick", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "| " in printed and "|--" in printed, printed[-2000:]
+
+    saved = json.loads((tmp_path / f"{name}.json").read_text())
+    assert saved["name"] == name and saved["quick"] is True
+    assert {"cpu_model", "cores", "date", "git_commit"} <= set(saved["machine"])
+    assert EXPECTED[name] <= set(saved["results"]), sorted(saved["results"])
+    assert set(returned) >= EXPECTED[name]
+    markdown = (tmp_path / f"{name}.md").read_text()
+    assert markdown.startswith(f"# {name}") and "|--" in markdown
+
+
+def test_table_and_percentiles_are_plain_functions():
+    from bench.common import format_table, latency_summary, percentile
+
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    summary = latency_summary([0.010, 0.020, 0.030])
+    assert summary["p50_ms"] == pytest.approx(20.0) and summary["n"] == 3
+    table = format_table(["a", "bb"], [[1, 2.5], ["x", 12.25]]).splitlines()
+    assert table[0] == "| a | bb   |" and table[1] == "|---|------|" and table[3] == "| x | 12.2 |"
