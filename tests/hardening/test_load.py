@@ -98,8 +98,10 @@ def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     store.deploy(1, first.name)
     proc, url = start_gunicorn(tmp_path, workers=2, threads=4, MODEL_DIR=models, BASELINE_MODEL_NAME=rule_model_dir,
                                LOG_LEVEL="WARNING")
-    workers = psutil.Process(proc.proc.pid).children()
-    assert len(workers) == 2
+    deadline = time.time() + 60  # /health answered from the first worker; the second may still be booting
+    while len(workers := psutil.Process(proc.proc.pid).children()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(workers) == 2, proc.tail()
     results: list[tuple[int, float, float, int, str]] = []  # thread, start, latency, status, version
     lock = threading.Lock()
     stop = threading.Event()
