@@ -1,7 +1,7 @@
 """Bench: fine-tune the default base model on generated tasks and report held-out F1 and time per step.
 
-    HF_HUB_OFFLINE=1 python tests/data/bench_training.py --train 50 --test 200 [--lr 1e-4 --epochs 10 ...]
-    HF_HUB_OFFLINE=1 python tests/data/bench_training.py --conll /work/shared/data/conll2003 --train 1000 --epochs 1
+    HF_HUB_OFFLINE=1 python -m bench.training_time --train 50 --test 200 [--lr 1e-4 --epochs 10 ...]
+    HF_HUB_OFFLINE=1 python -m bench.training_time --conll /work/shared/data/conll2003 --train 1000 --epochs 1
 
 `--conll DIR` reads CoNLL-2003 style `token<TAB>tag` files (train.tsv, test.tsv) from DIR at run time instead of
 the generated corpus: real news sentences are longer, so this gives the realistic time per step. The data is
@@ -21,42 +21,14 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def read_conll(path: Path, limit: int):
-    """The first `limit` sentences of an IOB2 `token<TAB>tag` file as Examples (tokens joined by spaces)."""
-    from training.annotations import Example
+    """The first `limit` sentences of an IOB2 `token<TAB>tag` file as Examples (the benchmark's reader)."""
+    from bench.conll import read_conll as read_all
 
-    examples, tokens = [], []
-
-    def flush():
-        if not tokens:
-            return
-        text, spans, open_span = "", [], None
-        for token, tag in tokens:
-            start = len(text) + (1 if text else 0)
-            text = f"{text} {token}" if text else token
-            if tag.startswith("B-") or (tag.startswith("I-") and (open_span is None or open_span[2] != tag[2:])):
-                open_span = [start, len(text), tag[2:]]
-                spans.append(open_span)
-            elif tag.startswith("I-"):
-                open_span[1] = len(text)
-            else:
-                open_span = None
-        examples.append(Example(len(examples), text, tuple(tuple(s) for s in spans)))
-        tokens.clear()
-
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            flush()
-            if len(examples) >= limit:
-                break
-            continue
-        token, tag = line.split("\t")[:2]
-        tokens.append((token, tag))
-    flush()
-    return examples[:limit]
+    return read_all(path)[:limit]
 
 
 def main() -> None:
