@@ -137,11 +137,12 @@ def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: li
             table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding)
     key = (strategy, boundary_weight)
     entries = [table[task_id] for task_id, _ in items]
-    todo = [e for e in entries if key not in e.uncertainty]
-    if todo:
-        values = uncertainty.get_strategy(strategy)([e.probs for e in todo], served.tags,
-                                                    boundary_weight=boundary_weight)
-        for e, u in zip(todo, values):
+    todo = sorted((e for e in entries if key not in e.uncertainty), key=lambda e: len(e.probs))
+    measure = uncertainty.get_strategy(strategy)
+    # Strategies pad their batch to its longest text: length-sorted chunks keep one long text from inflating all.
+    for start in range(0, len(todo), SCORE_CHUNK):
+        part = todo[start : start + SCORE_CHUNK]
+        for e, u in zip(part, measure([e.probs for e in part], served.tags, boundary_weight=boundary_weight)):
             e.uncertainty[key] = float(u)
     scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
     embeddings = np.stack([e.embedding for e in entries]) if entries else np.zeros((0, served.predictor.hidden))
