@@ -101,7 +101,10 @@ def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     deadline = time.time() + 60  # /health answered from the first worker; the second may still be booting
     while len(workers := psutil.Process(proc.proc.pid).children()) < 2 and time.time() < deadline:
         time.sleep(0.2)
-    assert len(workers) == 2, proc.tail()
+    if len(workers) != 2:
+        tail = proc.tail()
+        proc.stop()  # the try/finally below has not started yet: do not leave gunicorn running
+        pytest.fail(f"gunicorn started {len(workers)} of 2 workers:\n{tail}")
     results: list[tuple[int, float, float, int, str]] = []  # thread, start, latency, status, version
     lock = threading.Lock()
     stop = threading.Event()
