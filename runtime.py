@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from pathlib import Path
 
 from ner.pool import ModelPool
-from ner.store import ModelStore, project_key
+from ner.store import ModelStore
 from sampling import ScoreCache
 from settings import Settings
 
@@ -27,7 +25,7 @@ class Runtime:
         if with_jobs:
             from training.jobs import TrainingJobs
 
-            self.jobs = TrainingJobs(settings, self.store, self)
+            self.jobs = TrainingJobs(settings, self.store)
 
     def remember_label_config(self, project: str, xml: str) -> None:
         """Keep the project's label config on disk so the worker and /select_samples can use it without a request.
@@ -35,20 +33,9 @@ class Runtime:
         Best effort: a full or read-only disk is logged, and serving goes on (the request carries the config).
         """
         try:
-            self._write_label_config(project, xml)
+            self.store.save_label_config(project, xml)
         except OSError as exc:
             log.warning("project %s: could not keep the label config on disk: %s", project, exc)
 
-    def _write_label_config(self, project: str, xml: str) -> None:
-        directory = self.store.project_dir(project)
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / "label_config.xml"
-        if target.exists() and target.read_text() == xml:
-            return
-        tmp = directory / f".label_config.{os.getpid()}.{threading.get_ident()}.tmp"
-        tmp.write_text(xml)
-        tmp.replace(target)
-
     def label_config(self, project: object) -> str | None:
-        path = self.store.project_dir(project_key(project)) / "label_config.xml"
-        return path.read_text() if path.is_file() else None
+        return self.store.label_config(project)

@@ -117,14 +117,20 @@ class ModelStore:
 
     def deploy(self, project: object, version: str) -> None:
         self.get(project, version)
-        directory = self.project_dir(project)
-        fd, tmp = tempfile.mkstemp(prefix=".deployed-", dir=directory)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"version": version, "deployed_at": time.time()}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / "deployed.json")
+        pointer = self.project_dir(project) / "deployed.json"
+        write_atomically(pointer, json.dumps({"version": version, "deployed_at": time.time()}))
         self.prune(project)
+
+    def save_label_config(self, project: object, xml: str) -> None:
+        """Keep the project's label config, so the worker and /select_samples can use it without a request."""
+        target = self.project_dir(project) / "label_config.xml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.is_file() and target.read_text() == xml):
+            write_atomically(target, xml)
+
+    def label_config(self, project: object) -> str | None:
+        target = self.project_dir(project) / "label_config.xml"
+        return target.read_text() if target.is_file() else None
 
     def prune(self, project: object) -> None:
         """Keep the last `keep` versions and the deployed one; remove leftovers of interrupted writes."""
@@ -142,6 +148,20 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         return sorted((p.name for p in self.root.iterdir() if _PROJECT.match(p.name)), key=int)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: readers see the old content or the new, never a partial file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:

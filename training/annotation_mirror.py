@@ -7,11 +7,9 @@ is not set; with API access, Label Studio stays the source of truth and this cop
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from ner.store import ModelStore
+from ner.store import ModelStore, write_atomically
 
 
 def _task_id(value) -> int | None:
@@ -75,7 +73,4 @@ class AnnotationMirror:
 
     @staticmethod
     def _write(path: Path, payload: dict) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f)
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(payload))

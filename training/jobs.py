@@ -48,10 +48,9 @@ def counted_events(event: str, data: dict) -> int:
 class TrainingJobs:
     """Counts annotation events per project and dispatches coalesced jobs; also reports job status."""
 
-    def __init__(self, settings, store: ModelStore, runtime=None):
+    def __init__(self, settings, store: ModelStore):
         self.settings = settings
         self.store = store
-        self.runtime = runtime
         if settings.redis_url:
             import redis
             from rq import Queue
@@ -69,8 +68,7 @@ class TrainingJobs:
 
     def enqueue(self, project: str) -> None:
         if self.mode == "rq":
-            self.queue.enqueue("training.jobs.run_job", project, job_timeout=JOB_TIMEOUT_S,
-                               description=f"train NER project {project}")
+            enqueue_rq(self.queue, project)
         else:
             self._ensure_local_worker()
             self.local_queue.put(project)
@@ -240,12 +238,12 @@ def train_from_label_studio(project: str, settings, store: ModelStore, progress)
 
 
 def _stored_label_config(store: ModelStore, project: str) -> str:
-    path = store.project_dir(project) / "label_config.xml"
-    if not path.is_file():
+    xml = store.label_config(project)
+    if xml is None:
         raise LabelStudioNotConfigured(
             f"project {project}: no label config known yet (connect the backend in Label Studio, or set "
             "LABEL_STUDIO_HOST and LABEL_STUDIO_API_KEY)")
-    return path.read_text()
+    return xml
 
 
 def outcome_summary(outcome) -> dict:
@@ -293,6 +291,12 @@ def yield_cpu_to_serving(settings) -> None:
         pass
 
 
+def enqueue_rq(rq_queue, project: str) -> None:
+    """Put a training job for `project` on the RQ queue (`run_job` in a worker)."""
+    rq_queue.enqueue("training.jobs.run_job", project, job_timeout=JOB_TIMEOUT_S,
+                     description=f"train NER project {project}")
+
+
 def run_job(project: str) -> dict:
     """RQ entry point: settings from the environment, state in Redis."""
     import redis
@@ -306,7 +310,4 @@ def run_job(project: str) -> dict:
     queue_ = Queue(QUEUE_NAME, connection=connection)
     triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
 
-    def enqueue(p: str) -> None:
-        queue_.enqueue("training.jobs.run_job", p, job_timeout=JOB_TIMEOUT_S, description=f"train NER project {p}")
-
-    return execute(project, settings, triggers, enqueue)
+    return execute(project, settings, triggers, lambda p: enqueue_rq(queue_, p))
