@@ -25,16 +25,7 @@ def plot_learning_curves(curves: Mapping[str, dict], full_f1: float | None, axis
         ax.axhline(0.95 * full_f1, color="grey", linestyle=":", linewidth=1, label="95% of full pool")
     ax.set_xlabel(AXIS_LABELS.get(axis, axis))
     ax.set_ylabel("entity F1 (seqeval strict IOB2)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, title, legend_loc="lower right")
 
 
 def plot_kfold(sizes: Sequence[int], means: Sequence[float], mins: Sequence[float], maxs: Sequence[float],
@@ -48,9 +39,14 @@ def plot_kfold(sizes: Sequence[int], means: Sequence[float], mins: Sequence[floa
     ax.set_xticklabels([str(s) for s in sizes])
     ax.set_xlabel("labelled training examples")
     ax.set_ylabel("held-out entity F1 (seqeval strict IOB2)")
+    return _finish(fig, ax, path, title)
+
+
+def _finish(fig, ax, path: str | Path, title: str, legend_loc: str = "best") -> Path:
+    """The common end of every plot: axis floor, grid, legend, title, save, close."""
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc=legend_loc)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
