@@ -8,10 +8,12 @@ import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
 from ner.decoding import Span, decode_spans, drop_overlapping
 from ner.store import InvalidProjectError, UnknownVersionError, project_key
+from ner.tasks import task_text
 from protocol import errors
 from protocol.base import LabelStudioMLBase
 from protocol.errors import BadRequest, Unprocessable
 from protocol.label_config import NerConfig, parse_ner_config
+from sampling import select_samples
 
 log = logging.getLogger(__name__)
 errors.register(InvalidProjectError, 400)
@@ -23,14 +25,6 @@ errors.register(LabelStudioError, 502)
 
 # Texts per forward-pass group inside one /predict: bounds memory on "Retrieve Predictions" with thousands of tasks.
 PREDICT_CHUNK = 256
-
-
-def task_text(task: Any, value_key: str) -> str | None:
-    """The task's text, or None when the task cannot be read (not an object, no data, field missing or not text)."""
-    if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-        return None
-    text = task["data"].get(value_key)
-    return text if isinstance(text, str) else None
 
 
 def drawn_regions(context: dict | None) -> list[dict]:
@@ -90,14 +84,14 @@ class NERBackend(LabelStudioMLBase):
                             tasks[i].get("id") if isinstance(tasks[i], dict) else None, config.value_key)
         served = self.runtime.pool.get(project, config)
         keep = drawn_regions(context)
-        strategy = uncertainty.get_strategy(self.runtime.settings.uncertainty_strategy)
+        ranking = self.runtime.ranking(project)
         results = []
         for chunk_start in range(0, len(texts), PREDICT_CHUNK):
             chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
             outputs = served.predictor.predict(chunk)
-            scores = strategy([o.probs for o in outputs], served.tags,
-                              boundary_weight=self.runtime.settings.boundary_weight)
-            for text, out, u in zip(chunk, outputs, scores):
+            values = ranking.values(ranking.uncertainties([o.probs for o in outputs], served.tags),
+                                    [len(o.probs) for o in outputs])
+            for text, out, confidence in zip(chunk, outputs, ranking.confidences(values)):
                 drawn = [r for r in keep if 0 <= r["value"]["start"] < r["value"]["end"] <= len(text)]
                 taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
                 regions = list(drawn)
@@ -106,10 +100,11 @@ class NERBackend(LabelStudioMLBase):
                     spans = decode_spans(out.words, [served.tags[i] for i in best],
                                          out.probs[range(len(best)), best].tolist(), served.label_map)
                     regions += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
-                results.append({"result": regions, "score": round(float(1.0 - u), 6), "model_version": served.version})
+                results.append({"result": regions, "score": round(float(confidence), 6),
+                                "model_version": served.version})
         for i, text in enumerate(texts):
-            if text is None:
-                results[i] = {"result": [], "score": 0.0, "model_version": served.version}
+            if text is None:  # score 1.0: Uncertainty sampling serves lowest first, an unreadable task goes last
+                results[i] = {"result": [], "score": 1.0, "model_version": served.version}
         return results
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
@@ -154,8 +149,6 @@ class NERBackend(LabelStudioMLBase):
         return {"project_id": int(project), "model_version": version}
 
     def select_samples(self, body: dict) -> dict:
-        from sampling import select_samples
-
         return select_samples(self.runtime, body)
 
     def train_status(self, project: str | None) -> dict:

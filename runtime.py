@@ -4,12 +4,23 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import redis
+
 from ner.pool import ModelPool
 from ner.store import ModelStore
 from sampling import ScoreCache
 from settings import Settings
+from training.annotation_times import AnnotationTimes
+from uncertainty import TOKEN_COUNT, Ranking, fit_cost
 
 log = logging.getLogger(__name__)
+
+
+def _redis(url: str):
+    """A client with short timeouts (a slow Redis must not hold a request), or None without REDIS_URL."""
+    if not url:
+        return None
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5, decode_responses=True)
 
 
 class Runtime:
@@ -21,11 +32,23 @@ class Runtime:
         self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
+        self.times = AnnotationTimes(self.store, _redis(settings.redis_url))
         self.jobs = None
         if with_jobs:
             from training.jobs import TrainingJobs
 
-            self.jobs = TrainingJobs(settings, self.store)
+            self.jobs = TrainingJobs(settings, self.store, self.times)
+
+    def ranking(self, project: str | None, **overrides) -> Ranking:
+        """The ranking of the settings (request fields override them); cost-aware uses the project's fitted cost."""
+        s = self.settings
+        values = {"strategy": s.uncertainty_strategy, "reduction": s.uncertainty_reduction,
+                  "top_k": s.uncertainty_top_k, "cost_aware": s.selection_cost_aware}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        cost = None
+        if values.pop("cost_aware"):
+            cost = fit_cost(*self.times.observations(project)) if project else TOKEN_COUNT
+        return Ranking(values["strategy"], values["reduction"], values["top_k"], s.boundary_weight, cost)
 
     def remember_label_config(self, project: str, xml: str) -> None:
         """Keep the project's label config on disk so the worker and /select_samples can use it without a request.

@@ -1,7 +1,9 @@
 """POST /select_samples: score a project's unlabelled tasks and pick the next batch to annotate.
 
-Tasks come inline or from Label Studio; scores are cached per (project, model version, task id, text hash), so a
-repeated call on a large pool only scores what changed, and a new model version starts a fresh cache.
+Tasks come inline or from Label Studio; model outputs are cached per (project, model version, tags, task id, text
+hash), so a repeated call on a large pool only scores what changed, and a new model version starts a fresh cache.
+The ranking (strategy, reduction, cost) is `uncertainty.Ranking`, the same one /predict's task score uses, so
+Label Studio's *Uncertainty sampling* and this endpoint order tasks alike (before diversity, which needs the pool).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import numpy as np
 
 import uncertainty
 from label_studio_api import LabelStudioAPI
+from ner.store import project_key
+from ner.tasks import task_text
 from protocol.errors import BadRequest
 from protocol.label_config import parse_ner_config
 
@@ -35,7 +39,7 @@ class ScoreCache:
     """Bounded LRU of per-(project, version) score tables; a new model version simply gets a new table."""
 
     def __init__(self, max_tables: int = 8, max_selections: int = 64):
-        self.tables: OrderedDict[tuple[str, str], dict[object, CachedScore]] = OrderedDict()
+        self.tables: OrderedDict[tuple, dict[object, CachedScore]] = OrderedDict()
         self.selections: OrderedDict[tuple, list[int]] = OrderedDict()
         self.max_tables = max_tables
         self.max_selections = max_selections
@@ -58,9 +62,10 @@ class ScoreCache:
                 self.selections.popitem(last=False)
         return picked
 
-    def table(self, project: str, version: str) -> dict[object, CachedScore]:
+    def table(self, project: str, version: str, tags: tuple[str, ...]) -> dict[object, CachedScore]:
+        """One table per (project, version, tags): after a label change the same version has other columns."""
         with self.lock:
-            key = (project, version)
+            key = (project, version, tags)
             if key not in self.tables:
                 self.tables[key] = {}
                 while len(self.tables) > self.max_tables:
@@ -74,6 +79,9 @@ class SelectRequest:
     project: str | None
     limit: int
     strategy: str
+    reduction: str
+    top_k: int
+    cost_aware: bool
     threshold: float | None
     diversity: bool
     tasks: list | None
@@ -94,6 +102,15 @@ def parse_request(body: dict, settings) -> SelectRequest:
     if not isinstance(strategy, str):
         raise BadRequest("field 'strategy' must be a strategy name", field="strategy")
     uncertainty.get_strategy(strategy)  # UnknownStrategyError -> 400 listing the valid names
+    reduction = body.get("reduction", settings.uncertainty_reduction)
+    if not isinstance(reduction, str) or reduction not in uncertainty.REDUCTIONS:
+        raise BadRequest(f"field 'reduction' must be one of {', '.join(uncertainty.REDUCTIONS)}", field="reduction")
+    top_k = body.get("top_k", settings.uncertainty_top_k)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 10_000:
+        raise BadRequest("field 'top_k' must be an integer between 1 and 10000", field="top_k")
+    cost_aware = body.get("cost_aware", settings.selection_cost_aware)
+    if not isinstance(cost_aware, bool):
+        raise BadRequest("field 'cost_aware' must be true or false", field="cost_aware")
     threshold = body.get("threshold", settings.uncertainty_threshold)
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
                                   or not 0.0 <= threshold <= 1.0):
@@ -109,7 +126,7 @@ def parse_request(body: dict, settings) -> SelectRequest:
     label_config = body.get("label_config")
     if label_config is not None and not isinstance(label_config, str):
         raise BadRequest("field 'label_config' must be the label config XML string", field="label_config")
-    return SelectRequest(None if project is None else str(project), limit, strategy,
+    return SelectRequest(None if project is None else str(project), limit, strategy, reduction, top_k, cost_aware,
                          None if threshold is None else float(threshold), diversity, tasks, label_config)
 
 
@@ -125,9 +142,9 @@ def pool_digest(items: list[tuple[object, str]], hashes: list[bytes]) -> bytes:
     return digest.digest()
 
 
-def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: list[bytes], strategy: str,
-                boundary_weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """Uncertainties and embeddings for (task id, text) items, computing only what `table` lacks."""
+def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: list[bytes],
+                ranking: uncertainty.Ranking) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncertainties, word counts and embeddings for (task id, text) items, computing only what `table` lacks."""
     missing = [i for i, ((task_id, _), h) in enumerate(zip(items, hashes))
                if (entry := table.get(task_id)) is None or entry.text_hash != h]
     for start in range(0, len(missing), SCORE_CHUNK):
@@ -135,25 +152,21 @@ def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: li
         outputs = served.predictor.predict([items[i][1] for i in part])
         for i, out in zip(part, outputs):
             table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding)
-    key = (strategy, boundary_weight)
+    key = ranking.key[:4]
     entries = [table[task_id] for task_id, _ in items]
-    todo = sorted((e for e in entries if key not in e.uncertainty), key=lambda e: len(e.probs))
-    measure = uncertainty.get_strategy(strategy)
-    # Strategies pad their batch to its longest text: length-sorted chunks keep one long text from inflating all.
+    todo = [e for e in entries if key not in e.uncertainty]
     for start in range(0, len(todo), SCORE_CHUNK):
         part = todo[start : start + SCORE_CHUNK]
-        for e, u in zip(part, measure([e.probs for e in part], served.tags, boundary_weight=boundary_weight)):
+        for e, u in zip(part, ranking.uncertainties([e.probs for e in part], served.tags)):
             e.uncertainty[key] = float(u)
     scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
+    words = np.array([len(e.probs) for e in entries], dtype=np.int64)
     embeddings = np.stack([e.embedding for e in entries]) if entries else np.zeros((0, served.predictor.hidden))
-    return scores, embeddings
+    return scores, words, embeddings
 
 
 def select_samples(runtime, body: dict) -> dict:
     """The whole endpoint: read the pool, score it (cached), select, answer most uncertain first."""
-    from model import task_text
-    from ner.store import project_key
-
     settings = runtime.settings
     req = parse_request(body, settings)
     project = project_key(req.project) if req.project is not None else None
@@ -171,6 +184,8 @@ def select_samples(runtime, body: dict) -> dict:
         raise BadRequest("missing field 'label_config' (no stored config for this project)", field="label_config")
     config = parse_ner_config(label_config)
     served = runtime.pool.get(project or "0", config)
+    ranking = runtime.ranking(project, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k,
+                              cost_aware=req.cost_aware)
     items = []
     for i, task in enumerate(pool):
         text = task_text(task, config.value_key)
@@ -179,24 +194,30 @@ def select_samples(runtime, body: dict) -> dict:
             if isinstance(task_id, bool) or not isinstance(task_id, (int, str)):
                 raise BadRequest(f"task #{i}: field 'id' must be a number or a string", field="tasks[].id")
             items.append((task_id, text))
-    table = runtime.scores.table(project or "0", served.version)
+    table = runtime.scores.table(project or "0", served.version, tuple(served.tags))
     hashes = [_text_hash(text) for _, text in items]
-    scores, embeddings = score_tasks(served, table, items, hashes, req.strategy, settings.boundary_weight)
+    uncertainties, words, embeddings = score_tasks(served, table, items, hashes, ranking)
+    values = ranking.values(uncertainties, words)
     mode = "uncertainty" if served.trained else "cold_start"
-    key = (project, served.version, pool_digest(items, hashes), mode, req.strategy, settings.boundary_weight,
-           req.limit, req.threshold, req.diversity)
+    key = (project, served.version, pool_digest(items, hashes), mode, ranking.key, req.limit, req.threshold,
+           req.diversity)
     if served.trained:
+        candidates = None
+        if req.threshold is not None:
+            candidates = np.flatnonzero(ranking.confidences(values) < req.threshold)
         picked = runtime.scores.selection(key, lambda: uncertainty.select(
-            scores, embeddings if req.diversity else None, req.limit, threshold=req.threshold,
-            diversity=req.diversity))
+            values, embeddings if req.diversity else None, req.limit, diversity=req.diversity,
+            candidates=candidates))
     else:
         picked = runtime.scores.selection(key, lambda: uncertainty.select_cold_start(embeddings, req.limit))
     return {
         "project_id": None if project is None else int(project),
         "model_version": served.version,
         "strategy": req.strategy,
+        "reduction": req.reduction,
+        "cost": None if ranking.cost is None else ranking.cost.as_dict(),
         "mode": mode,
         "task_ids": [items[i][0] for i in picked],
-        "scores": [round(float(scores[i]), 6) for i in picked],
+        "scores": [round(float(values[i]), 6) for i in picked],
         "total_unlabeled": len(items),
     }

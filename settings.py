@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from uncertainty import STRATEGIES
+from uncertainty import REDUCTIONS, STRATEGIES
 
 
 class SettingsError(ValueError):
@@ -36,6 +36,14 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     if not (low <= value <= high):
         raise SettingsError(f"{name}={value} is out of range [{low}, {high}]")
     return value
+
+
+def _optional_float(env: Mapping[str, str], name: str, low: float, high: float) -> float | None:
+    """Empty or "none" means off."""
+    raw = env.get(name, "").strip()
+    if not raw or raw.lower() == "none":
+        return None
+    return _float(env, name, 0.0, low, high)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -77,7 +85,10 @@ class Settings:
     deploy_policy: str = "if_better"
     uncertainty_strategy: str = "boundary_entropy"
     boundary_weight: float = 2.0
-    uncertainty_threshold: float = 0.8
+    uncertainty_reduction: str = "sum"
+    uncertainty_top_k: int = 3
+    selection_cost_aware: bool = False
+    uncertainty_threshold: float | None = None
     samples_per_iteration: int = 500
     selection_diversity: bool = True
     mlflow_tracking_uri: str = ""
@@ -127,7 +138,10 @@ class Settings:
             deploy_policy=_choice(env, "DEPLOY_POLICY", "if_better", ("always", "if_better", "manual")),
             uncertainty_strategy=strategy,
             boundary_weight=_float(env, "BOUNDARY_WEIGHT", 2.0, 1.0, 100.0),
-            uncertainty_threshold=_float(env, "UNCERTAINTY_THRESHOLD", 0.8, 0.0, 1.0),
+            uncertainty_reduction=_choice(env, "UNCERTAINTY_REDUCTION", "sum", REDUCTIONS),
+            uncertainty_top_k=_int(env, "UNCERTAINTY_TOP_K", 3, 1, 10_000),
+            selection_cost_aware=_bool(env, "SELECTION_COST_AWARE", False),
+            uncertainty_threshold=_optional_float(env, "UNCERTAINTY_THRESHOLD", 0.0, 1.0),
             samples_per_iteration=_int(env, "SAMPLES_PER_ITERATION", 500, 1, 100_000),
             selection_diversity=_bool(env, "SELECTION_DIVERSITY", True),
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip()

@@ -67,21 +67,23 @@ class Arm:
 
     strategy: str
     diversity: bool
+    reduction: str = "mean"
 
     @property
     def name(self) -> str:
-        return self.strategy + ("+div" if self.diversity else "")
+        return self.strategy + ("" if self.reduction == "mean" else f":{self.reduction}") + ("+div" if self.diversity else "")
 
     @classmethod
     def parse(cls, text: str) -> "Arm":
-        """`entropy` or `entropy+div`."""
+        """`entropy`, `entropy:sum` or `entropy:sum+div`."""
         name, _, flag = text.partition("+")
         if flag not in ("", "div"):
-            raise argparse.ArgumentTypeError(f"{text!r}: expected STRATEGY or STRATEGY+div")
+            raise argparse.ArgumentTypeError(f"{text!r}: expected STRATEGY[:REDUCTION][+div]")
+        name, _, reduction = name.partition(":")
         from uncertainty import get_strategy
 
         get_strategy(name)  # fails loudly with the valid names
-        return cls(name, flag == "div")
+        return cls(name, flag == "div", reduction or "mean")
 
 
 def agreement(previous: Sequence[Sequence[str]], current: Sequence[Sequence[str]]) -> float:
@@ -211,7 +213,7 @@ class Outcome:
 def _row(arm: Arm, seed: int, rnd: int, labelled: Sequence[Example], metrics: dict, agree: float, gain: float,
          trained, seconds: float, warm: bool) -> dict:
     return {
-        "strategy": arm.strategy, "diversity": arm.diversity, "seed": seed, "round": rnd,
+        "strategy": arm.name.replace("+div", ""), "diversity": arm.diversity, "seed": seed, "round": rnd,
         "labelled_sentences": len(labelled), "labelled_tokens": sum(token_count(e) for e in labelled),
         "entity_f1": metrics["entity_f1"], "entity_precision": metrics["entity_precision"],
         "entity_recall": metrics["entity_recall"], "agreement": agree, "f1_gain": gain,
@@ -314,7 +316,8 @@ def simulate(pool: Sequence[Example], test: Sequence[Example], lab: Lab, plan: P
             else:
                 probs = [track.outputs[i].probs for i in candidates]
             scores = get_strategy(arm.strategy)(probs, list(track.model.tags),
-                                                boundary_weight=lab.settings.boundary_weight, seed=seed * 1000 + rnd)
+                                                boundary_weight=lab.settings.boundary_weight, seed=seed * 1000 + rnd,
+                                                reduction=arm.reduction)
             embeddings = np.stack([track.outputs[i].embedding for i in candidates]) if arm.diversity else None
             picked = [candidates[k] for k in select(scores, embeddings, plan.batch, diversity=arm.diversity, seed=seed)]
             # 2. reveal the gold spans

@@ -28,7 +28,7 @@ def breakdown(runtime, payload: bytes, repeats: int) -> dict:
     changed); `selection_lookup` is what a repeated call pays instead.
     """
     import uncertainty
-    from model import task_text
+    from ner.tasks import task_text
     from protocol.label_config import parse_ner_config
     from sampling import _text_hash, parse_request, pool_digest, score_tasks
 
@@ -51,13 +51,13 @@ def breakdown(runtime, payload: bytes, repeats: int) -> dict:
         seconds, digest = timed(pool_digest, items, hashes)
         stages["pool_digest"].append(seconds)
         served = runtime.pool.get("0", config)
-        table = runtime.scores.table("0", served.version)
-        seconds, (scores, embeddings) = timed(score_tasks, served, table, items, hashes, req.strategy,
-                                              settings.boundary_weight)
+        table = runtime.scores.table("0", served.version, tuple(served.tags))
+        ranking = runtime.ranking(None, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k)
+        seconds, (scores, _, embeddings) = timed(score_tasks, served, table, items, hashes, ranking)
         stages["score_tasks_cached"].append(seconds)
 
         def choose():
-            return uncertainty.select(scores, embeddings, req.limit, threshold=req.threshold, diversity=req.diversity)
+            return uncertainty.select(scores, embeddings, req.limit, diversity=req.diversity)
 
         key = ("bench", served.version, digest, req.strategy, req.limit, req.threshold, req.diversity)
         seconds, picked = timed(choose)

@@ -17,7 +17,10 @@ from typing import Callable
 from label_studio_api import LabelStudioAPI, LabelStudioAuthError, LabelStudioError, LabelStudioNotConfigured
 from ner.store import ModelStore, project_key
 from protocol.errors import BadRequest, ServiceUnavailable
+from protocol.label_config import parse_ner_config
+from ner.words import split_words
 from training.annotation_mirror import AnnotationMirror
+from training.annotation_times import AnnotationTimes, observation
 from training.triggers import LocalTriggers, RedisTriggers, rebuilt_count
 
 log = logging.getLogger(__name__)
@@ -48,9 +51,10 @@ def counted_events(event: str, data: dict) -> int:
 class TrainingJobs:
     """Counts annotation events per project and dispatches coalesced jobs; also reports job status."""
 
-    def __init__(self, settings, store: ModelStore):
+    def __init__(self, settings, store: ModelStore, times: AnnotationTimes | None = None):
         self.settings = settings
         self.store = store
+        self.times = times
         if settings.redis_url:
             import redis
             from rq import Queue
@@ -90,6 +94,8 @@ class TrainingJobs:
 
         project = webhook_project(data)
         self._mirror(project, event, data)
+        if event == "ANNOTATION_CREATED":
+            self._time(project, data)
         try:
             if event in COUNTED_EVENTS:
                 every = self.settings.start_training_each_n_updates
@@ -128,6 +134,24 @@ class TrainingJobs:
                 mirror.delete(project, ids)
         except OSError as exc:  # Label Studio still holds the annotation; only the local fallback copy is missing
             log.warning("project %s: could not keep the webhook's annotation locally: %s", project, exc)
+
+    def _time(self, project: str, data: dict) -> None:
+        """Keep how long the annotator took (the cost model of cost-aware selection learns from it)."""
+        task = data.get("task")
+        if self.times is None or not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            return
+        xml = self.store.label_config(project)
+        key = None
+        if xml:
+            try:
+                key = parse_ner_config(xml).value_key
+            except Exception:
+                key = None
+        texts = [task["data"].get(key)] if key else list(task["data"].values())
+        text = next((t for t in texts if isinstance(t, str)), None)
+        seen = observation(len(split_words(text)) if text else 0, data.get("annotation"))
+        if seen is not None:
+            self.times.record(project, *seen)
 
     def status(self, project: str | None = None) -> dict:
         from redis.exceptions import RedisError

@@ -5,10 +5,11 @@ Text uncertainty U in [0, 1] (high = ask a human first); Label Studio's confiden
 
 from __future__ import annotations
 
-from .aggregation import REDUCTIONS, aggregate
+from .aggregation import BOUNDED_REDUCTIONS, DEFAULT_TOP_K, REDUCTIONS, aggregate, reduce_ragged
 from .batch import mask_from_lengths, pad_batch
 from .boundary import BOUNDARY_WEIGHT, boundary_probability, boundary_weights
 from .confidence import confidence, span_confidence
+from .cost import MIN_TIMED, TOKEN_COUNT, CostModel, cost_adjusted, fit_cost
 from .errors import (
     EmptySpanError,
     InvalidLimitError,
@@ -21,12 +22,25 @@ from .errors import (
 )
 from .measures import least_confidence, margin, token_entropy
 from .mnlp import mnlp_uncertainty
-from .selection import select, select_cold_start
+from .ragged import Ragged
+from .ranking import Ranking
+from .selection import PREFILTER, select, select_cold_start
 from .strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, get_strategy
 from .tags import EntityColumns, entity_columns
 
 __all__ = [
     "BOUNDARY_WEIGHT",
+    "BOUNDED_REDUCTIONS",
+    "CostModel",
+    "DEFAULT_TOP_K",
+    "MIN_TIMED",
+    "PREFILTER",
+    "Ragged",
+    "Ranking",
+    "TOKEN_COUNT",
+    "cost_adjusted",
+    "fit_cost",
+    "reduce_ragged",
     "DEFAULT_STRATEGY",
     "REDUCTIONS",
     "STRATEGIES",

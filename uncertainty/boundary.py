@@ -36,6 +36,18 @@ def boundary_probability(probs: np.ndarray, tags: list[str], *, mask: np.ndarray
 
 def _boundary(p: np.ndarray, word_mask: np.ndarray, tags: list[str]) -> np.ndarray:
     """b_i on already validated probabilities whose padded rows are zero."""
+    has_next = np.zeros_like(word_mask)
+    has_next[..., :-1] = word_mask[..., 1:]
+    return _boundary_given_next(p, word_mask, has_next, tags)
+
+
+def boundary_flat(p: np.ndarray, last_word: np.ndarray, tags: list[str]) -> np.ndarray:
+    """b_i for texts laid end to end (N, K): ``last_word`` marks where the next row belongs to another text."""
+    return _boundary_given_next(p, np.ones(p.shape[:-1], dtype=bool), ~np.asarray(last_word, dtype=bool), tags)
+
+
+def _boundary_given_next(p: np.ndarray, word_mask: np.ndarray, has_next: np.ndarray, tags: list[str]) -> np.ndarray:
+    """b_i where ``has_next`` says whether row i+1 is word i's successor in the same text."""
     columns = entity_columns(tags)
     if p.shape[-2] == 0:
         return np.zeros(p.shape[:-1], dtype=np.float64)
@@ -44,16 +56,22 @@ def _boundary(p: np.ndarray, word_mask: np.ndarray, tags: list[str]) -> np.ndarr
     inside = padded[..., columns.inside]
     next_inside = np.zeros_like(inside)
     next_inside[..., :-1, :] = inside[..., 1:, :]
+    next_inside = np.where(has_next[..., None], next_inside, 0.0)
     next_probs = np.zeros_like(p)
     next_probs[..., :-1, :] = p[..., 1:, :]
-    has_next = np.zeros_like(word_mask)
-    has_next[..., :-1] = word_mask[..., 1:]
 
     start = np.clip(begin.sum(axis=-1), 0.0, 1.0)
     end = np.clip(((begin + inside) * (1.0 - next_inside)).sum(axis=-1), 0.0, 1.0)
     change = np.where(has_next, np.clip(1.0 - (p * next_probs).sum(axis=-1), 0.0, 1.0), 0.0)
     boundary = 1.0 - (1.0 - start) * (1.0 - end) * (1.0 - change)
     return np.where(word_mask, np.clip(boundary, 0.0, 1.0), 0.0)
+
+
+def check_boundary_weight(boundary_weight: float) -> float:
+    valid = isinstance(boundary_weight, numbers.Real) and not isinstance(boundary_weight, bool)
+    if not valid or not math.isfinite(boundary_weight) or boundary_weight <= 0:
+        raise InvalidParameterError(f"boundary_weight must be a finite number > 0, got {boundary_weight!r}")
+    return float(boundary_weight)
 
 
 def boundary_weights(
@@ -71,9 +89,7 @@ def boundary_weights(
 
 
 def _weights(p: np.ndarray, word_mask: np.ndarray, tags: list[str], boundary_weight: float) -> np.ndarray:
-    """w_i on already validated probabilities (shared with the strategies, which clean the pool once)."""
-    valid = isinstance(boundary_weight, numbers.Real) and not isinstance(boundary_weight, bool)
-    if not valid or not math.isfinite(boundary_weight) or boundary_weight <= 0:
-        raise InvalidParameterError(f"boundary_weight must be a finite number > 0, got {boundary_weight!r}")
+    """w_i on already validated probabilities."""
+    weight = check_boundary_weight(boundary_weight)
     boundary = _boundary(p, word_mask, tags)
-    return np.where(word_mask, 1.0 + (float(boundary_weight) - 1.0) * boundary, 0.0)
+    return np.where(word_mask, 1.0 + (weight - 1.0) * boundary, 0.0)

@@ -1,9 +1,13 @@
-"""Chooses which unlabelled tasks go to annotators: the most uncertain, spread out in embedding space so a
-batch is not near-duplicates (Sener & Savarese 2018 k-center greedy, weighted by uncertainty as in BADGE).
+"""Chooses which unlabelled tasks go to annotators: the most uncertain, spread over the pool's embedding space so a
+batch is not near-duplicates, without chasing outliers.
 
-distance    d(x, y) = 1 - <x/|x|, y/|y|>                 (cosine; a zero vector is at distance 1 from all)
-diverse     s_1 = argmax_j u_j;  s_t = argmax_j u_j * min_{s<t} d(e_j, e_s)   (ties -> lowest index)
-cold start  s_1 = argmax_j <e_j, mean_k e_k>;  s_t = argmax_j min_{s<t} d(e_j, e_s)
+diverse     the top PREFILTER x limit tasks by uncertainty are clustered into `limit` groups by k-means weighted by
+            uncertainty, and the task nearest each centre is taken (Zhdanov 2019, "Diverse mini-batch active
+            learning"): every pick is typical of a region of uncertain tasks, never a lone outlier, which the
+            farthest-first (k-center) rule it replaces picked first
+cold start  before any fine-tuned model: k-means of the base model's embeddings into `limit` groups, the task
+            nearest each centre, largest groups first (typicality, as in TypiClust, Hacohen et al. 2022)
+distance    cosine; a zero or broken embedding is a zero vector, similar to nothing
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .clustering import nearest_to_centres, spherical_kmeans
 from .errors import InvalidLimitError, InvalidParameterError, warn_non_finite
 
-__all__ = ["select", "select_cold_start"]
+__all__ = ["PREFILTER", "select", "select_cold_start"]
+
+PREFILTER = 10  # candidates per pick that diversity clusters (Zhdanov 2019 uses 10)
 
 Candidates = Sequence[int] | Sequence[bool] | np.ndarray | None
 
@@ -64,15 +71,6 @@ def _unit_rows(embeddings: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     return np.divide(picked, norms, out=np.zeros_like(picked), where=norms > 0)
 
 
-def _cosine_distance(unit: np.ndarray, zero_rows: np.ndarray, row: int) -> np.ndarray:
-    """Distance of every pooled item to one of them: one O(n*d) product, never an n x n matrix."""
-    if zero_rows[row]:
-        return np.ones(unit.shape[0])
-    distance = np.clip(1.0 - unit @ unit[row], 0.0, 2.0)
-    distance[zero_rows] = 1.0
-    return distance
-
-
 def _most_uncertain_first(indices: np.ndarray, uncertainties: np.ndarray) -> list[int]:
     """The order annotators see: highest uncertainty first, lowest index first among equals."""
     order = np.lexsort((indices, -uncertainties[indices]))
@@ -88,16 +86,20 @@ def select(
     diversity: bool = True,
     seed: int = 0,
     candidates: Candidates = None,
+    prefilter: int = PREFILTER,
 ) -> list[int]:
     """Indices into the pool, most uncertain first, at most ``limit`` of them.
 
     Only ``candidates`` (a mask or indices: pass the unlabelled tasks) can be chosen; ``threshold`` keeps
     items whose confidence 1 - u is below it. Diversity needs ``embeddings`` and uses the rule in the
-    module docstring, so one batch does not spend annotator time on near-duplicates; without it the
-    top-k is taken. Non-finite uncertainties are warned about and count as 1. ``seed`` is accepted for a
-    uniform call signature; both rules are deterministic. An empty pool gives an empty list.
+    module docstring over the ``prefilter`` x ``limit`` most uncertain tasks, so one batch does not spend
+    annotator time on near-duplicates; without it the top-k is taken. Non-finite uncertainties are warned about
+    and count as 1. ``seed`` seeds the k-means; the same seed gives the same batch. An empty pool gives an empty
+    list. ``threshold`` is off by default: a filter on confidence starves the batch once the model is good.
     """
     limit = _check_limit(limit)
+    if isinstance(prefilter, bool) or not isinstance(prefilter, numbers.Integral) or prefilter < 1:
+        raise InvalidParameterError(f"prefilter must be an integer >= 1, got {prefilter!r}")
     scores = np.asarray(uncertainties, dtype=np.float64).reshape(-1)
     n = scores.shape[0]
     pool = _pool(n, candidates)
@@ -119,21 +121,16 @@ def select(
             _unit_rows(embeddings, pool, n)  # still validate the shape the caller relies on
         return _most_uncertain_first(pool, scores)[:limit]
 
-    unit = _unit_rows(embeddings, pool, n)
-    zero_rows = ~np.any(unit, axis=1)
-    pooled = scores[pool]
-    first = int(np.lexsort((pool, -pooled))[0])
-    chosen = [first]
-    nearest = _cosine_distance(unit, zero_rows, first)
-    taken = np.zeros(pool.size, dtype=bool)
-    taken[first] = True
-    for _ in range(limit - 1):
-        gain = np.where(taken, -np.inf, pooled * nearest)
-        pick = int(np.argmax(gain))
-        chosen.append(pick)
-        taken[pick] = True
-        np.minimum(nearest, _cosine_distance(unit, zero_rows, pick), out=nearest)
-    return _most_uncertain_first(pool[np.array(chosen)], scores)
+    order = np.lexsort((pool, -scores[pool]))
+    shortlist = pool[order[: min(pool.size, prefilter * limit)]]
+    unit = _unit_rows(embeddings, shortlist, n)
+    weights = np.maximum(scores[shortlist], 0.0) + 1e-6
+    clusters = spherical_kmeans(unit, limit, weights=weights, seed=seed)
+    chosen = [int(shortlist[i]) for i in nearest_to_centres(clusters)]
+    if len(chosen) < limit:  # clusters left empty: fill with the most uncertain tasks not taken yet
+        taken = set(chosen)
+        chosen += [int(i) for i in shortlist if int(i) not in taken][: limit - len(chosen)]
+    return _most_uncertain_first(np.array(chosen), scores)
 
 
 def select_cold_start(
@@ -143,10 +140,10 @@ def select_cold_start(
     *,
     candidates: Candidates = None,
 ) -> list[int]:
-    """Before any fine-tuned model exists there is no uncertainty, only coverage: start from the most
-    representative text (closest to the centroid) and keep adding the text farthest from everything
-    chosen. Returned in pick order (a pool no larger than ``limit`` comes back by closeness to the
-    centroid). ``seed`` is accepted for a uniform call signature; the rule is deterministic."""
+    """Before any fine-tuned model exists there is no uncertainty, only coverage: one task typical of each of
+    ``limit`` k-means groups of the base embeddings (the task nearest its centre), largest groups first, so the
+    seed set covers what the pool mostly holds rather than its outliers. ``seed`` seeds the k-means. A pool no
+    larger than ``limit`` comes back whole, by closeness to its mean."""
     limit = _check_limit(limit)
     matrix = np.asarray(embeddings, dtype=np.float64)
     if matrix.ndim != 2:
@@ -156,17 +153,15 @@ def select_cold_start(
     if pool.size == 0:
         return []
     unit = _unit_rows(matrix, pool, n)
-    zero_rows = ~np.any(unit, axis=1)
-    by_closeness = np.lexsort((pool, -(unit @ unit.mean(axis=0))))
     if pool.size <= limit:
+        by_closeness = np.lexsort((pool, -(unit @ unit.mean(axis=0))))
         return [int(i) for i in pool[by_closeness]]
-    first = int(by_closeness[0])
-    chosen = [first]
-    nearest = _cosine_distance(unit, zero_rows, first)
-    nearest[first] = -np.inf
-    for _ in range(limit - 1):
-        pick = int(np.argmax(nearest))
-        chosen.append(pick)
-        np.minimum(nearest, _cosine_distance(unit, zero_rows, pick), out=nearest)
-        nearest[pick] = -np.inf
-    return [int(i) for i in pool[np.array(chosen)]]
+    clusters = spherical_kmeans(unit, limit, seed=seed)
+    picks = nearest_to_centres(clusters)
+    sizes = np.bincount(clusters.assignment, minlength=limit)
+    picks.sort(key=lambda i: (-sizes[clusters.assignment[i]], int(pool[i])))
+    chosen = [int(pool[i]) for i in picks]
+    if len(chosen) < limit:
+        taken = set(chosen)
+        chosen += [int(i) for i in pool if int(i) not in taken][: limit - len(chosen)]
+    return chosen

@@ -1,31 +1,49 @@
 """The registry of query strategies: each maps a pool of texts' (n_words, K) probabilities to one
-uncertainty per text (high = ask a human first), in [0, 1] except for reduction="sum".
+uncertainty per text (high = ask a human first), in [0, 1] for the bounded reductions ("sum" ranks only).
 
-boundary_entropy  aggregate(entropy, boundary weights)   entropy          aggregate(entropy)
-least_confidence  aggregate(least confidence)             margin           aggregate(margin)
+boundary_entropy  reduce(entropy, boundary weights)      entropy          reduce(entropy)
+least_confidence  reduce(least confidence)                margin           reduce(margin)
 mnlp              1 - exp(MNLP) (Shen et al. 2017)         random           U ~ Uniform[0, 1), seeded
+
+The texts are laid end to end and reduced per text (`uncertainty.ragged`): no padding to the longest text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
 
 import numpy as np
 
-from .aggregation import aggregate
-from .batch import pad_batch, prepare_probs
-from .boundary import BOUNDARY_WEIGHT, _weights
+from .aggregation import DEFAULT_TOP_K, check_reduction, reduce_ragged
+from .batch import _as_text_probs, prepare_probs
+from .boundary import BOUNDARY_WEIGHT, boundary_flat, check_boundary_weight
 from .errors import UnknownStrategyError
 from .measures import least_confidence, margin, token_entropy
-from .mnlp import mnlp_uncertainty
+from .ragged import Ragged, segment_sum
 
-__all__ = ["Strategy", "STRATEGIES", "DEFAULT_STRATEGY", "get_strategy"]
+__all__ = ["Strategy", "STRATEGIES", "DEFAULT_STRATEGY", "get_strategy", "flatten"]
+
+_TINY = np.finfo(np.float64).tiny
 
 
-class Strategy(Protocol):
-    """Every strategy takes the same keywords so callers can switch by name; unused ones are ignored."""
+def flatten(probs_list: Sequence[np.ndarray], n_tags: int) -> tuple[np.ndarray, Ragged]:
+    """Validate every text once and lay them end to end: (total_words, K) and the word counts."""
+    texts = [_as_text_probs(p, n_tags) for p in probs_list]
+    ragged = Ragged([t.shape[0] for t in texts])
+    flat = np.concatenate(texts, axis=0) if texts else np.zeros((0, n_tags))
+    flat, _ = prepare_probs(flat, n_tags=n_tags)
+    return flat, ragged
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A word measure, optionally boundary-weighted, reduced per text; every strategy takes the same keywords
+    so callers can switch by name (unused ones are ignored)."""
+
+    name: str
+    score: Callable[..., np.ndarray]
 
     def __call__(
         self,
@@ -34,74 +52,57 @@ class Strategy(Protocol):
         *,
         boundary_weight: float = BOUNDARY_WEIGHT,
         reduction: str = "mean",
-        seed: int = 0,
-    ) -> np.ndarray: ...
-
-
-def _batch(probs_list: Sequence[np.ndarray], tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and clean the pool once, so a NaN row is warned about once, not once per measure."""
-    padded, mask = pad_batch(probs_list, len(tags))
-    return prepare_probs(padded, mask, n_tags=len(tags))
-
-
-def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool) -> Strategy:
-    """Build the strategies that differ only in the word measure and whether boundaries are weighted."""
-
-    def strategy(
-        probs_list: Sequence[np.ndarray],
-        tags: list[str],
-        *,
-        boundary_weight: float = BOUNDARY_WEIGHT,
-        reduction: str = "mean",
+        top_k: int = DEFAULT_TOP_K,
         seed: int = 0,
     ) -> np.ndarray:
-        probs, mask = _batch(probs_list, tags)
-        scores = measure(probs)
+        check_reduction(reduction, top_k)
+        flat, ragged = flatten(probs_list, len(tags))
+        return np.asarray(self.score(flat, ragged, list(tags), boundary_weight=boundary_weight,
+                                     reduction=reduction, top_k=top_k, seed=seed), dtype=np.float64)
+
+
+def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool):
+    """The strategies that differ only in the word measure and whether boundaries are weighted."""
+
+    def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
         weights = None
         if weighted:
-            weights = _weights(probs, mask, tags, boundary_weight)
-        return np.asarray(aggregate(scores, weights, reduction, mask=mask), dtype=np.float64).reshape(-1)
+            weight = check_boundary_weight(boundary_weight)
+            weights = 1.0 + (weight - 1.0) * boundary_flat(flat, ragged.last_word(), tags)
+        return reduce_ragged(measure(flat), ragged, weights, reduction, top_k)
 
-    return strategy
-
-
-def _mnlp(
-    probs_list: Sequence[np.ndarray],
-    tags: list[str],
-    *,
-    boundary_weight: float = BOUNDARY_WEIGHT,
-    reduction: str = "mean",
-    seed: int = 0,
-) -> np.ndarray:
-    """MNLP has its own length normalisation, so ``reduction`` and ``boundary_weight`` do not apply."""
-    probs, mask = _batch(probs_list, tags)
-    return np.asarray(mnlp_uncertainty(probs, mask=mask), dtype=np.float64).reshape(-1)
+    return score
 
 
-def _random(
-    probs_list: Sequence[np.ndarray],
-    tags: list[str],
-    *,
-    boundary_weight: float = BOUNDARY_WEIGHT,
-    reduction: str = "mean",
-    seed: int = 0,
-) -> np.ndarray:
+def _mnlp(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
+    """MNLP has its own length normalisation, so ``reduction`` and ``boundary_weight`` do not apply:
+    U = 1 - exp(mean_i log max_k p_i[k]); an empty text scores 0."""
+    if flat.shape[-1] == 0:
+        return np.zeros(len(ragged))
+    log_best = np.log(np.maximum(flat.max(axis=-1), _TINY)) if ragged.total else np.zeros(0)
+    mean_log = np.divide(segment_sum(log_best, ragged), ragged.lengths, out=np.zeros(len(ragged)),
+                         where=ragged.nonempty)
+    return np.where(ragged.nonempty, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
+
+
+def _random(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
     """The baseline every other strategy has to beat; seeded so experiments repeat. Empty texts still
     score 0 (nothing to label), like in every other strategy."""
-    _, mask = _batch(probs_list, tags)
-    draws = np.random.default_rng(seed).random(mask.shape[0])
-    return np.where(mask.any(axis=-1), draws, 0.0)
+    draws = np.random.default_rng(seed).random(len(ragged))
+    return np.where(ragged.nonempty, draws, 0.0)
 
 
 DEFAULT_STRATEGY: str = "boundary_entropy"
 
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
-    "boundary_entropy": _token_strategy(token_entropy, weighted=True),
-    "entropy": _token_strategy(token_entropy, weighted=False),
-    "least_confidence": _token_strategy(least_confidence, weighted=False),
-    "margin": _token_strategy(margin, weighted=False),
-    "mnlp": _mnlp,
-    "random": _random,
+    name: Strategy(name, score) for name, score in {
+        "boundary_entropy": _token_strategy(token_entropy, weighted=True),
+        "entropy": _token_strategy(token_entropy, weighted=False),
+        "least_confidence": _token_strategy(least_confidence, weighted=False),
+        "margin": _token_strategy(margin, weighted=False),
+        "mnlp": _mnlp,
+        "random": _random,
+    }.items()
 })
 
 

@@ -36,8 +36,44 @@ def test_most_uncertain_first_and_labelled_tasks_never_returned(rule_client):
 
 
 def test_threshold_keeps_only_tasks_whose_confidence_is_below_it(rule_client):
-    body = select(rule_client, limit=10, diversity=False, threshold=0.6).json
+    body = select(rule_client, limit=10, diversity=False, threshold=0.6, reduction="mean").json
     assert body["task_ids"] == [11, 13]
+
+
+CONFIDENT_POOL = [{"id": i, "data": {"text": f"Angela Merkel visited Berlin today {'and Paris ' * (i % 3)}"}}
+                  for i in range(30)]
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "max", "top_k"])
+def test_a_confident_model_still_fills_the_batch(rule_client, reduction):
+    """No threshold by default: a model that knows the pool well must not starve selection."""
+    body = select(rule_client, tasks=CONFIDENT_POOL, limit=25, reduction=reduction).json
+    assert len(body["task_ids"]) == 25 and len(set(body["task_ids"])) == 25
+    assert max(body["scores"]) < 0.2  # the model is indeed confident
+
+
+def test_predict_scores_order_tasks_as_selection_ranks_them(rule_client):
+    """Label Studio's Uncertainty sampling serves the lowest task score first: the same order as /select_samples."""
+    for reduction in ("sum", "mean", "top_k"):
+        picked = select(rule_client, limit=10, diversity=False, reduction=reduction).json["task_ids"]
+        readable = [t for t in POOL if "text" in t["data"] and not t.get("annotations")]
+        predicted = rule_client.post("/predict", json={"tasks": readable, "label_config": CONFIG}).json["results"]
+        by_score = [t["id"] for _, t in sorted(zip([r["score"] for r in predicted], readable),
+                                                key=lambda pair: pair[0])]
+        assert by_score == picked, reduction
+
+
+def test_sum_ranks_per_task_and_mean_per_word(rule_client):
+    """A long text with two unsure words outranks a short one with one under "sum", not under "mean"."""
+    pool = [{"id": 1, "data": {"text": "maybe Angela Merkel visited Berlin perhaps today in Paris"}},
+            {"id": 2, "data": {"text": "maybe Sony"}}]
+    assert select(rule_client, tasks=pool, limit=2, diversity=False, reduction="sum").json["task_ids"] == [1, 2]
+    assert select(rule_client, tasks=pool, limit=2, diversity=False, reduction="mean").json["task_ids"] == [2, 1]
+
+
+def test_cost_aware_ranking_says_which_cost_it_used(rule_client):
+    body = select(rule_client, limit=10, diversity=False, cost_aware=True).json
+    assert body["cost"]["source"].startswith("token count") and len(body["task_ids"]) == 4
 
 
 def test_limit_and_strategy_are_honoured(rule_client):
@@ -68,6 +104,9 @@ def test_untrained_model_selects_by_embedding_diversity(make_client):
     ({"strategy": "vibes"}, 400, "vibes"),
     ({"threshold": 2}, 400, "threshold"),
     ({"diversity": "yes"}, 400, "diversity"),
+    ({"reduction": "median"}, 400, "reduction"),
+    ({"top_k": 0}, 400, "top_k"),
+    ({"cost_aware": "yes"}, 400, "cost_aware"),
     ({"tasks": "abc"}, 400, "tasks"),
     ({"tasks": None, "project_id": None}, 400, "project_id"),
     ({"tasks": None, "project_id": "../x"}, 400, "project id"),
