@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     from transformers.utils import logging as hf_logging
 
     from bench.plots import plot_kfold
-    from bench.simulate import Lab, machine_info, settings_from_args
+    from bench.active.lab import Lab
+    from bench.simulate import machine_info, settings_from_args
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-AXIS_LABELS = {"sentences": "labelled sentences", "tokens": "labelled tokens"}
+AXIS_LABELS = {"sentences": "labelled sentences (tasks)", "tokens": "labelled tokens", "entities": "labelled gold entities"}
 
 
 def plot_learning_curves(curves: Mapping[str, dict], full_f1: float | None, axis: str, path: str | Path,

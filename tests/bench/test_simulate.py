@@ -8,9 +8,10 @@ import math
 import pytest
 
 from bench.conll import labels_of, parse_conll, subsample, token_count, tokens_to_example
-from bench.simulate import (
-    CSV_FIELDS, agreement, first_reaching, normalised_aulc, stop_flags, stop_signal, summarise, summary_markdown,
-)
+from bench.active import records, report
+from bench.active.arms import parse_arm
+from bench.active.stats import agreement, first_reaching, normalised_aulc, paired
+from settings import Settings
 
 # Three sentences written for this test (not from any corpus).
 SNIPPET = """-DOCSTART-\tO
@@ -64,43 +65,86 @@ def test_reader_rejects_ragged_input_and_subsamples_reproducibly():
     assert subsample(examples, None, seed=3) == examples
 
 
-def test_agreement_and_stop_rule():
+def test_agreement_and_curve_measures_by_hand():
     assert agreement([["O", "B-PER"], ["O"]], [["O", "B-PER"], ["B-LOC"]]) == 0.5
     assert agreement([], []) == 1.0
-    assert stop_signal(0.001, 0.99) and not stop_signal(0.02, 0.99) and not stop_signal(0.001, 0.90)
-    assert stop_signal(-0.03, 0.97)  # a drop is no gain
-    assert not stop_signal(float("nan"), 1.0)
-    assert stop_flags([True, False, True, True, True], patience=2) == [False, False, False, True, True]
-
-
-def test_curve_measures_by_hand():
     assert normalised_aulc([0, 10], [0.0, 1.0]) == pytest.approx(0.5)
     assert normalised_aulc([0, 10, 20], [0.2, 0.4, 0.4]) == pytest.approx((3 + 4) / 20)
+    # a common range cut inside the curve: F1 interpolated at its ends (0.3 at 5, 0.4 at 15)
+    assert normalised_aulc([0, 10, 20], [0.2, 0.4, 0.4], 5, 15) == pytest.approx((0.35 * 5 + 0.4 * 5) / 10)
     assert first_reaching([50, 100, 150], [0.3, 0.6, 0.7], 0.6) == 100
     assert first_reaching([50, 100], [0.3, 0.5], 0.6) is None
 
 
-def _row(strategy, seed, rnd, n, f1, stop=False):
-    return {"strategy": strategy, "diversity": False, "seed": seed, "round": rnd, "labelled_sentences": n,
-            "labelled_tokens": 10 * n, "entity_f1": f1, "entity_precision": f1, "entity_recall": f1,
-            "agreement": float("nan") if rnd == 0 else 0.9, "f1_gain": 0.0, "stop_signal": stop, "stop": stop,
-            "train_seconds": 1.0, "steps": 1, "epochs": 1, "warm": True, "seqeval_mode": "strict IOB2"}
+def test_paired_interval_is_a_student_t_interval_over_seeds():
+    p = paired([0.02, 0.04, 0.03])
+    half = 4.303 * 0.01 / 3 ** 0.5  # t(0.975, 2) * sd / sqrt(n)
+    assert p["mean"] == pytest.approx(0.03) and p["low"] == pytest.approx(0.03 - half)
+    assert p["high"] == pytest.approx(0.03 + half) and p["seeds"] == 3
+    one = paired([0.05])
+    assert one["mean"] == 0.05 and math.isnan(one["low"]) and one["seeds"] == 1
 
 
-def test_summary_reports_budgets_aulc_and_pool_shares():
-    rows = [_row("random", s, k, n, f) for s in (0, 1) for k, (n, f) in enumerate([(10, 0.5), (20, 0.7), (30, 0.8)])]
-    rows += [_row("entropy", 0, 0, 10, 0.5), _row("entropy", 0, 1, 20, 0.80), _row("entropy", 0, 2, 30, 0.84, True)]
-    full = [_row("full_pool", 0, 0, 100, 0.84)]
-    summary = summarise(rows, full, pool_size=100)
-    random_arm, entropy_arm = summary["arms"]["random"], summary["arms"]["entropy"]
-    assert summary["budgets"] == [10, 20, 30]
-    assert random_arm["f1_at_budget"] == {"10": 0.5, "20": 0.7, "30": 0.8}
-    assert random_arm["share_for_95pct"] == pytest.approx(0.30) and random_arm["share_for_99pct"] is None
-    assert entropy_arm["share_for_95pct"] == pytest.approx(0.20) and entropy_arm["share_for_99pct"] == pytest.approx(0.30)
-    assert entropy_arm["stop_at_sentences"] == [30]
-    assert summary["ranking_by_aulc"] == ["entropy", "random"]
-    markdown = summary_markdown(summary)
-    assert "strict IOB2" in markdown and "not reached" in markdown and "| entropy |" in markdown
+def test_arms_are_the_service_defaults_changed_one_factor_at_a_time():
+    settings = Settings.from_env({"UNCERTAINTY_REDUCTION": "max", "SELECTION_DIVERSITY": "false"})
+    default = parse_arm("default", settings)
+    assert (default.reduction, default.diversity, default.seed_set) == ("max", False, "typical")
+    changed = parse_arm("default:reduction=mean,diversity=on", settings)
+    assert (changed.reduction, changed.diversity, changed.strategy) == ("mean", True, default.strategy)
+    assert changed.name == "default:reduction=mean,diversity=on"
+    baseline = parse_arm("random", settings)
+    assert (baseline.strategy, baseline.diversity, baseline.seed_set) == ("random", False, "random")
+    assert not baseline.needs_pool_outputs
+    for bad in ("entropy", "default:colour=red", "default:reduction=median", "default:diversity"):
+        with pytest.raises(Exception):
+            parse_arm(bad, settings)
+
+
+def _row(arm, seed, rnd, n, f1):
+    return {"arm": arm, "seed": seed, "round": rnd, "labelled_sentences": n, "labelled_tokens": 10 * n,
+            "labelled_entities": 2 * n, "entity_f1": f1, "entity_precision": f1, "entity_recall": f1,
+            "agreement": 0.9, "train_seconds": 1.0, "select_seconds": 0.0, "steps": 1, "epochs": 1,
+            "seqeval_mode": "spans", "picked": list(range(n))}
+
+
+def test_summary_pairs_arms_with_random_by_seed_and_reports_pool_shares():
+    curves = {"random": {0: [0.5, 0.7, 0.8], 1: [0.4, 0.6, 0.7]}, "default": {0: [0.5, 0.8, 0.84], 1: [0.4, 0.7, 0.8]}}
+    rows = [_row(arm, s, k, n, f) for arm, seeds in curves.items() for s, f1s in seeds.items()
+            for k, (n, f) in enumerate(zip([10, 20, 30], f1s))]
+    rows.append(_row(records.FULL_POOL, 0, 0, 100, 0.84))
+    summary = report.summarise(rows, pool_size=100)
+    default = summary["arms"]["default"]
+    assert summary["seeds"] == [0, 1] and summary["rounds"] == 3 and summary["baseline"] == "random"
+    # AULC per seed (x from 10 to 30): seed 0 (0.65 + 0.82) / 2, random (0.6 + 0.75) / 2
+    assert default["aulc_per_seed"]["sentences"][0] == pytest.approx(0.735)
+    diff = default["vs_baseline"]["sentences"]
+    assert diff["mean"] == pytest.approx((0.735 - 0.675 + 0.65 - 0.575) / 2) and diff["seeds"] == 2
+    assert default["f1_vs_baseline_at_round"][-1]["mean"] == pytest.approx(0.07)
+    # default mean F1: 0.75 at 20, 0.82 at 30 >= 95% of 0.84 (0.798); 99% (0.8316) not reached by random
+    assert default["share_for_95pct"] == pytest.approx(0.3) and summary["arms"]["random"]["share_for_99pct"] is None
+    text = report.markdown(summary)
+    assert "| default |" in text and "not reached" in text and "AULC task - random" in text
+
+
+def test_records_resume_after_the_last_complete_round_and_ignore_a_torn_line(tmp_path):
+    log = records.RoundLog(tmp_path / "rounds.csv")
+    for row in [_row("default", 0, 0, 3, 0.1), _row("default", 0, 1, 5, 0.2), _row("random", 0, 0, 3, 0.1)]:
+        log(row)
+    with (tmp_path / "rounds.csv").open("a") as handle:
+        handle.write("default,0,2,7,70")  # interrupted mid-line
+    rows = records.read_rows(tmp_path / "rounds.csv")
+    state = records.resume_state(rows)
+    assert [r["round"] for r in state[("default", 0)]] == [0, 1] and len(state[("random", 0)]) == 1
+    assert state[("default", 0)][1]["picked"] == [0, 1, 2, 3, 4]
+
+
+def test_a_folder_of_another_plan_is_refused(tmp_path):
+    identity = ("pool_size", "budgets")
+    records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 20], "arms": ["random"]}, identity)
+    records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 20], "arms": ["default"]}, identity)
+    assert json.loads((tmp_path / "plan.json").read_text())["arms"] == ["random", "default"]
+    with pytest.raises(records.PlanMismatchError, match="budgets"):
+        records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 30]}, identity)
 
 
 def _write_conll(path, tasks):
@@ -120,35 +164,39 @@ def _write_conll(path, tasks):
 
 
 @pytest.mark.slow
-def test_two_rounds_write_rounds_plots_and_summary(tmp_path):
+def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_path):
     from bench import simulate
     from tests.data.corpus import make_tasks
 
-    _write_conll(tmp_path / "train.tsv", make_tasks(40, seed=1))
-    _write_conll(tmp_path / "test.tsv", make_tasks(16, seed=2, start_id=1000))
+    _write_conll(tmp_path / "train.conll", make_tasks(40, seed=1))
+    _write_conll(tmp_path / "test.conll", make_tasks(16, seed=2, start_id=1000))
     out = tmp_path / "out"
-    summary = simulate.main([
-        "--data-dir", str(tmp_path), "--pool", "30", "--test", "12", "--seeds", "0",
-        "--strategies", "random", "boundary_entropy+div", "--seed-size", "6", "--batch", "4", "--rounds", "2",
-        "--epochs", "1", "--min-steps", "2", "--batch-size", "8", "--agreement-sample", "20", "--threads", "1",
-        "--out", str(out), "--no-progress",
-    ])
-    with (out / "sim_rounds.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert set(CSV_FIELDS) <= set(rows[0])
-    curves = [r for r in rows if r["strategy"] != "full_pool"]
+    argv = ["--train", str(tmp_path / "train.conll"), "--test-file", str(tmp_path / "test.conll"), "--pool", "30",
+            "--test", "12", "--seeds", "0", "--arms", "random", "default", "--budgets", "6", "10", "14",
+            "--epochs", "1", "--min-steps", "2", "--batch-size", "8", "--agreement-sample", "20", "--threads", "1",
+            "--out", str(out), "--no-progress"]
+    summary = simulate.main(argv)
+    rows = records.read_rows(out / "rounds.csv")
+    curves = [r for r in rows if r["arm"] != records.FULL_POOL]
     assert len(curves) == 2 * 3  # two arms x (seed round + 2 rounds)
-    assert [int(r["labelled_sentences"]) for r in curves if r["strategy"] == "random"] == [6, 10, 14]
-    for r in curves:
-        assert 0.0 <= float(r["entity_f1"]) <= 1.0 and r["seqeval_mode"] == "strict IOB2"
-        if r["round"] != "0":
-            assert 0.0 <= float(r["agreement"]) <= 1.0 and not math.isnan(float(r["f1_gain"]))
-            assert r["stop"] in ("True", "False") and r["stop_signal"] in ("True", "False")
-    assert [r for r in rows if r["strategy"] == "full_pool"][0]["labelled_sentences"] == "30"
-    for name in ("sim_f1_vs_sentences.png", "sim_f1_vs_tokens.png"):
-        assert (out / name).read_bytes()[:4] == b"\x89PNG"
-    saved = json.loads((out / "sim_summary.json").read_text())
-    assert saved["seqeval_mode"] == "strict IOB2" and set(saved["arms"]) == {"random", "boundary_entropy+div"}
-    assert summary["full_pool_f1"] is not None
-    assert "strict IOB2" in (out / "sim_summary.md").read_text()
-    assert "round 2" in (out / "sim_log.txt").read_text()
+    assert [r["labelled_sentences"] for r in curves if r["arm"] == "random"] == [6, 10, 14]
+    for arm in ("random", "default"):
+        picked = [i for r in curves if r["arm"] == arm for i in r["picked"]]
+        assert len(picked) == len(set(picked)) == 14  # never the same sentence twice
+    assert all(0.0 <= r["entity_f1"] <= 1.0 for r in rows)
+    assert [r for r in rows if r["arm"] == records.FULL_POOL][0]["labelled_sentences"] == 30
+    for axis in ("sentences", "tokens", "entities"):
+        assert (out / f"f1_vs_{axis}.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(json.loads((out / "summary.json").read_text())["arms"]) == {"random", "default"}
+    assert summary["full_pool_f1"] is not None and "AULC task - random" in (out / "summary.md").read_text()
+
+    # interrupt: drop the last round of the default arm, then run the same command again
+    lines = (out / "rounds.csv").read_text().splitlines(keepends=True)
+    last_default = max(i for i, line in enumerate(lines) if line.startswith("default,0,2,"))
+    (out / "rounds.csv").write_text("".join(lines[:last_default] + lines[last_default + 1:]))
+    simulate.main(argv)
+    again = records.read_rows(out / "rounds.csv")
+    assert len(again) == len(rows)
+    before = next(r for r in rows if r["arm"] == "default" and r["round"] == 2)
+    after = next(r for r in again if r["arm"] == "default" and r["round"] == 2)
+    assert after["picked"] == before["picked"] and after["entity_f1"] == pytest.approx(before["entity_f1"])

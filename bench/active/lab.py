@@ -1,0 +1,67 @@
+"""The model operations a simulation needs, each one a call into the service's own code: training
+(`training.trainer`), inference (`ner.inference.Predictor`), scoring (`training.evaluation`) and selection
+(`uncertainty`), so the benchmark measures what ships rather than a copy of it."""
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import numpy as np
+
+import uncertainty
+from ner.base_model import LoadedModel
+from ner.inference import Predictor
+from protocol.label_config import NerConfig
+from training.annotations import Example
+from training.evaluation import evaluate_model, predicted_word_tags
+from training.trainer import adapt_head, fine_tune, fresh_start
+
+from bench.active.arms import Arm
+
+
+class Lab:
+    def __init__(self, labels: Sequence[str], settings):
+        self.labels = tuple(labels)
+        self.settings = settings
+        self.config = NerConfig("label", "text", "text", self.labels)
+
+    def fresh(self) -> LoadedModel:
+        loaded = fresh_start(self.settings, self.config)
+        adapt_head(loaded, self.config.labels)
+        return loaded
+
+    @staticmethod
+    def clone(loaded: LoadedModel) -> LoadedModel:
+        return LoadedModel(copy.deepcopy(loaded.model), loaded.tokenizer, list(loaded.tags), dict(loaded.label_map),
+                           loaded.trained)
+
+    def train(self, loaded: LoadedModel, examples: Sequence[Example], seed: int, settings=None,
+              validation: Sequence[Example] = ()):
+        result = fine_tune(loaded, list(examples), list(validation), settings or self.settings, seed=seed)
+        loaded.trained = True
+        return result
+
+    def predictor(self, loaded: LoadedModel) -> Predictor:
+        s = self.settings
+        return Predictor(loaded.model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
+
+    def evaluate(self, loaded: LoadedModel, test: Sequence[Example]) -> dict:
+        return evaluate_model(self.predictor(loaded), loaded.tags, list(test), loaded.label_map)
+
+    def predict(self, loaded: LoadedModel, examples: Sequence[Example], arm: Arm | None = None):
+        """Per-text outputs (what selection needs for `arm`) and the decoded word tags (for agreement)."""
+        texts = [e.text for e in examples]
+        outputs = self.predictor(loaded).predict(texts) if texts else []
+        return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map) for o in outputs]
+
+    def embeddings(self, loaded: LoadedModel, examples: Sequence[Example]) -> np.ndarray:
+        outputs = self.predictor(loaded).predict([e.text for e in examples])
+        return np.stack([o.embedding for o in outputs])
+
+    def select(self, arm: Arm, tags: list[str], outputs: Sequence, batch: int, seed: int) -> list[int]:
+        """Positions in `outputs` to annotate next, by the service's ranking and selection."""
+        ranking = uncertainty.Ranking(arm.strategy, arm.reduction, arm.top_k, self.settings.boundary_weight)
+        probs = [o.probs for o in outputs]
+        values = ranking.values(ranking.uncertainties(probs, tags, seed=seed), [len(p) for p in probs])
+        embeddings = np.stack([o.embedding for o in outputs]) if arm.diversity else None
+        return uncertainty.select(values, embeddings, batch, diversity=arm.diversity, seed=seed)

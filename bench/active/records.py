@@ -1,0 +1,90 @@
+"""One CSV row per finished round, appended as it finishes, so a run stopped at any point restarts where it
+stopped: each row lists the pool indices annotated in that round, which is all a restart needs to rebuild the
+labelled set (and, with training from scratch, the very same model)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+FIELDS = [
+    "arm", "seed", "round", "labelled_sentences", "labelled_tokens", "labelled_entities", "entity_f1",
+    "entity_precision", "entity_recall", "agreement", "train_seconds", "select_seconds", "steps", "epochs",
+    "seqeval_mode", "picked",
+]
+INTS = ("seed", "round", "labelled_sentences", "labelled_tokens", "labelled_entities", "steps", "epochs")
+FLOATS = ("entity_f1", "entity_precision", "entity_recall", "agreement", "train_seconds", "select_seconds")
+FULL_POOL = "full_pool"
+
+
+class PlanMismatchError(RuntimeError):
+    """The output folder holds rounds of a different plan (other data, pool, seeds or settings)."""
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows with numbers restored and `picked` as a list of pool indices; a torn last line is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(newline="") as handle:
+        for raw in csv.DictReader(handle):
+            if raw.get("picked") is None or raw.get("seqeval_mode") is None:
+                continue  # a line cut short by an interruption
+            row = dict(raw)
+            try:
+                for key in INTS:
+                    row[key] = int(row[key])
+                for key in FLOATS:
+                    row[key] = float(row[key]) if row[key] not in ("", "nan") else math.nan
+            except (TypeError, ValueError):
+                continue
+            row["picked"] = [int(i) for i in row["picked"].split()] if row["picked"] else []
+            rows.append(row)
+    return rows
+
+
+class RoundLog:
+    """Appends each finished round to `path` (created with a header when new)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            with self.path.open("w", newline="") as handle:
+                csv.DictWriter(handle, FIELDS).writeheader()
+
+    def __call__(self, row: dict) -> None:
+        out = {k: row.get(k) for k in FIELDS}
+        out["picked"] = " ".join(str(i) for i in row.get("picked", []))
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, FIELDS).writerow(out)
+            handle.flush()
+
+
+def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
+    """Write `plan` to `path`, or refuse to resume rounds recorded under a plan that differs in `identity` keys."""
+    path = Path(path)
+    if path.exists():
+        old = json.loads(path.read_text())
+        changed = [k for k in identity if old.get(k) != plan.get(k)]
+        if changed:
+            raise PlanMismatchError(
+                f"{path.parent} holds rounds of another plan ({', '.join(changed)} differ): use another --out, "
+                "or --fresh to start over")
+        old_arms = old.get("arms", [])
+        plan = {**old, **plan, "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms]}
+    path.write_text(json.dumps(plan, indent=2, default=float) + "\n")
+
+
+def resume_state(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """Recorded rounds per (arm, seed), in round order, stopping at the first gap."""
+    tracks: dict[tuple[str, int], list[dict]] = {}
+    for row in sorted(rows, key=lambda r: (r["arm"], r["seed"], r["round"])):
+        if row["arm"] == FULL_POOL:
+            continue
+        track = tracks.setdefault((row["arm"], row["seed"]), [])
+        if row["round"] == len(track):
+            track.append(row)
+    return tracks

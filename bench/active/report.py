@@ -1,0 +1,160 @@
+"""Tables and plots from the recorded rounds: learning curves per labelled task, token and gold entity; AULC per
+seed; paired differences against the baseline arm with 95% intervals; the pool share that reaches 95% and 99% of
+the full-pool F1."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from bench.active.records import FULL_POOL
+from bench.active.stats import first_reaching, normalised_aulc, paired
+
+AXES = {"sentences": "labelled_sentences", "tokens": "labelled_tokens", "entities": "labelled_entities"}
+BASELINE = "random"
+
+
+def _tracks(rows: Sequence[dict]) -> dict[str, dict[int, list[dict]]]:
+    out: dict[str, dict[int, list[dict]]] = {}
+    for row in sorted(rows, key=lambda r: (r["arm"], r["seed"], r["round"])):
+        if row["arm"] != FULL_POOL:
+            out.setdefault(row["arm"], {}).setdefault(row["seed"], []).append(row)
+    return out
+
+
+def _complete(tracks: dict[str, dict[int, list[dict]]]) -> tuple[list[int], int]:
+    """Seeds every arm has, and the number of rounds all of them finished (comparisons use only those)."""
+    seeds = set.intersection(*(set(t) for t in tracks.values())) if tracks else set()
+    rounds = min((len(t[s]) for t in tracks.values() for s in seeds), default=0)
+    return sorted(seeds), rounds
+
+
+def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) -> dict:
+    tracks = _tracks(rows)
+    seeds, rounds = _complete(tracks)
+    full = [r for r in rows if r["arm"] == FULL_POOL]
+    full_f1 = float(np.mean([r["entity_f1"] for r in full])) if full else None
+    ranges = {}
+    for axis, column in AXES.items():
+        starts = [t[s][0][column] for t in tracks.values() for s in seeds]
+        ends = [t[s][rounds - 1][column] for t in tracks.values() for s in seeds] if rounds else []
+        ranges[axis] = (max(starts), min(ends)) if starts and ends else (math.nan, math.nan)
+    arms = {}
+    for name, per_seed in tracks.items():
+        curve = {axis: [] for axis in AXES} | {"f1": [], "f1_min": [], "f1_max": []}
+        for k in range(rounds):
+            at = [per_seed[s][k] for s in seeds]
+            for axis, column in AXES.items():
+                curve[axis].append(float(np.mean([r[column] for r in at])))
+            f1 = [r["entity_f1"] for r in at]
+            curve["f1"].append(float(np.mean(f1)))
+            curve["f1_min"].append(float(np.min(f1)))
+            curve["f1_max"].append(float(np.max(f1)))
+        aulc = {axis: {s: normalised_aulc([r[AXES[axis]] for r in per_seed[s][:rounds]],
+                                          [r["entity_f1"] for r in per_seed[s][:rounds]], *ranges[axis])
+                       for s in seeds} for axis in AXES}
+        entry = {
+            "curve": curve, "aulc_per_seed": aulc,
+            "aulc": {axis: float(np.mean(list(v.values()))) if v else math.nan for axis, v in aulc.items()},
+            "train_seconds": float(sum(r["train_seconds"] for s in seeds for r in per_seed[s][:rounds])),
+        }
+        if full_f1:
+            for share in (0.95, 0.99):
+                reached = first_reaching(curve["sentences"], curve["f1"], share * full_f1)
+                entry[f"share_for_{int(share * 100)}pct"] = None if reached is None else reached / pool_size
+        arms[name] = entry
+    baseline = BASELINE if BASELINE in arms else None
+    if baseline:
+        for name, entry in arms.items():
+            entry["vs_baseline"] = {
+                axis: paired([entry["aulc_per_seed"][axis][s] - arms[baseline]["aulc_per_seed"][axis][s]
+                              for s in seeds]) for axis in AXES}
+            base = arms[baseline]["aulc"]["sentences"]
+            entry["vs_baseline"]["relative_aulc_sentences"] = (
+                entry["aulc"]["sentences"] / base - 1.0 if base > 0 else math.nan)
+            entry["f1_vs_baseline_at_round"] = [
+                paired([tracks[name][s][k]["entity_f1"] - tracks[baseline][s][k]["entity_f1"] for s in seeds])
+                for k in range(rounds)]
+    return {"pool_size": pool_size, "seeds": seeds, "rounds": rounds, "baseline": baseline,
+            "full_pool_f1": full_f1, "ranges": ranges, "arms": arms, "plan": plan or {},
+            "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]["sentences"])}
+
+
+def _num(value, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _interval(p: dict, digits: int = 3) -> str:
+    if p["seeds"] < 2:
+        return f"{p['mean']:+.{digits}f} (1 seed)"
+    return f"{p['mean']:+.{digits}f} [{p['low']:+.{digits}f}, {p['high']:+.{digits}f}]"
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:+.1f}%"
+
+
+def _share(value) -> str:
+    return "not reached" if value is None else f"{100 * value:.1f}%"
+
+
+def markdown(summary: dict) -> str:
+    arms, order = summary["arms"], summary["ranking_by_aulc"]
+    if not arms:
+        return "No complete rounds yet.\n"
+    budgets = [int(round(b)) for b in next(iter(arms.values()))["curve"]["sentences"]]
+    head = ["arm", *[f"F1 @{b}" for b in budgets], "AULC task", "AULC token", "AULC entity",
+            "95% full F1 at", "99% full F1 at"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for name in order:
+        a = arms[name]
+        lines.append("| " + " | ".join([name, *[_num(f) for f in a["curve"]["f1"]],
+                                         *[_num(a["aulc"][axis]) for axis in ("sentences", "tokens", "entities")],
+                                         _share(a.get("share_for_95pct")), _share(a.get("share_for_99pct"))]) + " |")
+    if summary["baseline"]:
+        head2 = ["arm", "AULC task - random", "relative", "AULC token - random", "AULC entity - random",
+                 f"F1 - random @{budgets[-1]}"]
+        lines += ["", "| " + " | ".join(head2) + " |", "|" + "|".join("---" for _ in head2) + "|"]
+        for name in order:
+            if name == summary["baseline"]:
+                continue
+            v = arms[name]["vs_baseline"]
+            lines.append("| " + " | ".join([name, _interval(v["sentences"]), _percent(v["relative_aulc_sentences"]),
+                                             _interval(v["tokens"]), _interval(v["entities"]),
+                                             _interval(arms[name]["f1_vs_baseline_at_round"][-1])]) + " |")
+    r = summary["ranges"]
+    notes = [
+        f"Seeds {summary['seeds']}, {summary['rounds']} rounds each; F1 = entity F1 of the spans the service serves "
+        "(exact type and boundaries, micro average) on the fixed test set, mean over seeds.",
+        "AULC = mean F1 over the budget: per task over labelled sentences "
+        f"[{_num(r['sentences'][0], 0)}, {_num(r['sentences'][1], 0)}], "
+        f"per token over [{_num(r['tokens'][0], 0)}, {_num(r['tokens'][1], 0)}] and per gold entity over "
+        f"[{_num(r['entities'][0], 0)}, {_num(r['entities'][1], 0)}] (the ranges every arm and seed covers; F1 "
+        "interpolated linearly between rounds).",
+        "Differences are paired by seed (same pool and test set): mean [95% Student-t interval over seeds].",
+        (f"Full pool ({summary['pool_size']} sentences): F1 {_num(summary['full_pool_f1'])}; '95%/99% full F1 at' "
+         "is the share of the pool labelled at the first round whose mean F1 reaches that fraction.")
+        if summary["full_pool_f1"] else "No full-pool reference yet.",
+    ]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+def write(out: Path, summary: dict) -> str:
+    from bench.plots import plot_learning_curves
+
+    out = Path(out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    text = markdown(summary)
+    command = summary["plan"].get("command", "")
+    (out / "summary.md").write_text(f"# Label efficiency\n\n`{command}`\n\n{text}")
+    curves = {}
+    for name, a in summary["arms"].items():
+        c = a["curve"]
+        curves[name] = {**c, "seeds": [len(summary["seeds"])] * len(c["f1"])}
+    for axis in AXES:
+        plot_learning_curves(curves, summary["full_pool_f1"], axis, out / f"f1_vs_{axis}.png",
+                             title=f"Entity F1 vs labelled {axis}")
+    return text
