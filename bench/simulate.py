@@ -170,11 +170,12 @@ class Lab:
 
         return evaluate_model(self.predictor(loaded), loaded.tags, list(test), loaded.label_map)
 
-    def predict(self, loaded, examples: Sequence[Example]):
-        """Per-text outputs (words, probs, embedding) and decoded word tags."""
+    def predict(self, loaded, examples: Sequence[Example], embeddings: bool = False):
+        """Per-text outputs (words, probs, and the embedding when asked for) and decoded word tags."""
         from training.evaluation import predicted_word_tags
 
-        outputs = self.predictor(loaded).predict([e.text for e in examples]) if examples else []
+        texts = [e.text for e in examples]
+        outputs = self.predictor(loaded).predict(texts, embeddings=embeddings) if examples else []
         return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map) for o in outputs]
 
 
@@ -258,12 +259,12 @@ def simulate(pool: Sequence[Example], test: Sequence[Example], lab: Lab, plan: P
     cold_order: list[int] | None = None
     if plan.cold_start:
         base = lab.fresh()
-        outputs, _ = lab.predict(base, pool)
+        outputs, _ = lab.predict(base, pool, embeddings=True)
         cold_order = select_cold_start(np.stack([o.embedding for o in outputs]), plan.seed_size)
         del base
 
     def predict_into(track: Track, indices: list[int]) -> None:
-        outputs, tags = lab.predict(track.model, [pool[i] for i in indices])
+        outputs, tags = lab.predict(track.model, [pool[i] for i in indices], embeddings=track.arm.diversity)
         track.outputs = dict(zip(indices, outputs))
         track.predicted = dict(zip(indices, tags))
 
