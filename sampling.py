@@ -149,7 +149,7 @@ def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: li
                if (entry := table.get(task_id)) is None or entry.text_hash != h]
     for start in range(0, len(missing), SCORE_CHUNK):
         part = missing[start : start + SCORE_CHUNK]
-        outputs = served.predictor.predict([items[i][1] for i in part])
+        outputs = served.predictor.predict([items[i][1] for i in part], embeddings=True)
         for i, out in zip(part, outputs):
             table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding)
     key = ranking.key[:4]

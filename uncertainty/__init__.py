@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .aggregation import BOUNDED_REDUCTIONS, DEFAULT_TOP_K, REDUCTIONS, aggregate, reduce_ragged
 from .batch import mask_from_lengths, pad_batch
+from .bayesian import bald, expected_entropy, mc_entropy
 from .boundary import BOUNDARY_WEIGHT, boundary_probability, boundary_weights
 from .confidence import confidence, span_confidence
 from .cost import MIN_TIMED, TOKEN_COUNT, CostModel, cost_adjusted, fit_cost
@@ -55,14 +56,17 @@ __all__ = [
     "UncertaintyError",
     "UnknownStrategyError",
     "aggregate",
+    "bald",
     "boundary_probability",
     "boundary_weights",
     "confidence",
     "entity_columns",
+    "expected_entropy",
     "get_strategy",
     "least_confidence",
     "margin",
     "mask_from_lengths",
+    "mc_entropy",
     "mnlp_uncertainty",
     "pad_batch",
     "select",

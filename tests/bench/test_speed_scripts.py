@@ -13,6 +13,7 @@ EXPECTED = {
     "speed_select": {"cold_s", "cached_s", "cached_median_s", "cached_stages_s", "target_cached_s"},
     "speed_memory": {"web", "bare_loaded", "worker_peak_over_bare_loaded"},
     "speed_predict_while_training": {"idle", "runs", "target_p99_ratio"},
+    "speed_mc_dropout": {"median_s", "ratio_to_deterministic", "load_average_by_round"},
 }
 
 
