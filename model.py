@@ -84,7 +84,7 @@ class NERBackend(LabelStudioMLBase):
                             tasks[i].get("id") if isinstance(tasks[i], dict) else None, config.value_key)
         served = self.runtime.pool.get(project, config)
         keep = drawn_regions(context)
-        ranking = self.runtime.ranking(project)
+        ranking = self.runtime.ranking(project).single_pass()  # /predict stays one deterministic pass
         results = []
         for chunk_start in range(0, len(texts), PREDICT_CHUNK):
             chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]

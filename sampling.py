@@ -32,6 +32,7 @@ class CachedScore:
     text_hash: bytes
     probs: np.ndarray
     embedding: np.ndarray
+    samples: np.ndarray | None = None  # MC dropout samples, only when a Bayesian strategy asked for them
     uncertainty: dict[tuple, float] = field(default_factory=dict)
 
 
@@ -143,21 +144,29 @@ def pool_digest(items: list[tuple[object, str]], hashes: list[bytes]) -> bytes:
 
 
 def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: list[bytes],
-                ranking: uncertainty.Ranking) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Uncertainties, word counts and embeddings for (task id, text) items, computing only what `table` lacks."""
+                ranking: uncertainty.Ranking, mc: tuple[int, int] = (10, 2)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncertainties, word counts and embeddings for (task id, text) items, computing only what `table` lacks.
+
+    A Bayesian ranking also needs `mc` = (samples, layers) MC dropout samples per text (selection only).
+    """
+    sampled = ranking.needs_samples
+    layers = getattr(served.predictor.model.config, "num_hidden_layers", mc[1])
+    mc = (mc[0], max(1, min(mc[1], layers)))  # a model shallower than MC_DROPOUT_LAYERS samples all its layers
     missing = [i for i, ((task_id, _), h) in enumerate(zip(items, hashes))
-               if (entry := table.get(task_id)) is None or entry.text_hash != h]
+               if (entry := table.get(task_id)) is None or entry.text_hash != h or (sampled and entry.samples is None)]
     for start in range(0, len(missing), SCORE_CHUNK):
         part = missing[start : start + SCORE_CHUNK]
-        outputs = served.predictor.predict([items[i][1] for i in part], embeddings=True)
+        outputs = served.predictor.predict([items[i][1] for i in part], embeddings=True,
+                                           mc_samples=mc[0] if sampled else 0, mc_layers=mc[1])
         for i, out in zip(part, outputs):
-            table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding)
+            table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding, out.samples)
     key = ranking.key[:4]
     entries = [table[task_id] for task_id, _ in items]
     todo = [e for e in entries if key not in e.uncertainty]
     for start in range(0, len(todo), SCORE_CHUNK):
         part = todo[start : start + SCORE_CHUNK]
-        for e, u in zip(part, ranking.uncertainties([e.probs for e in part], served.tags)):
+        inputs = [e.samples for e in part] if sampled else [e.probs for e in part]
+        for e, u in zip(part, ranking.uncertainties(inputs, served.tags)):
             e.uncertainty[key] = float(u)
     scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
     words = np.array([len(e.probs) for e in entries], dtype=np.int64)
@@ -196,7 +205,8 @@ def select_samples(runtime, body: dict) -> dict:
             items.append((task_id, text))
     table = runtime.scores.table(project or "0", served.version, tuple(served.tags))
     hashes = [_text_hash(text) for _, text in items]
-    uncertainties, words, embeddings = score_tasks(served, table, items, hashes, ranking)
+    uncertainties, words, embeddings = score_tasks(served, table, items, hashes, ranking,
+                                                   (settings.mc_dropout_samples, settings.mc_dropout_layers))
     values = ranking.values(uncertainties, words)
     mode = "uncertainty" if served.trained else "cold_start"
     key = (project, served.version, pool_digest(items, hashes), mode, ranking.key, req.limit, req.threshold,

@@ -88,6 +88,8 @@ class Settings:
     uncertainty_reduction: str = "sum"
     uncertainty_top_k: int = 3
     selection_cost_aware: bool = False
+    mc_dropout_samples: int = 10
+    mc_dropout_layers: int = 2
     uncertainty_threshold: float | None = None
     samples_per_iteration: int = 500
     selection_diversity: bool = True
@@ -141,6 +143,8 @@ class Settings:
             uncertainty_reduction=_choice(env, "UNCERTAINTY_REDUCTION", "sum", REDUCTIONS),
             uncertainty_top_k=_int(env, "UNCERTAINTY_TOP_K", 3, 1, 10_000),
             selection_cost_aware=_bool(env, "SELECTION_COST_AWARE", False),
+            mc_dropout_samples=_int(env, "MC_DROPOUT_SAMPLES", 10, 2, 100),
+            mc_dropout_layers=_int(env, "MC_DROPOUT_LAYERS", 2, 1, 48),
             uncertainty_threshold=_optional_float(env, "UNCERTAINTY_THRESHOLD", 0.0, 1.0),
             samples_per_iteration=_int(env, "SAMPLES_PER_ITERATION", 500, 1, 100_000),
             selection_diversity=_bool(env, "SELECTION_DIVERSITY", True),

@@ -40,12 +40,24 @@ class Ranking:
         return self.cost is None and (self.reduction in BOUNDED_REDUCTIONS or self.strategy in ("mnlp", "random"))
 
     @property
+    def needs_samples(self) -> bool:
+        """The strategy reads MC dropout samples (T, n_words, K) per text rather than one pass's probabilities."""
+        return get_strategy(self.strategy).needs_samples
+
+    def single_pass(self) -> "Ranking":
+        """The ranking a one-forward-pass caller (/predict) uses: a Bayesian strategy's deterministic stand-in."""
+        if not self.needs_samples:
+            return self
+        return Ranking(get_strategy(self.strategy).deterministic, self.reduction, self.top_k, self.boundary_weight,
+                       self.cost)
+
+    @property
     def key(self) -> tuple:
         cost = None if self.cost is None else (self.cost.a, self.cost.b)
         return (self.strategy, self.reduction, self.top_k, self.boundary_weight, cost)
 
     def uncertainties(self, probs_list: Sequence[np.ndarray], tags: list[str], seed: int = 0) -> np.ndarray:
-        """U(x) per text, before any cost."""
+        """U(x) per text, before any cost; `probs_list` holds MC samples per text when `needs_samples`."""
         return get_strategy(self.strategy)(probs_list, tags, boundary_weight=self.boundary_weight,
                                            reduction=self.reduction, top_k=self.top_k, seed=seed)
 

@@ -4,6 +4,11 @@ uncertainty per text (high = ask a human first), in [0, 1] for the bounded reduc
 boundary_entropy  reduce(entropy, boundary weights)      entropy          reduce(entropy)
 least_confidence  reduce(least confidence)                margin           reduce(margin)
 mnlp              1 - exp(MNLP) (Shen et al. 2017)         random           U ~ Uniform[0, 1), seeded
+bald              reduce(BALD over MC dropout samples)     mc_entropy       reduce(entropy of the samples' mean)
+
+The two Bayesian strategies take (T, n_words, K) MC dropout samples per text instead of (n_words, K)
+probabilities (`Strategy.needs_samples`); `deterministic` names the strategy that stands in for them where only
+one forward pass is run (/predict's task score).
 
 The texts are laid end to end and reduced per text (`uncertainty.ragged`): no padding to the longest text.
 """
@@ -17,9 +22,10 @@ from types import MappingProxyType
 import numpy as np
 
 from .aggregation import DEFAULT_TOP_K, check_reduction, reduce_ragged
+from .bayesian import bald, mc_entropy
 from .batch import _as_text_probs, prepare_probs
 from .boundary import BOUNDARY_WEIGHT, boundary_flat, check_boundary_weight
-from .errors import UnknownStrategyError
+from .errors import InvalidProbabilitiesError, UnknownStrategyError
 from .measures import least_confidence, margin, token_entropy
 from .ragged import Ragged, segment_sum
 
@@ -37,6 +43,22 @@ def flatten(probs_list: Sequence[np.ndarray], n_tags: int) -> tuple[np.ndarray, 
     return flat, ragged
 
 
+def flatten_samples(samples_list: Sequence[np.ndarray], n_tags: int) -> tuple[np.ndarray, Ragged]:
+    """MC samples (T, n_words, K) per text laid end to end along the word axis: (T, total_words, K)."""
+    texts = [np.asarray(s, dtype=np.float64) for s in samples_list]
+    for s in texts:
+        if s.ndim != 3 or (s.shape[1] and s.shape[2] != n_tags):
+            raise InvalidProbabilitiesError(f"MC samples of one text must be (T, n_words, {n_tags}), got {s.shape}")
+    passes = {s.shape[0] for s in texts if s.shape[1]}
+    if len(passes) > 1:
+        raise InvalidProbabilitiesError(f"texts have different numbers of MC samples: {sorted(passes)}")
+    t = passes.pop() if passes else 1
+    ragged = Ragged([s.shape[1] for s in texts])
+    parts = [s for s in texts if s.shape[1]]
+    flat = np.concatenate(parts, axis=1) if parts else np.zeros((t, 0, n_tags))
+    return flat, ragged
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A word measure, optionally boundary-weighted, reduced per text; every strategy takes the same keywords
@@ -44,6 +66,8 @@ class Strategy:
 
     name: str
     score: Callable[..., np.ndarray]
+    needs_samples: bool = False
+    deterministic: str = ""  # the one-pass strategy that stands in for a Bayesian one
 
     def __call__(
         self,
@@ -56,7 +80,7 @@ class Strategy:
         seed: int = 0,
     ) -> np.ndarray:
         check_reduction(reduction, top_k)
-        flat, ragged = flatten(probs_list, len(tags))
+        flat, ragged = (flatten_samples if self.needs_samples else flatten)(probs_list, len(tags))
         return np.asarray(self.score(flat, ragged, list(tags), boundary_weight=boundary_weight,
                                      reduction=reduction, top_k=top_k, seed=seed), dtype=np.float64)
 
@@ -70,6 +94,14 @@ def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool)
             weight = check_boundary_weight(boundary_weight)
             weights = 1.0 + (weight - 1.0) * boundary_flat(flat, ragged.last_word(), tags)
         return reduce_ragged(measure(flat), ragged, weights, reduction, top_k)
+
+    return score
+
+
+def _sampled(measure: Callable[[np.ndarray], np.ndarray]):
+    def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
+        words = measure(flat) if ragged.total else np.zeros(0)
+        return reduce_ragged(words, ragged, None, reduction, top_k)
 
     return score
 
@@ -95,14 +127,16 @@ def _random(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
 DEFAULT_STRATEGY: str = "boundary_entropy"
 
 STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
-    name: Strategy(name, score) for name, score in {
+    **{name: Strategy(name, score) for name, score in {
         "boundary_entropy": _token_strategy(token_entropy, weighted=True),
         "entropy": _token_strategy(token_entropy, weighted=False),
         "least_confidence": _token_strategy(least_confidence, weighted=False),
         "margin": _token_strategy(margin, weighted=False),
         "mnlp": _mnlp,
         "random": _random,
-    }.items()
+    }.items()},
+    "bald": Strategy("bald", _sampled(bald), needs_samples=True, deterministic="entropy"),
+    "mc_entropy": Strategy("mc_entropy", _sampled(mc_entropy), needs_samples=True, deterministic="entropy"),
 })
 
 

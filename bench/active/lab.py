@@ -51,17 +51,21 @@ class Lab:
     def predict(self, loaded: LoadedModel, examples: Sequence[Example], arm: Arm | None = None):
         """Per-text outputs (what selection needs for `arm`) and the decoded word tags (for agreement)."""
         texts = [e.text for e in examples]
-        outputs = self.predictor(loaded).predict(texts) if texts else []
+        sampled = arm is not None and uncertainty.get_strategy(arm.strategy).needs_samples
+        s = self.settings
+        outputs = self.predictor(loaded).predict(
+            texts, embeddings=arm is not None and arm.diversity, mc_samples=s.mc_dropout_samples if sampled else 0,
+            mc_layers=s.mc_dropout_layers) if texts else []
         return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map) for o in outputs]
 
     def embeddings(self, loaded: LoadedModel, examples: Sequence[Example]) -> np.ndarray:
-        outputs = self.predictor(loaded).predict([e.text for e in examples])
+        outputs = self.predictor(loaded).predict([e.text for e in examples], embeddings=True)
         return np.stack([o.embedding for o in outputs])
 
     def select(self, arm: Arm, tags: list[str], outputs: Sequence, batch: int, seed: int) -> list[int]:
         """Positions in `outputs` to annotate next, by the service's ranking and selection."""
         ranking = uncertainty.Ranking(arm.strategy, arm.reduction, arm.top_k, self.settings.boundary_weight)
-        probs = [o.probs for o in outputs]
-        values = ranking.values(ranking.uncertainties(probs, tags, seed=seed), [len(p) for p in probs])
+        inputs = [o.samples for o in outputs] if ranking.needs_samples else [o.probs for o in outputs]
+        values = ranking.values(ranking.uncertainties(inputs, tags, seed=seed), [len(o.probs) for o in outputs])
         embeddings = np.stack([o.embedding for o in outputs]) if arm.diversity else None
         return uncertainty.select(values, embeddings, batch, diversity=arm.diversity, seed=seed)

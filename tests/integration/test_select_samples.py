@@ -127,3 +127,13 @@ def test_label_studio_unreachable_is_a_502_naming_it(make_client, rule_model_dir
     response = client.post("/select_samples", json={"project_id": 1})
     assert response.status_code == 502 and "unreachable" in response.json["error"]
     assert "secret-key-123" not in response.get_data(as_text=True)
+
+
+def test_bayesian_strategy_selects_from_mc_dropout_samples_while_predict_stays_deterministic(rule_client):
+    body = select(rule_client, limit=3, strategy="bald", diversity=False)
+    assert body.status_code == 200, body.json
+    assert body.json["strategy"] == "bald" and len(body.json["task_ids"]) == 3
+    readable = [t for t in POOL if "text" in t["data"]]
+    first = rule_client.post("/predict", json={"tasks": readable, "label_config": CONFIG}).json["results"]
+    second = rule_client.post("/predict", json={"tasks": readable, "label_config": CONFIG}).json["results"]
+    assert first == second

@@ -15,7 +15,7 @@ from uncertainty import (
 )
 
 TAGS3 = ["O", "B-PER", "I-PER"]
-NAMES = ["boundary_entropy", "entropy", "least_confidence", "margin", "mnlp", "random"]
+NAMES = ["bald", "boundary_entropy", "entropy", "least_confidence", "margin", "mc_entropy", "mnlp", "random"]
 
 
 def test_registry_names_and_default() -> None:
@@ -26,7 +26,7 @@ def test_registry_names_and_default() -> None:
 
 def test_unknown_name_lists_valid_names() -> None:
     with pytest.raises(UnknownStrategyError) as info:
-        get_strategy("bald")
+        get_strategy("vibes")
     for name in NAMES:
         assert name in str(info.value)
     assert info.value.valid == sorted(NAMES)
@@ -52,6 +52,8 @@ def test_hand_computed_scores() -> None:
 def test_range_empty_pool_and_per_text_equality(name: str, pool) -> None:
     texts, _ = pool
     strategy = get_strategy(name)
+    if strategy.needs_samples:  # MC samples: the text's probabilities and a shifted copy
+        texts = [np.stack([t, np.roll(t, 1, axis=-1)]) for t in texts]
     scores = strategy(texts, ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"])
     assert scores.shape == (len(texts),)
     assert np.all((scores >= 0) & (scores <= 1))
@@ -86,3 +88,19 @@ def test_nan_text_is_warned_and_ranked_first() -> None:
 def test_width_mismatch_is_named_error() -> None:
     with pytest.raises(InvalidProbabilitiesError):
         get_strategy("entropy")([np.full((2, 4), 0.25)], TAGS3)
+
+
+def test_bayesian_strategies_read_mc_samples_and_predict_uses_their_one_pass_stand_in() -> None:
+    from uncertainty import Ranking
+
+    agree = np.stack([np.array([[0.6, 0.4, 0.0]])] * 4)  # four identical draws: no disagreement
+    disagree = np.stack([np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])] * 2)
+    scores = get_strategy("bald")([agree, disagree, np.zeros((4, 0, 3))], TAGS3, reduction="sum")
+    assert scores[0] == pytest.approx(0.0, abs=1e-12) and scores[1] == pytest.approx(math.log(2) / math.log(3))
+    assert scores[2] == 0.0
+    assert get_strategy("mc_entropy")([agree], TAGS3)[0] > 0.5  # doubt shared by every draw still counts
+    ranking = Ranking("bald", "sum")
+    assert ranking.needs_samples and ranking.single_pass() == Ranking("entropy", "sum")
+    assert Ranking("entropy").single_pass() == Ranking("entropy")
+    with pytest.raises(InvalidProbabilitiesError):
+        get_strategy("bald")([np.array([[0.5, 0.5, 0.0]])], TAGS3)  # probabilities where samples are needed
