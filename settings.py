@@ -83,6 +83,8 @@ class Settings:
     batch_size: int = 8
     validation_split: float = 0.2
     deploy_policy: str = "if_better"
+    training_start: str = "scratch"
+    final_fit: str = "all"
     uncertainty_strategy: str = "boundary_entropy"
     boundary_weight: float = 2.0
     uncertainty_reduction: str = "sum"
@@ -138,6 +140,8 @@ class Settings:
             batch_size=_int(env, "BATCH_SIZE", 8, 1, 4096),
             validation_split=_float(env, "VALIDATION_SPLIT", 0.2, 0.0, 0.9),
             deploy_policy=_choice(env, "DEPLOY_POLICY", "if_better", ("always", "if_better", "manual")),
+            training_start=_choice(env, "TRAINING_START", "scratch", ("scratch", "warm")),
+            final_fit=_choice(env, "FINAL_FIT", "all", ("all", "train")),
             uncertainty_strategy=strategy,
             boundary_weight=_float(env, "BOUNDARY_WEIGHT", 2.0, 1.0, 100.0),
             uncertainty_reduction=_choice(env, "UNCERTAINTY_REDUCTION", "sum", REDUCTIONS),

@@ -1,4 +1,4 @@
-"""Examples to model inputs: a deterministic task-level train/validation split and tokenised, labelled windows.
+"""Examples to model inputs: a stable task-level train/validation split and tokenised, labelled windows.
 
 Windows come from `ner.encoding.TextEncoder`, the encoder prediction uses, so a model is trained on exactly the
 inputs it will later see. In each window the first sub-token of every word carries the word's tag id; other
@@ -28,31 +28,47 @@ class Split:
     note: str = ""
 
 
-def _split_key(example: Example, seed: int) -> str:
+def _hash_point(example: Example, seed: int) -> float:
+    """The task's place in [0, 1): a hash of its id (its text when it has none), so it never changes."""
     ident = example.task_id if example.task_id is not None else example.text
-    return hashlib.sha1(f"{seed}:{ident}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha1(f"{seed}:{ident}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def is_validation(example: Example, fraction: float, seed: int = SPLIT_SEED) -> bool:
+    """True when the task belongs to the held-out side: its hash falls in the first `fraction` of the hash space.
+
+    A fixed threshold, not a rank among the project's tasks: membership depends on the task alone, so a task
+    trained on never turns into a validation task as the project grows (which would let the deploy comparison
+    score a model on data it learnt), and a validation task is never trained on by the candidate.
+    """
+    return _hash_point(example, seed) < fraction
 
 
 def split_examples(examples: Sequence[Example], fraction: float, seed: int = SPLIT_SEED) -> Split:
-    """Hold out `fraction` of the tasks (at least one), chosen by a hash of the task id.
+    """Hold out the tasks `is_validation` picks (about `fraction` of them).
 
-    Hashing the task id instead of shuffling positions keeps a task on the same side of the split however the
-    list is ordered, and mostly so as the project grows. With fewer than 5 examples, or fraction 0, all are
-    used for training and the training set doubles as the validation set (the metrics then flatter the model).
+    With fewer than 5 examples, fraction 0, or a split that leaves one side empty, all are used for training
+    and the training set doubles as the validation set (the metrics then flatter the model); `note` says why.
     """
     examples = list(examples)
     n = len(examples)
     if n < MIN_EXAMPLES_FOR_SPLIT or fraction <= 0:
         why = f"only {n} examples" if n < MIN_EXAMPLES_FOR_SPLIT else "VALIDATION_SPLIT is 0"
-        return Split(examples, examples, True, f"{why}: trained on all and evaluated on the training set")
-    n_val = min(n - 1, max(1, round(n * fraction)))
-    order = sorted(range(n), key=lambda i: (_split_key(examples[i], seed), i))
-    held = set(order[:n_val])
+        return _train_on_all(examples, why)
+    held = [is_validation(e, fraction, seed) for e in examples]
+    if not any(held) or all(held):
+        side = "training" if all(held) else "validation"
+        return _train_on_all(examples, f"none of the {n} tasks falls on the {side} side")
     return Split(
-        [e for i, e in enumerate(examples) if i not in held],
-        [e for i, e in enumerate(examples) if i in held],
+        [e for e, h in zip(examples, held) if not h],
+        [e for e, h in zip(examples, held) if h],
         False,
     )
+
+
+def _train_on_all(examples: list[Example], why: str) -> Split:
+    return Split(examples, examples, True, f"{why}: trained on all and evaluated on the training set")
 
 
 def encode_examples(

@@ -272,7 +272,7 @@ def _stored_label_config(store: ModelStore, project: str) -> str:
 
 def outcome_summary(outcome) -> dict:
     """The JSON-safe part of a TrainingOutcome for job status."""
-    fields = ("version", "deployed", "reason", "train_size", "validation_size")
+    fields = ("version", "deployed", "reason", "train_size", "validation_size", "final_fit")
     summary = {f: getattr(outcome, f) for f in fields if hasattr(outcome, f)}
     metrics = getattr(outcome, "metrics", None) or {}
     current = getattr(outcome, "current_metrics", None) or {}

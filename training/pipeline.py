@@ -1,8 +1,10 @@
 """One training job: annotated examples in, a stored (and perhaps deployed) model version out.
 
-split -> starting model (deployed version or base) -> score it -> fine-tune -> score the new model on the same
-validation split -> decide with DEPLOY_POLICY -> save atomically -> deploy -> log to MLflow. The job queue and
-webhook triggers call `run_training`; everything they need to report comes back in a `TrainingOutcome`.
+split -> score the current model (weights that never saw the validation tasks) -> train a candidate on the
+training side (TRAINING_START: from the base checkpoint, or warm) -> score it on the same validation split ->
+decide with DEPLOY_POLICY -> if deployed and FINAL_FIT=all, fit again with the same recipe on every example ->
+save atomically -> deploy -> log to MLflow. The job queue and webhook triggers call `run_training`; everything
+they need to report comes back in a `TrainingOutcome`.
 """
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import gc
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
-from ner.base_model import DEFAULT_BASE_MODEL
+from ner.base_model import DEFAULT_BASE_MODEL, LoadedModel
 from ner.inference import Predictor
 from ner.store import ModelStore, project_key
 from ner.tags import tag_labels
@@ -21,9 +24,14 @@ from training.dataset import split_examples
 from training.evaluation import evaluate_model, summary
 from training.tracking import learning_curve_points, log_training_run
 from training.trainer import (
+    CANDIDATE_DIR,
+    StartingPoint,
     TrainingDivergedError,
+    TrainResult,
     adapt_head,
     base_model_name,
+    base_source,
+    final_fit_start,
     fine_tune,
     fresh_start,
     load_starting_point,
@@ -57,15 +65,16 @@ class TrainingOutcome:
     deployed: bool
     reason: str
     metrics: dict  # the new model on the validation split (scalars + per_type + report_text)
-    current_metrics: dict  # the model serving before this job, on the same split
+    current_metrics: dict  # the model serving before this job (or its candidate, see StartingPoint), same split
     current_version: str | None  # None when the base model was serving
     annotations: int
-    train_size: int
+    train_size: int  # tasks the saved model trained on
     validation_size: int
     validation_is_train: bool
     history: list[dict] = field(default_factory=list)
     alignment: dict = field(default_factory=dict)
-    start: str = ""  # where training started: "deployed:<version>" or "base:<name>"
+    start: str = ""  # where the saved model's training started: "deployed:<version>" or "base:<name>"
+    final_fit: str = "train"  # what the saved model trained on: "train" (the training side) or "all" (every task)
     run_id: str | None = None  # MLflow run, None when tracking failed
     seconds: float = 0.0
 
@@ -84,6 +93,17 @@ def decide_deployment(policy: str, new_f1: float, current_f1: float, validation_
     raise ValueError(f"unknown deploy policy {policy!r} (expected one of {', '.join(POLICIES)})")
 
 
+@dataclass
+class Fit:
+    """One fine-tuning run of a job: the model it trained in place, where it started and what it trained on."""
+
+    model: LoadedModel
+    result: TrainResult
+    start: str  # "deployed:<version>[/candidate]" or "base:<name>"
+    on: str  # "train": the training side only; "all": every example
+    size: int  # examples trained on
+
+
 def run_training(
     project: str,
     examples: Sequence[Example],
@@ -95,12 +115,69 @@ def run_training(
     """Train, evaluate, save and maybe deploy a new version for `project` (see the module docstring).
 
     Raises NoTrainingDataError when `examples` holds nothing to learn from and TrainingDivergedError when the
-    loss stops being finite; neither leaves a version behind.
+    candidate's loss stops being finite; neither leaves a version behind.
     """
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     project = project_key(project)
     examples = list(examples)
+    _check_learnable(project, examples, config)
+
+    split = split_examples(examples, settings.validation_split)
+    if split.note:
+        log.warning("project %s: %s", project, split.note)
+    refit = settings.final_fit == "all" and not split.validation_is_train
+    candidate_span, refit_span = ((0.10, 0.48), (0.52, 0.88)) if refit else ((0.10, 0.85), None)
+    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
+
+    report(0.04, "loading the current model")
+    start = load_starting_point(project, config, settings, store)
+    report(0.07, f"scoring the current model ({start.source})")
+    current_metrics = _score(start.current, split.validation, settings)
+
+    label = "candidate: " if refit else ""
+    candidate = _train_candidate(project, start, split, settings, config, _phase(report, *candidate_span, label))
+    report(candidate_span[1] + 0.01, "scoring the new model")
+    metrics = _score(candidate.model, split.validation, settings)
+    deploy, reason = decide_deployment(
+        settings.deploy_policy, metrics["entity_f1"], current_metrics["entity_f1"], split.validation_is_train
+    )
+    served = candidate
+    if deploy and refit:
+        candidate.model.model.cpu()  # parked while the second model trains (it is saved next to it)
+        refit_progress = _phase(report, *refit_span, f"final fit on all {len(examples)} tasks: ")
+        served = _fit_on_all(project, start, examples, settings, config, refit_progress) or candidate
+        if served is candidate:
+            reason += "; the fit on all labels diverged, so the candidate is saved"
+
+    report(0.9, "saving the new version")
+    meta = _meta(served, candidate, split, metrics, current_metrics, start, deploy, reason, settings)
+    info = store.save(project, len(examples), lambda directory: _write(directory, served, candidate), meta)
+    if deploy:
+        store.deploy(project, info.name)
+    else:
+        store.prune(project)
+    report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
+
+    params = _params(meta, served, candidate, split, metrics, config, settings, len(examples))
+    run_id = log_training_run(
+        settings.mlflow_tracking_uri, project, info.name, params, _tracked_history(served, candidate), metrics,
+        current_metrics, metrics["report_text"], learning_curve_points(store.versions(project)),
+        tags={"deployed": deploy, "current_version": start.current_version or "base"},
+    )
+    outcome = TrainingOutcome(
+        project=project, version=info.name, deployed=deploy, reason=reason, metrics=metrics,
+        current_metrics=current_metrics, current_version=start.current_version, annotations=len(examples),
+        train_size=served.size, validation_size=len(split.validation),
+        validation_is_train=split.validation_is_train, history=candidate.result.history,
+        alignment=served.result.alignment.as_dict(), start=served.start, final_fit=served.on, run_id=run_id,
+        seconds=time.perf_counter() - started,
+    )
+    report(1.0, f"{info.name}: F1 {metrics['entity_f1']:.3f} (current {current_metrics['entity_f1']:.3f}); {reason}")
+    return outcome
+
+
+def _check_learnable(project: str, examples: list[Example], config) -> None:
     if not examples:
         raise NoTrainingDataError(f"project {project} has no task with a usable annotation")
     if not any(e.spans for e in examples):
@@ -109,96 +186,125 @@ def run_training(
             f"labels {list(config.labels)}"
         )
 
-    split = split_examples(examples, settings.validation_split)
-    if split.note:
-        log.warning("project %s: %s", project, split.note)
-    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
 
-    report(0.04, "loading the current model")
-    start = load_starting_point(project, config, settings, store)
-    report(0.07, f"scoring the current model ({start.current_version or 'base model'})")
-    current_metrics = _score(start.current, split.validation, settings)
+def _phase(report: Progress, low: float, high: float, label: str = "") -> Progress:
+    """A phase's own progress (0 to 1) as the job's (`low` to `high`), so both fits report one rising fraction."""
+    return lambda fraction, message: report(low + (high - low) * fraction, label + message)
 
-    loaded = start.current if start.warm else fresh_start(settings, config)
-    if not start.warm:
-        log.info("project %s: deployed model knows none of the labels %s, starting from the base model",
-                 project, list(config.labels))
-        del start.current
+
+def _train_candidate(project: str, start: StartingPoint, split, settings, config, progress: Progress) -> Fit:
+    """The model the deploy decision is made on: trained on the training side only, never on validation tasks."""
+    if start.train_from_current:
+        loaded, source = start.current, start.source
+    else:
+        if settings.training_start == "warm":
+            log.info("project %s: deployed model knows none of the labels %s, starting from the base model",
+                     project, list(config.labels))
+        del start.current  # free the baseline before the base checkpoint loads
         gc.collect()
+        loaded, source = fresh_start(settings, config), base_source(settings)
     adapt_head(loaded, config.labels)
-    source = start.source if start.warm else f"base:{base_model_name(settings) or 'default'}"
+    result = fine_tune(loaded, split.train, split.validation, settings, progress=progress)
+    return Fit(loaded, result, source, "all" if split.validation_is_train else "train", len(split.train))
 
-    def training_progress(fraction: float, message: str) -> None:
-        report(0.1 + 0.75 * fraction, message)
 
-    trained = fine_tune(loaded, split.train, split.validation, settings, progress=training_progress)
+def _fit_on_all(project: str, start: StartingPoint, examples: list[Example], settings, config,
+                progress: Progress) -> Fit | None:
+    """The model to serve: the candidate's recipe again on every example, so the held-out labels are not lost.
 
-    report(0.86, "scoring the new model")
-    metrics = _score(loaded, split.validation, settings)
-    deploy, reason = decide_deployment(
-        settings.deploy_policy, metrics["entity_f1"], current_metrics["entity_f1"], split.validation_is_train
-    )
+    It is not scored (every task is now training data); the candidate's scores stand for it. None when this fit
+    diverges, so the job still saves the candidate that was judged.
+    """
+    loaded, source = final_fit_start(start, settings, config)
+    adapt_head(loaded, config.labels)
+    try:
+        result = fine_tune(loaded, examples, [], settings, progress=progress)
+    except TrainingDivergedError as exc:
+        log.warning("project %s: the fit on all labels diverged (%s); saving the candidate", project, exc)
+        return None
+    return Fit(loaded, result, source, "all", len(examples))
 
-    report(0.9, "saving the new version")
-    tags = list(loaded.tags)
-    meta = {
+
+def _write(directory, served: Fit, candidate: Fit) -> None:
+    """The served model at the version's top; a candidate it differs from in `candidate/`, the next job's baseline."""
+    _save_model(served.model, directory)
+    if served is not candidate:
+        _save_model(candidate.model, Path(directory) / CANDIDATE_DIR)
+
+
+def _save_model(loaded: LoadedModel, directory) -> None:
+    loaded.model.save_pretrained(directory)
+    loaded.tokenizer.save_pretrained(directory)
+
+
+def _training_stats(result: TrainResult) -> dict:
+    return {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
+            "seconds_per_step": round(result.seconds_per_step, 4), "device": result.device}
+
+
+def _meta(served: Fit, candidate: Fit, split, metrics: dict, current_metrics: dict, start: StartingPoint,
+          deploy: bool, reason: str, settings) -> dict:
+    """meta.json of the new version: the saved model's training, and under `decided_on` the candidate that was
+    judged (`metrics` are always the candidate's, on validation tasks neither it nor `current_metrics`' model saw)."""
+    tags = list(served.model.tags)
+    return {
         "labels": tag_labels(tags),
         "tags": tags,
-        "label_map": dict(loaded.label_map),
+        "label_map": dict(served.model.label_map),
         "metrics": _stored(metrics),
         "current_metrics": _stored(current_metrics),
         "current_version": start.current_version,
+        "baseline": start.source,
         "policy": settings.deploy_policy,
         "deployed": deploy,
         "reason": reason,
-        "alignment": trained.alignment.as_dict(),
-        "train_size": len(split.train),
+        "alignment": served.result.alignment.as_dict(),
+        "train_size": served.size,
         "validation_size": len(split.validation),
         "validation_is_train": split.validation_is_train,
         "base_model": base_model_name(settings) or DEFAULT_BASE_MODEL,
-        "start": source,
-        "history": trained.history,
-        "training": {"epochs": trained.epochs, "steps": trained.steps, "seconds": round(trained.seconds, 2),
-                     "seconds_per_step": round(trained.seconds_per_step, 4), "device": trained.device},
+        "training_start": settings.training_start,
+        "start": served.start,
+        "final_fit": served.on,
+        "history": served.result.history,
+        "training": _training_stats(served.result),
+        "decided_on": {
+            "model": "this version" if served is candidate else f"{CANDIDATE_DIR}/",
+            "train_size": candidate.size,
+            "validation_size": len(split.validation),
+            "start": candidate.start,
+            "metrics": summary(metrics),
+            "current_metrics": summary(current_metrics),
+            "history": candidate.result.history,
+            "training": _training_stats(candidate.result),
+        },
     }
 
-    def write(directory) -> None:
-        loaded.model.save_pretrained(directory)
-        loaded.tokenizer.save_pretrained(directory)
 
-    info = store.save(project, len(examples), write, meta)
-    if deploy:
-        store.deploy(project, info.name)
-    else:
-        store.prune(project)
-    report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
-
-    params = {
+def _params(meta: dict, served: Fit, candidate: Fit, split, metrics: dict, config, settings, annotations: int) -> dict:
+    return {
         "learning_rate": settings.learning_rate, "num_train_epochs": settings.num_train_epochs,
-        "epochs_run": trained.epochs, "steps": trained.steps, "min_train_steps": settings.min_train_steps,
+        "epochs_run": served.result.epochs, "steps": served.result.steps, "min_train_steps": settings.min_train_steps,
         "weight_decay": settings.weight_decay, "batch_size": settings.batch_size,
         "max_sequence_length": settings.max_sequence_length, "validation_split": settings.validation_split,
-        "deploy_policy": settings.deploy_policy, "base_model": meta["base_model"], "start": source,
-        "annotations": len(examples), "train_size": len(split.train), "validation_size": len(split.validation),
+        "deploy_policy": settings.deploy_policy, "base_model": meta["base_model"], "start": served.start,
+        "training_start": settings.training_start, "final_fit": served.on, "baseline": meta["baseline"],
+        "candidate_start": candidate.start, "candidate_train_size": candidate.size,
+        "candidate_steps": candidate.result.steps,
+        "annotations": annotations, "train_size": served.size, "validation_size": len(split.validation),
         "validation_is_train": split.validation_is_train, "labels": ",".join(config.labels),
-        "seqeval_mode": metrics["seqeval_mode"], "device": trained.device,
-        **{f"alignment_{k}": v for k, v in trained.alignment.as_dict().items()},
+        "seqeval_mode": metrics["seqeval_mode"], "device": served.result.device,
+        **{f"alignment_{k}": v for k, v in served.result.alignment.as_dict().items()},
     }
-    run_id = log_training_run(
-        settings.mlflow_tracking_uri, project, info.name, params, trained.history, metrics, current_metrics,
-        metrics["report_text"], learning_curve_points(store.versions(project)),
-        tags={"deployed": deploy, "current_version": start.current_version or "base"},
-    )
-    outcome = TrainingOutcome(
-        project=project, version=info.name, deployed=deploy, reason=reason, metrics=metrics,
-        current_metrics=current_metrics, current_version=start.current_version, annotations=len(examples),
-        train_size=len(split.train), validation_size=len(split.validation),
-        validation_is_train=split.validation_is_train, history=trained.history,
-        alignment=trained.alignment.as_dict(), start=source, run_id=run_id,
-        seconds=time.perf_counter() - started,
-    )
-    report(1.0, f"{info.name}: F1 {metrics['entity_f1']:.3f} (current {current_metrics['entity_f1']:.3f}); {reason}")
-    return outcome
+
+
+def _tracked_history(served: Fit, candidate: Fit) -> list[dict]:
+    """Per-epoch MLflow metrics: the candidate's loss and validation scores, then the final fit's loss."""
+    history = list(candidate.result.history)
+    if served is not candidate:
+        history += [{"epoch": e["epoch"], "final_fit_loss": e["loss"], "final_fit_steps": e["steps"]}
+                    for e in served.result.history]
+    return history
 
 
 def _score(loaded, validation: Sequence[Example], settings) -> dict:

@@ -1,4 +1,4 @@
-"""Fine-tuning: choose the starting model (warm start when possible), fit its head to the project's labels, train.
+"""Fine-tuning: choose the starting model (base checkpoint or warm start), fit its head to the project's labels, train.
 
 A plain torch loop rather than `transformers.Trainer`: on a 2-core CPU it avoids the Trainer's per-step
 overhead, and it reports per-epoch loss and validation scores through one `progress(fraction, message)` call.
@@ -16,6 +16,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -41,40 +42,75 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite (usually LEARNING_RATE is far too high); no version is saved."""
 
 
+CANDIDATE_DIR = "candidate"  # in a version fitted on all labels: the same recipe on the training side only
+
+
 @dataclass
 class StartingPoint:
-    """The model serving the project now (`current`, evaluated as the baseline) and where it came from."""
+    """The model a new candidate must beat (`current`, scored on the validation split) and where training starts.
+
+    `current` is a model that never trained on the validation tasks: the deployed version's candidate when the
+    version was fitted on all labels (FINAL_FIT=all), else the deployed version itself, else the base model.
+    """
 
     current: LoadedModel
     current_version: str | None  # the deployed version, or None when the base model serves
-    source: str  # "deployed:<version>" or "base:<name>"
-    warm: bool  # True when training continues from `current` rather than from the base checkpoint
+    source: str  # what `current` is: "deployed:<version>", "deployed:<version>/candidate" or "base:<name>"
+    train_from_current: bool  # the candidate continues from `current` (warm, or the base model when none deployed)
+    served_path: str | None = None  # the deployed version's own weights, where a warm fit on all labels continues
+    label_map: dict = field(default_factory=dict)  # the deployed version's labels -> the project's
 
 
 def base_model_name(settings) -> str:
     return settings.finetuned_model_name or settings.baseline_model_name
 
 
-def load_starting_point(project: str, config, settings, store) -> StartingPoint:
-    """The deployed version when one exists; otherwise the base model (see `ner.base_model.load_base_model`).
+def base_source(settings) -> str:
+    """How a start from the base checkpoint is recorded in a version's meta and in MLflow."""
+    return f"base:{base_model_name(settings) or 'default'}"
 
-    The deployed version is a warm start only when it knows at least one of the project's labels; a project
-    whose labels all changed starts again from the base checkpoint (and is still compared with the deployed one).
+
+def load_starting_point(project: str, config, settings, store) -> StartingPoint:
+    """The baseline to beat and whether the candidate trains on from it (see `StartingPoint`).
+
+    With TRAINING_START=warm the candidate continues from the deployed version when that knows at least one of the
+    project's labels; a project whose labels all changed starts again from the base checkpoint (and is still
+    compared with the deployed one). With TRAINING_START=scratch it always starts from the base checkpoint.
     """
     labels = list(config.labels)
     version = store.deployed(project)
     if version:
         info = store.get(project, version)
         label_map = match_labels(info.meta.get("labels", []), labels, config.predicted_values)
-        current = load_saved_model(str(info.path), label_map)
-        return StartingPoint(current, version, f"deployed:{version}", warm=bool(label_map))
-    name = base_model_name(settings)
-    current = load_base_model(name, labels, config.predicted_values)
-    return StartingPoint(current, None, f"base:{name or 'default'}", warm=True)
+        path, source = _unseen_weights(info)
+        current = load_saved_model(str(path), label_map)
+        warm = settings.training_start == "warm" and bool(label_map)
+        return StartingPoint(current, version, source, warm, str(info.path), dict(label_map))
+    current = load_base_model(base_model_name(settings), labels, config.predicted_values)
+    return StartingPoint(current, None, base_source(settings), train_from_current=True)
+
+
+def _unseen_weights(info) -> tuple[Path, str]:
+    """(path, source) of the version's weights that never trained on validation tasks: its candidate if it kept one."""
+    candidate = info.path / CANDIDATE_DIR
+    if candidate.is_dir():
+        return candidate, f"deployed:{info.name}/{CANDIDATE_DIR}"
+    return info.path, f"deployed:{info.name}"
 
 
 def fresh_start(settings, config) -> LoadedModel:
     return load_base_model(base_model_name(settings), list(config.labels), config.predicted_values)
+
+
+def final_fit_start(start: StartingPoint, settings, config) -> tuple[LoadedModel, str]:
+    """(model, source) the fit on all labels starts from: the candidate's recipe, on the served side.
+
+    Warm from a deployed version: its own weights (the candidate continued from the ones that never saw the
+    validation tasks). Otherwise the base checkpoint, as for the candidate.
+    """
+    if start.train_from_current and start.served_path:
+        return load_saved_model(start.served_path, start.label_map), f"deployed:{start.current_version}"
+    return fresh_start(settings, config), base_source(settings)
 
 
 def adapt_head(loaded: LoadedModel, project_labels: Sequence[str], seed: int = SEED) -> list[str]:

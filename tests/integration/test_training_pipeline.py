@@ -10,6 +10,7 @@ from protocol.label_config import parse_ner_config
 from settings import Settings
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from training.annotations import tasks_to_examples
+from training.dataset import is_validation
 from training.evaluation import evaluate_model
 from training.pipeline import run_training
 
@@ -24,7 +25,9 @@ def held_out_f1(loaded, examples, settings) -> float:
 def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    settings = Settings.from_env({"MODEL_DIR": str(tmp_path / "models"), "DEPLOY_POLICY": "if_better"})
+    # FINAL_FIT=train keeps this long test to one fit per job; test_training_regime.py covers the fit on all labels.
+    settings = Settings.from_env({"MODEL_DIR": str(tmp_path / "models"), "DEPLOY_POLICY": "if_better",
+                                  "FINAL_FIT": "train"})
     assert settings.mlflow_tracking_uri.startswith("sqlite:///") and str(tmp_path) in settings.mlflow_tracking_uri
     store = ModelStore(settings.model_dir, keep=settings.keep_versions)
     config = parse_ner_config(LABEL_CONFIG)
@@ -37,7 +40,9 @@ def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
 
     # Trained, better than what served before on the same split, saved and deployed.
     assert first.deployed and store.deployed("7") == first.version == "p7-v1-n50"
-    assert (first.train_size, first.validation_size, first.validation_is_train) == (40, 10, False)
+    held = sum(is_validation(e, settings.validation_split) for e in examples)
+    assert 5 <= held <= 15 and (first.train_size, first.validation_size) == (50 - held, held)
+    assert not first.validation_is_train and first.final_fit == "train" and first.start == "base:default"
     assert first.metrics["entity_f1"] > first.current_metrics["entity_f1"]
     assert len(first.history) >= 10 and first.history[-1]["loss"] < first.history[0]["loss"]
     fractions = [f for f, _ in seen]
@@ -46,7 +51,7 @@ def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
     assert meta["labels"] == ["PER", "ORG", "LOC", "MISC"] and meta["tags"][0] == "O"
     assert meta["deployed"] and meta["policy"] == "if_better" and meta["annotations"] == 50
     assert meta["metrics"]["entity_f1"] == pytest.approx(first.metrics["entity_f1"])
-    assert meta["alignment"]["aligned"] > 0 and meta["train_size"] == 40
+    assert meta["alignment"]["aligned"] > 0 and meta["train_size"] == 50 - held
 
     # On sentences it never saw, the served model beats the untrained one and reaches F1 >= 0.45.
     v1 = load_saved_model(str(store.get("7", first.version).path), {l: l for l in config.labels})
@@ -68,7 +73,7 @@ def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
     # A run that makes things worse (a far too high learning rate) is saved but not deployed under if_better.
     harsh = settings.replace(learning_rate=0.02, num_train_epochs=1, min_train_steps=0)
     second = run_training("7", examples, config, harsh, store)
-    assert second.start == f"deployed:{first.version}" and second.current_version == first.version
+    assert second.start == "base:default" and second.current_version == first.version  # TRAINING_START=scratch
     assert second.current_metrics["entity_f1"] == pytest.approx(first.metrics["entity_f1"])
     assert second.metrics["entity_f1"] < second.current_metrics["entity_f1"]
     assert not second.deployed and store.deployed("7") == first.version

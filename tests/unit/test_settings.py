@@ -7,6 +7,7 @@ def test_defaults_need_no_environment():
     s = Settings.from_env({})
     assert s.max_sequence_length == 128 and s.start_training_each_n_updates == 10
     assert s.mlflow_tracking_uri.startswith("sqlite:///") and s.mlflow_tracking_uri.endswith("models/mlflow.db")
+    assert (s.training_start, s.final_fit) == ("scratch", "all")
 
 
 def test_label_studio_url_is_accepted_as_host():
@@ -19,7 +20,8 @@ def test_label_studio_url_is_accepted_as_host():
     "name, value",
     [("MAX_SEQUENCE_LENGTH", "abc"), ("MAX_SEQUENCE_LENGTH", "4"), ("LEARNING_RATE", "fast"),
      ("UNCERTAINTY_THRESHOLD", "1.5"), ("DEPLOY_POLICY", "sometimes"), ("SELECTION_DIVERSITY", "maybe"),
-     ("BATCH_SIZE", "0"), ("UNCERTAINTY_STRATEGY", "vibes"), ("LOG_LEVEL", "LOUD"), ("START_TRAINING_EACH_N_UPDATES", "-1")],
+     ("BATCH_SIZE", "0"), ("UNCERTAINTY_STRATEGY", "vibes"), ("LOG_LEVEL", "LOUD"), ("START_TRAINING_EACH_N_UPDATES", "-1"),
+     ("TRAINING_START", "lukewarm"), ("FINAL_FIT", "validation")],
 )
 def test_invalid_values_fail_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):

@@ -1,10 +1,12 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ner.base_model import load_tokenizer, resolve_model_path
 from ner.encoding import IGNORE_INDEX, TextEncoder
 from ner.tags import bio_tags
 from training.annotations import Example
-from training.dataset import build_dataset, encode_examples, split_examples
+from training.dataset import build_dataset, encode_examples, is_validation, split_examples
 
 TAGS = bio_tags(["PER", "LOC"])
 TAG_IDS = {t: i for i, t in enumerate(TAGS)}
@@ -51,16 +53,45 @@ def test_a_long_text_becomes_several_windows_with_every_word_labelled(tokenizer)
     assert [TAGS[l] for l in dataset[len(dataset) - 1]["labels"] if l != IGNORE_INDEX] == ["B-PER"]
 
 
-def test_split_is_deterministic_by_task_and_holds_out_the_fraction():
+def ids(examples) -> set:
+    return {e.task_id if e.task_id is not None else e.text for e in examples}
+
+
+def test_split_membership_is_a_property_of_the_task_not_of_the_list():
     examples = [Example(i, f"text {i}") for i in range(50)]
     split = split_examples(examples, 0.2)
-    assert len(split.validation) == 10 and len(split.train) == 40 and not split.validation_is_train
-    again = split_examples(list(reversed(examples)), 0.2)
-    assert {e.task_id for e in again.validation} == {e.task_id for e in split.validation}
-    assert not {e.task_id for e in split.train} & {e.task_id for e in split.validation}
+    assert not split.validation_is_train and split.train and split.validation
+    assert ids(split.validation) == {e.task_id for e in examples if is_validation(e, 0.2)}
+    assert ids(split.train) == {e.task_id for e in examples if not is_validation(e, 0.2)}
+    assert ids(split_examples(list(reversed(examples)), 0.2).validation) == ids(split.validation)
     grown = split_examples(examples + [Example(i, "x") for i in range(50, 60)], 0.2)
-    kept = {e.task_id for e in split.validation} & {e.task_id for e in grown.validation}
-    assert len(kept) >= 7  # a growing project mostly keeps its validation tasks
+    assert ids(split.validation) <= ids(grown.validation) and ids(split.train) <= ids(grown.train)
+
+
+def test_a_task_without_id_is_placed_by_its_text():
+    assert is_validation(Example(None, "some text"), 0.5) == is_validation(Example(None, "some text"), 0.5)
+    texts = [f"sentence {i}" for i in range(200)]
+    assert 0 < sum(is_validation(Example(None, t), 0.5) for t in texts) < 200
+
+
+def test_about_the_fraction_of_10000_tasks_is_held_out():
+    for fraction in (0.1, 0.2, 0.5):
+        share = sum(is_validation(Example(i, ""), fraction) for i in range(1, 10_001)) / 10_000
+        assert abs(share - fraction) < 0.015, (fraction, share)  # 3 to 4 binomial standard deviations
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=10**9), unique=True, min_size=1, max_size=80),
+       st.sampled_from([0.1, 0.2, 0.5]))
+def test_a_task_never_changes_side_as_the_project_grows(task_ids, fraction):
+    examples = [Example(None if i % 3 == 0 else i, f"text {i}") for i in task_ids]
+    trained, validated = set(), set()
+    for n in range(1, len(examples) + 1):  # the project after each new annotated task
+        split = split_examples(examples[:n], fraction)
+        if not split.validation_is_train:
+            trained |= ids(split.train)
+            validated |= ids(split.validation)
+    assert not trained & validated
 
 
 def test_few_examples_train_on_all_and_say_so():
@@ -68,4 +99,13 @@ def test_few_examples_train_on_all_and_say_so():
     split = split_examples(examples, 0.2)
     assert split.validation_is_train and split.train == split.validation == examples and "only 4" in split.note
     assert split_examples([Example(i, "t") for i in range(9)], 0.0).validation_is_train
-    assert len(split_examples([Example(i, "t") for i in range(5)], 0.2).validation) == 1
+
+
+def test_a_split_with_an_empty_side_trains_on_all_and_says_so():
+    candidates = [Example(i, "t") for i in range(200)]
+    none_held = [e for e in candidates if not is_validation(e, 0.2)][:6]
+    all_held = [e for e in candidates if is_validation(e, 0.2)][:6]
+    for examples, side in ((none_held, "validation"), (all_held, "training")):
+        split = split_examples(examples, 0.2)
+        assert split.validation_is_train and split.train == split.validation == examples
+        assert f"on the {side} side" in split.note
