@@ -6,13 +6,13 @@
 The annotator is simulated: gold spans of a CoNLL-style corpus are revealed for the sentences a strategy picks.
 Every step goes through the project's own code: `training.trainer` (fresh_start, adapt_head, fine_tune) to
 train, `ner.inference.Predictor` for per-word probabilities and pooled embeddings, `uncertainty` (get_strategy,
-select, select_cold_start) to choose, `training.evaluation.evaluate_model` (seqeval, strict IOB2 entity F1)
-to score on a fixed test set. One round = score the unlabelled pool -> pick `batch` sentences -> reveal their
+select, select_cold_start) to choose, `training.evaluation.evaluate_model` (seqeval, strict IOB2 entity F1
+of the spans /predict serves) to score on a fixed test set. One round = score the unlabelled pool -> pick `batch` sentences -> reveal their
 gold spans -> retrain (warm start from the previous model, or from scratch) -> evaluate.
 
 Stopping signal (per round, see `stop_signal`): the test-F1 gain over the previous round and the prediction
-agreement of consecutive models on the still-unlabelled pool (the share of its sentences whose decoded word
-tags are identical; Bloodgood & Vijay-Shanker 2009, "stabilizing predictions"). A round is flagged `stop` when
+agreement of consecutive models on the still-unlabelled pool (the share of its sentences whose served spans,
+as word tags, are identical; Bloodgood & Vijay-Shanker 2009, "stabilizing predictions"). A round is flagged `stop` when
 gain < GAIN_THRESHOLD and 1 - agreement < DISAGREEMENT_THRESHOLD held for PATIENCE consecutive rounds. In a
 real project only agreement is observable (there is no test set); the gain is there to check the signal.
 """
@@ -171,11 +171,11 @@ class Lab:
         return evaluate_model(self.predictor(loaded), loaded.tags, list(test), loaded.label_map)
 
     def predict(self, loaded, examples: Sequence[Example]):
-        """Per-text outputs (words, probs, embedding) and decoded word tags."""
+        """Per-text outputs (words, probs, embedding) and the word tags of the spans serving would return."""
         from training.evaluation import predicted_word_tags
 
         outputs = self.predictor(loaded).predict([e.text for e in examples]) if examples else []
-        return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map) for o in outputs]
+        return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map, o.words) for o in outputs]
 
 
 # ---------------------------------------------------------------------------------------------- simulation
@@ -529,7 +529,7 @@ def summary_markdown(summary: dict) -> str:
     notes = [
         "F1 at token budgets is interpolated linearly between rounds on the F1 vs labelled-tokens curve (mean over "
         "seeds); tokens are CoNLL tokens, a proxy for reading effort.",
-        f"Entity F1 = seqeval, {summary['seqeval_mode']} mode: an entity counts only with exact type and boundaries "
+        f"Entity F1 = seqeval ({summary['seqeval_mode']}): an entity counts only with exact type and boundaries "
         "(micro average). Each F1 is the mean over seeds at that number of labelled sentences.",
         f"Full pool ({summary['pool_size']} sentences, trained once per listed seed): F1 "
         f"{_num(full)}." if full is not None else "No full-pool reference in this run.",

@@ -123,6 +123,7 @@ def _write_conll(path, tasks):
 def test_two_rounds_write_rounds_plots_and_summary(tmp_path):
     from bench import simulate
     from tests.data.corpus import make_tasks
+    from training.evaluation import SEQEVAL_MODE
 
     _write_conll(tmp_path / "train.tsv", make_tasks(40, seed=1))
     _write_conll(tmp_path / "test.tsv", make_tasks(16, seed=2, start_id=1000))
@@ -140,7 +141,7 @@ def test_two_rounds_write_rounds_plots_and_summary(tmp_path):
     assert len(curves) == 2 * 3  # two arms x (seed round + 2 rounds)
     assert [int(r["labelled_sentences"]) for r in curves if r["strategy"] == "random"] == [6, 10, 14]
     for r in curves:
-        assert 0.0 <= float(r["entity_f1"]) <= 1.0 and r["seqeval_mode"] == "strict IOB2"
+        assert 0.0 <= float(r["entity_f1"]) <= 1.0 and r["seqeval_mode"] == SEQEVAL_MODE
         if r["round"] != "0":
             assert 0.0 <= float(r["agreement"]) <= 1.0 and not math.isnan(float(r["f1_gain"]))
             assert r["stop"] in ("True", "False") and r["stop_signal"] in ("True", "False")
@@ -148,7 +149,7 @@ def test_two_rounds_write_rounds_plots_and_summary(tmp_path):
     for name in ("sim_f1_vs_sentences.png", "sim_f1_vs_tokens.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((out / "sim_summary.json").read_text())
-    assert saved["seqeval_mode"] == "strict IOB2" and set(saved["arms"]) == {"random", "boundary_entropy+div"}
+    assert saved["seqeval_mode"] == SEQEVAL_MODE and set(saved["arms"]) == {"random", "boundary_entropy+div"}
     assert summary["full_pool_f1"] is not None
     assert "strict IOB2" in (out / "sim_summary.md").read_text()
     assert "round 2" in (out / "sim_log.txt").read_text()
