@@ -6,7 +6,7 @@ from typing import Any
 
 import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
-from ner.decoding import Span, decode_spans, drop_overlapping
+from ner.decoding import Span, decode_probs, drop_overlapping
 from ner.store import InvalidProjectError, UnknownVersionError, project_key
 from ner.tasks import task_text
 from protocol import errors
@@ -96,9 +96,7 @@ class NERBackend(LabelStudioMLBase):
                 taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
                 regions = list(drawn)
                 if served.trained and len(out.words):
-                    best = out.probs.argmax(axis=1)
-                    spans = decode_spans(out.words, [served.tags[i] for i in best],
-                                         out.probs[range(len(best)), best].tolist(), served.label_map)
+                    spans = decode_probs(out.words, out.probs, served.tags, served.label_map)
                     regions += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
                 results.append({"result": regions, "score": round(float(confidence), 6),
                                 "model_version": served.version})

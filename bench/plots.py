@@ -24,7 +24,7 @@ def plot_learning_curves(curves: Mapping[str, dict], full_f1: float | None, axis
         ax.axhline(full_f1, color="black", linestyle="--", linewidth=1, label=f"full pool ({full_f1:.3f})")
         ax.axhline(0.95 * full_f1, color="grey", linestyle=":", linewidth=1, label="95% of full pool")
     ax.set_xlabel(AXIS_LABELS.get(axis, axis))
-    ax.set_ylabel("entity F1 (seqeval strict IOB2)")
+    ax.set_ylabel("entity F1 of the served spans")
     return _finish(fig, ax, path, title, legend_loc="lower right")
 
 

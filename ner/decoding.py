@@ -1,15 +1,19 @@
-"""Word-level BIO tags to character spans. Pure: no model, no I/O.
+"""Word-level BIO tags (or per-word tag probabilities) to character spans. Pure: no model, no I/O.
 
 Rules: B-X always starts a new span; I-X continues an open X span and starts one otherwise (a stray I-);
 O and a change of type close the open span. So two adjacent entities of one type stay apart when the second
 starts with B-. Offsets are the words' code-point offsets, so a span never starts or ends with whitespace.
+Probabilities are first read as the most probable IOB2-valid tag path (`ner.viterbi`), not as per-word argmax.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from ner.tags import parse_tag
+from ner.viterbi import clean_probs, viterbi_path
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,23 @@ def decode_spans(
         scores = [score]
     close()
     return spans
+
+
+def decode_probs(
+    words: Sequence[tuple[int, int]],
+    probs: np.ndarray,
+    tags: Sequence[str],
+    label_map: Mapping[str, str] | None = None,
+) -> list[Span]:
+    """The spans a user receives for one text: the IOB2-valid Viterbi path, each word scored by its tag's probability.
+
+    Serving and evaluation both call this, so the scores measure exactly what /predict returns.
+    """
+    path = viterbi_path(probs, tags)
+    if len(path) != len(words):
+        raise ValueError(f"{len(words)} words but {len(path)} rows of probabilities")
+    word_scores = clean_probs(probs)[np.arange(len(path)), path] if len(path) else np.zeros(0)
+    return decode_spans(words, [tags[i] for i in path], word_scores.tolist(), label_map)
 
 
 def drop_overlapping(spans: Sequence[Span], taken: Sequence[tuple[int, int]]) -> list[Span]:

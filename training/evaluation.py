@@ -1,8 +1,9 @@
 """Entity-level scores of a model on validation examples, through the serving code path.
 
 Scores are seqeval's in strict IOB2 mode (`mode="strict", scheme=IOB2`): an entity counts only when its type
-and both boundaries match exactly, and a predicted entity must start with B-. Predictions come from
-`ner.inference.Predictor` (same windows, same first-sub-token reading) with argmax word tags.
+and both boundaries match exactly. Predictions are the spans /predict serves (`ner.inference.Predictor`, then
+`ner.decoding.decode_probs`: Viterbi path, label map) written back as IOB2 word tags, so the entity scores are
+exact span matching between what a user receives and the gold spans aligned to the same words.
 """
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ner.tags import OUTSIDE, parse_tag
+from ner.decoding import decode_probs
+from ner.tags import OUTSIDE
 from training.alignment import align_spans
 from training.annotations import Example
 
-SEQEVAL_MODE = "strict IOB2"
+# What evaluate_model scores: seqeval strict IOB2 over the served spans (not per-word argmax tags).
+SEQEVAL_MODE = "strict IOB2 on served spans"
 
 
 def score_tags(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
@@ -69,27 +72,34 @@ def score_tags(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
     }
 
 
-def predicted_word_tags(probs: np.ndarray, tags: Sequence[str], label_map: Mapping[str, str] | None) -> list[str]:
-    """Argmax tag per word, renamed to project labels; model labels the project lacks become O."""
-    out = []
-    for index in np.asarray(probs).argmax(axis=1) if len(probs) else []:
-        prefix, label = parse_tag(tags[int(index)])
-        if label is not None and label_map is not None:
-            label = label_map.get(label)
-        out.append(OUTSIDE if label is None else f"{prefix}-{label}")
-    return out
+def predicted_word_tags(
+    probs: np.ndarray,
+    tags: Sequence[str],
+    label_map: Mapping[str, str] | None,
+    words: Sequence[tuple[int, int]] | None = None,
+) -> list[str]:
+    """IOB2 word tags (project labels) of exactly the spans /predict serves for these probabilities.
+
+    Scoring these tags scores what a user receives: the Viterbi path, with labels the project lacks dropped.
+    The tags do not depend on the words' offsets, so callers without `words` may leave them out.
+    """
+    if words is None:
+        words = [(i, i + 1) for i in range(len(probs))]
+    spans = decode_probs(words, probs, tags, label_map)
+    word_tags, _ = align_spans(words, [(s.start, s.end, s.label) for s in spans])
+    return word_tags
 
 
 def evaluate_model(
     predictor, tags: Sequence[str], examples: Sequence[Example], label_map: Mapping[str, str] | None = None
 ) -> dict:
-    """Score a model (wrapped in a Predictor) on `examples`; see `score_tags` for the keys."""
+    """Score the spans a model (wrapped in a Predictor) serves for `examples`; see `score_tags` for the keys."""
     gold_all, predicted_all = [], []
     outputs = predictor.predict([e.text for e in examples]) if examples else []
     for example, out in zip(examples, outputs):
         gold, _ = align_spans(out.words, example.spans)
         gold_all.append(gold)
-        predicted_all.append(predicted_word_tags(out.probs, tags, label_map))
+        predicted_all.append(predicted_word_tags(out.probs, tags, label_map, out.words))
     return score_tags(gold_all, predicted_all)
 
 

@@ -56,7 +56,7 @@ class Lab:
         outputs = self.predictor(loaded).predict(
             texts, embeddings=arm is not None and arm.diversity, mc_samples=s.mc_dropout_samples if sampled else 0,
             mc_layers=s.mc_dropout_layers) if texts else []
-        return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map) for o in outputs]
+        return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map, o.words) for o in outputs]
 
     def embeddings(self, loaded: LoadedModel, examples: Sequence[Example]) -> np.ndarray:
         outputs = self.predictor(loaded).predict([e.text for e in examples], embeddings=True)

@@ -92,6 +92,26 @@ def test_two_thousand_word_text_is_labelled_past_the_window(rule_client):
     assert prediction["result"][-1]["value"]["end"] > len(text) - 800  # far beyond 128 tokens
 
 
+def test_evaluation_scores_exactly_the_spans_predict_serves(rule_client, rule_model_dir):
+    from ner.base_model import load_base_model
+    from ner.inference import Predictor
+    from training.annotations import Example
+    from training.evaluation import evaluate_model, score_tags
+
+    text = "Merkel Cook visited Berlin"  # the rule model reads "Merkel Cook" as I-PER I-PER: argmax opens with I-
+    (prediction,) = rule_client.post("/predict", json=predict_body(text)).json["results"]
+    assert entities(prediction) == [("Merkel Cook", "PER"), ("Berlin", "LOC")]
+    served = tuple((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
+
+    loaded = load_base_model(str(rule_model_dir), ["PER", "ORG", "LOC", "MISC"])
+    predictor = Predictor(loaded.model, loaded.tokenizer, 128)
+    argmax = [loaded.tags[i] for i in predictor.predict([text])[0].probs.argmax(axis=1)]
+    assert argmax == ["I-PER", "I-PER", "O", "B-LOC"]
+    assert score_tags([["B-PER", "I-PER", "O", "B-LOC"]], [argmax])["entity_recall"] == 0.5  # the old scoring
+    metrics = evaluate_model(predictor, loaded.tags, [Example(1, text, served)], loaded.label_map)
+    assert metrics["entity_precision"] == metrics["entity_recall"] == 1.0
+
+
 def test_project_label_names_are_used_via_predicted_values_and_case(rule_client):
     config = CONFIG.replace('<Label value="PER"/>', '<Label value="Person" predicted_values="PER"/>')
     config = config.replace('<Label value="LOC"/>', '<Label value="loc"/>')
