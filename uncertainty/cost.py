@@ -6,7 +6,8 @@ c(x) = a + b * words(x)        fitted by least squares (a, b >= 0) on (words, le
                                fixed cost per task)
 rank = U(x) / c(x)             with U a "sum" reduction, this is uncertainty per second of annotation
 Until MIN_TIMED annotations carry a lead time, c(x) = words(x) (a = 0, b = 1): token counts stand in for time.
-Lead times above OUTLIER_FACTOR x their median (an annotator who left the tab open) are clipped to that bound.
+Lead times above OUTLIER_FACTOR x their median (an annotator who left the tab open) are clipped to that bound, and
+points whose residual exceeds RESIDUAL_FACTOR x the median residual are dropped before a second fit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = ["CostModel", "MIN_TIMED", "TOKEN_COUNT", "fit_cost", "cost_adjusted"]
 
 MIN_TIMED = 20
 OUTLIER_FACTOR = 10.0
+RESIDUAL_FACTOR = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ def fit_cost(words, seconds, min_timed: int = MIN_TIMED) -> CostModel:
         return TOKEN_COUNT
     y = np.minimum(y, OUTLIER_FACTOR * np.median(y))
     a, b = _nonnegative_line(x, y)
+    residual = np.abs(y - (a + b * x))
+    inliers = residual <= RESIDUAL_FACTOR * np.median(residual) + 1e-9
+    if min_timed <= inliers.sum() < x.shape[0]:  # refit without the points the first line could not explain
+        a, b = _nonnegative_line(x[inliers], y[inliers])
     if a + b * x.min() <= 0:  # degenerate data (all zero after clipping cannot happen; be safe anyway)
         return TOKEN_COUNT
     return CostModel(float(a), float(b), f"lead times of {x.shape[0]} annotations", int(x.shape[0]))
