@@ -94,7 +94,7 @@ class Settings:
     mc_dropout_layers: int = 2
     uncertainty_threshold: float | None = None
     samples_per_iteration: int = 500
-    selection_diversity: bool = True
+    selection_diversity: bool = False
     mlflow_tracking_uri: str = ""
     redis_url: str = ""
     job_heartbeat_timeout: float = 60.0
@@ -151,7 +151,7 @@ class Settings:
             mc_dropout_layers=_int(env, "MC_DROPOUT_LAYERS", 2, 1, 48),
             uncertainty_threshold=_optional_float(env, "UNCERTAINTY_THRESHOLD", 0.0, 1.0),
             samples_per_iteration=_int(env, "SAMPLES_PER_ITERATION", 500, 1, 100_000),
-            selection_diversity=_bool(env, "SELECTION_DIVERSITY", True),
+            selection_diversity=_bool(env, "SELECTION_DIVERSITY", False),
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip()
             or f"sqlite:///{os.path.abspath(os.path.join(model_dir, 'mlflow.db'))}",
             redis_url=env.get("REDIS_URL", "").strip(),
