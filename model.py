@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import redis
@@ -11,9 +12,11 @@ from ner.store import ModelStore
 from sampling import ScoreCache
 from settings import Settings
 from training.annotation_times import AnnotationTimes
-from uncertainty import TOKEN_COUNT, Ranking, fit_cost
+from uncertainty import TOKEN_COUNT, CostModel, Ranking, fit_cost
 
 log = logging.getLogger(__name__)
+
+COST_REFIT_S = 60.0
 
 
 def _redis(url: str):
@@ -33,6 +36,7 @@ class Runtime:
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
         self.times = AnnotationTimes(self.store, _redis(settings.redis_url))
+        self._costs: dict[str, tuple[float, CostModel]] = {}
         self.jobs = None
         if with_jobs:
             from training.jobs import TrainingJobs
@@ -45,10 +49,20 @@ class Runtime:
         values = {"strategy": s.uncertainty_strategy, "reduction": s.uncertainty_reduction,
                   "top_k": s.uncertainty_top_k, "cost_aware": s.selection_cost_aware}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        cost = None
-        if values.pop("cost_aware"):
-            cost = fit_cost(*self.times.observations(project)) if project else TOKEN_COUNT
+        cost = self.cost_model(project) if values.pop("cost_aware") else None
         return Ranking(values["strategy"], values["reduction"], values["top_k"], s.boundary_weight, cost)
+
+    def cost_model(self, project: str | None) -> CostModel:
+        """The project's fitted annotation cost, refitted at most every COST_REFIT_S so /predict does not read
+        Redis (or the disk) on every request."""
+        if not project:
+            return TOKEN_COUNT
+        now = time.monotonic()
+        cached = self._costs.get(project)
+        if cached is None or now - cached[0] > COST_REFIT_S:
+            cached = (now, fit_cost(*self.times.observations(project)))
+            self._costs[project] = cached
+        return cached[1]
 
     def remember_label_config(self, project: str, xml: str) -> None:
         """Keep the project's label config on disk so the worker and /select_samples can use it without a request.
