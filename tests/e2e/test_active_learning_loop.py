@@ -274,9 +274,11 @@ def test_6_uncertainty_sampling_next_task(loop):
         assert current[task_id] == lowest, (
             f"next task {task_id} has score {current[task_id]}, the lowest is {lowest} "
             f"(tasks {sorted(t for t, s in current.items() if s == lowest)})")
-        # The same task heads /select_samples: its uncertainty is 1 - the confidence Label Studio sorted on.
+        # The same ranking heads /select_samples: Label Studio's score is decreasing in the value it ranks by
+        # (1 - U for the bounded reductions, 1 / (1 + U) for "sum"), so the lowest score is its top value.
         top = loop.selected["scores"][0]
-        assert abs((1.0 - lowest) - top) < 1e-3, (lowest, loop.selected)
+        bounded = loop.selected["reduction"] in ("mean", "max", "top_k")
+        assert abs((1.0 - top if bounded else 1.0 / (1.0 + top)) - lowest) < 1e-3, (lowest, loop.selected)
         loop.steps.note(name, f"task {task_id}, score {lowest:.4f} (lowest of {len(current)})")
 
 
