@@ -33,13 +33,13 @@ class LocalQueue:
         self.pending.put((project, job_id))
 
     def whereabouts(self, job_id: str) -> tuple[str, str]:
-        """("waiting" | "taken" | "gone", detail): where job `job_id` is, as this process's worker knows it."""
+        """("waiting" | "taken" | "missing", detail): where job `job_id` is, as this process's worker knows it."""
         with self.lock:
             if job_id in self.waiting:
                 return "waiting", "in the in-process queue"
             if job_id == self.current:
                 return "taken", "running in the in-process worker"
-        return "gone", "the in-process worker does not hold it (the process restarted or forked)"
+        return "missing", "the in-process worker does not hold it (the process restarted or forked)"
 
     def _work(self) -> None:
         while True:

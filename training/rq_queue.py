@@ -24,11 +24,12 @@ class RQQueue:
                            description=f"train NER project {project}")
 
     def whereabouts(self, job_id: str) -> tuple[str, str]:
-        """("waiting" | "taken" | "gone", detail) from RQ's record of the job."""
+        """("waiting" | "taken" | "ended" | "missing", detail) from RQ's record of the job (a record lost with Redis's
+        data reads as missing too)."""
         try:
             job = Job.fetch(job_id, connection=self.queue.connection)
         except NoSuchJobError:
-            return "gone", "its RQ job no longer exists (deleted, or the queue was emptied)"
+            return "missing", "its RQ job no longer exists (deleted, or the queue was emptied)"
         status = job.get_status(refresh=False)
         if status in WAITING:
             return "waiting", f"RQ job {status.value}"
@@ -40,4 +41,4 @@ class RQQueue:
             lines = (result.exc_string or "").strip().splitlines() if result is not None else []
             if lines:
                 detail += f": {lines[-1][:300]}"
-        return "gone", detail
+        return "ended", detail

@@ -1,9 +1,9 @@
 """Label Studio's webhooks in, coalesced training jobs out: what /webhook and /train_status call.
 
 `handle_event` only counts and enqueues (Label Studio waits 1 s). Before a trigger and in every status, a queued
-or running job is checked against its queue (RQ or the in-process worker): one the queue lost (deleted, the queue
-emptied, its worker died) or that waited past JOB_QUEUED_TIMEOUT without the queue holding it is declared failed,
-so the next trigger trains. Errors are domain errors; the web layer maps them to HTTP answers.
+or running job is checked against its queue (RQ or the in-process worker): one the queue says ended (failed,
+stopped, its work horse died), a queued one it no longer holds (deleted, `rq empty`), or one that waited past
+JOB_QUEUED_TIMEOUT without the queue holding it is declared failed, so the next trigger trains. Errors are domain errors; the web layer maps them to HTTP answers.
 """
 from __future__ import annotations
 
@@ -110,17 +110,20 @@ class TrainingJobs:
         return {"mode": self.mode, "jobs": jobs}
 
     def _settle(self, project: str, state: dict) -> bool:
-        """Declare the project's queued or running job failed when its queue lost it, or when it stayed queued past
-        JOB_QUEUED_TIMEOUT without the queue holding it; True when it did."""
+        """Declare the project's job failed when its queue says it ended without recording an outcome, when it is
+        queued but missing from its queue, or when it stayed queued past JOB_QUEUED_TIMEOUT without the queue holding
+        it; True when it did. A running job missing from RQ is left to its heartbeat (Redis may have restarted
+        empty under a job that is alive)."""
         job_id = state.get("job_id")
         if state.get("state") not in ACTIVE or not isinstance(job_id, str):
             return False
         where, detail = self.queue.whereabouts(job_id)
         queued_for = time.time() - float(state.get("queued_at") or 0)
         timeout = self.settings.job_queued_timeout
-        if where == "gone" and (state["state"] == "running" or queued_for > ENQUEUE_GRACE_S):
+        queued = state["state"] == "queued"
+        if where == "ended" or (where == "missing" and queued and queued_for > ENQUEUE_GRACE_S):
             error = f"job lost: {detail}"
-        elif state["state"] == "queued" and where != "waiting" and queued_for > timeout:
+        elif queued and where != "waiting" and queued_for > timeout:
             error = f"job lost: not started within JOB_QUEUED_TIMEOUT={timeout:g}s ({detail})"
         else:
             return False
