@@ -138,3 +138,27 @@ def test_a_lost_counter_is_rebuilt_from_the_webhook_totals(triggers):
     assert triggers.count("1", 3, 10, initial) is True  # the seed applies only to a counter that was lost
     assert rebuilt_count({"num_tasks_with_annotations": 3}, trained_on=20, n=1) == 0
     assert rebuilt_count({}, trained_on=0, n=1) == 0
+
+
+def test_a_running_job_recreates_its_state_when_redis_lost_it():
+    """Redis restarted empty under a running job: its next heartbeat writes the state back (running, its job id),
+    and the generation counter it re-seeds still lets it deploy, while a job started afterwards counts higher."""
+    connection = redis.Redis(host="127.0.0.1", port=6379)
+    t = RedisTriggers(connection, stale_after=2.0)
+    t.prefix = f"nerb-test-{uuid.uuid4().hex[:8]}"
+    try:
+        t.request("1", "a", "job-a")
+        generation = t.start("1", "job-a")
+        for key in connection.scan_iter(f"{t.prefix}:*"):
+            connection.delete(key)
+        assert t.status("1")["1"]["state"] == "idle"
+        assert t.update("1", "job-a", generation, progress=0.4, message="epoch 1/2")
+        state = t.status("1")["1"]
+        assert state["state"] == "running" and state["job_id"] == "job-a" and state["progress"] == 0.4
+        assert "1" in t.status()
+        with t.deploying("1", generation) as refusal:
+            assert refusal is None
+        assert t.request("1", "b", "job-b") == "follow-up"  # it is known to run again
+    finally:
+        for key in connection.scan_iter(f"{t.prefix}:*"):
+            connection.delete(key)
