@@ -15,11 +15,11 @@ import pytest
 from rq import Queue
 from rq.job import Job, JobStatus
 
+from ner.store import ModelStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
 from tests.support.servers import Process, service_env
 from training.rq_queue import QUEUE_NAME, RQQueue
-from training.triggers import RedisTriggers
 from training.webhooks import ENQUEUE_GRACE_S
 
 SETUP = {"project": "1.1795511008", "schema": LABEL_CONFIG}
@@ -180,8 +180,6 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
         outcome = old_job.return_value()
         assert outcome and outcome["deployed"] is False, (outcome, old_worker.tail())
         assert "newer job" in outcome["reason"], outcome
-        from ner.store import ModelStore
-
         store = ModelStore(tmp_path / "models")
         assert store.deployed(1) == new["version"] != outcome["version"]
         assert outcome["version"] in [v.name for v in store.versions(1)]  # saved, not deployed
@@ -191,3 +189,34 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
         old_worker.stop()
         if new_worker is not None:
             new_worker.stop()
+
+
+def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_data_is_deployed_last(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client)
+    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    try:
+        assert start_training(client) == "queued"
+        wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+                 timeout=120, worker=worker)
+        os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.perf_counter()
+            paused = client.get("/train_status?project=1")
+            assert "Redis is unavailable" in paused.json["error"] and time.perf_counter() - started < 5
+            time.sleep(7)  # past JOB_HEARTBEAT_TIMEOUT=5
+        finally:
+            os.kill(redis_server.proc.proc.pid, signal.SIGCONT)
+        # A trigger right away: it may find the heartbeat stale (the job is declared lost and a new one queued)
+        # or already refreshed (a follow-up); either way status names a live job, never a wedged one.
+        assert start_training(client) in ("queued", "follow-up queued")
+        assert job(client)["state"] in ("queued", "running")
+        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and not s.get("followup"),
+                        timeout=300, worker=worker)
+        assert done["state"] == "finished", (done, worker.tail())
+        store = ModelStore(tmp_path / "models")
+        assert store.deployed(1) == store.versions(1)[-1].name  # the newest version was deployed last
+    finally:
+        worker.stop()
