@@ -192,7 +192,9 @@ def _deploy(project: str, version: str, store: ModelStore, guard: DeployGuard | 
             store.deploy(project, version)
             return True, reason
     log.warning("project %s: %s saved, not deployed: %s", project, version, refusal)
-    return False, f"{reason}; saved, not deployed: {refusal}"
+    reason = f"{reason}; saved, not deployed: {refusal}"
+    store.amend_meta(project, version, deployed=False, reason=reason)
+    return False, reason
 
 
 def _check_learnable(project: str, examples: list[Example], config) -> None:

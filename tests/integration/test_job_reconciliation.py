@@ -182,7 +182,8 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
         assert "newer job" in outcome["reason"], outcome
         store = ModelStore(tmp_path / "models")
         assert store.deployed(1) == new["version"] != outcome["version"]
-        assert outcome["version"] in [v.name for v in store.versions(1)]  # saved, not deployed
+        saved = store.get(1, outcome["version"])  # saved, not deployed, and its meta.json says so
+        assert saved.meta["deployed"] is False and "newer job" in saved.meta["reason"]
         after = job(client)
         assert after["job_id"] == new["job_id"] and after["state"] == "finished"  # the old job wrote nothing
     finally:
