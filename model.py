@@ -5,14 +5,15 @@ import logging
 
 import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
-from ner.decoding import Span, decode_probs, drop_overlapping
+from ner.label_config import NerConfig, parse_ner_config
 from ner.store import InvalidProjectError, UnknownVersionError, project_key
 from ner.tasks import task_text
+from prediction import predict_tasks
 from protocol import errors
 from protocol.base import LabelStudioMLBase
 from protocol.errors import BadRequest, Unprocessable
-from protocol.label_config import NerConfig, parse_ner_config
 from sampling import select_samples
+from training.webhooks import JobStateUnavailable, WebhookError
 
 log = logging.getLogger(__name__)
 errors.register(InvalidProjectError, 400)
@@ -21,30 +22,8 @@ errors.register(uncertainty.UncertaintyError, 400)
 errors.register(LabelStudioProjectNotFound, 404)
 errors.register(LabelStudioNotConfigured, 400)
 errors.register(LabelStudioError, 502)
-
-# Texts per forward-pass group inside one /predict: bounds memory on "Retrieve Predictions" with thousands of tasks.
-PREDICT_CHUNK = 256
-
-
-def drawn_regions(context: dict | None) -> list[dict]:
-    """Regions the annotator drew (interactive pre-annotation: one task per call) that we keep and predict around."""
-    regions = (context or {}).get("result") or []
-    kept = []
-    for region in regions if isinstance(regions, list) else []:
-        value = region.get("value") if isinstance(region, dict) else None
-        if isinstance(value, dict) and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
-            kept.append(region)
-    return kept
-
-
-def span_region(span: Span, text: str, config: NerConfig) -> dict:
-    return {
-        "from_name": config.from_name,
-        "to_name": config.to_name,
-        "type": "labels",
-        "value": {"start": span.start, "end": span.end, "text": text[span.start : span.end], "labels": [span.label]},
-        "score": round(span.score, 6),
-    }
+errors.register(WebhookError, 400)
+errors.register(JobStateUnavailable, 503)
 
 
 class NERBackend(LabelStudioMLBase):
@@ -77,32 +56,8 @@ class NERBackend(LabelStudioMLBase):
             raise Unprocessable(
                 f"no task has a text in data[{config.value_key!r}] (the field the label config's "
                 f"<Text value=\"${config.value_key}\"> reads)", field=f"tasks[].data.{config.value_key}")
-        for i, text in enumerate(texts):
-            if text is None:
-                log.warning("task #%d (id %.60r) has no text in data[%.60r]: empty prediction", i,
-                            tasks[i].get("id") if isinstance(tasks[i], dict) else None, config.value_key)
-        served = self.runtime.pool.get(project, config)
-        keep = drawn_regions(context)
         ranking = self.runtime.ranking(project).single_pass()  # /predict stays one deterministic pass
-        results = []
-        for chunk_start in range(0, len(texts), PREDICT_CHUNK):
-            chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
-            outputs = served.predictor.predict(chunk)
-            values = ranking.values(ranking.uncertainties([o.probs for o in outputs], served.tags),
-                                    [len(o.probs) for o in outputs])
-            for text, out, confidence in zip(chunk, outputs, ranking.confidences(values)):
-                drawn = [r for r in keep if 0 <= r["value"]["start"] < r["value"]["end"] <= len(text)]
-                taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
-                regions = list(drawn)
-                if served.trained and len(out.words):
-                    spans = decode_probs(out.words, out.probs, served.tags, served.label_map)
-                    regions += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
-                results.append({"result": regions, "score": round(float(confidence), 6),
-                                "model_version": served.version})
-        for i, text in enumerate(texts):
-            if text is None:  # score 1.0: Uncertainty sampling serves lowest first, an unreadable task goes last
-                results[i] = {"result": [], "score": 1.0, "model_version": served.version}
-        return results
+        return predict_tasks(self.runtime.pool, ranking, project, config, tasks, context)
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
         jobs = self.runtime.jobs

@@ -9,10 +9,17 @@ import redis
 
 from ner.pool import ModelPool
 from ner.store import ModelStore
+from prediction import settings_ranking
 from sampling import ScoreCache
 from settings import Settings
 from training.annotation_times import AnnotationTimes
-from uncertainty import TOKEN_COUNT, CostModel, Ranking, fit_cost
+from training.job import JobContext, execute
+from training.local_queue import LocalQueue
+from training.refresh import PredictionRefresh
+from training.rq_queue import RQQueue
+from training.triggers import LocalTriggers, RedisTriggers
+from training.webhooks import TrainingJobs
+from uncertainty import Ranking
 
 log = logging.getLogger(__name__)
 
@@ -29,39 +36,41 @@ def _redis(url: str):
 class Runtime:
     """Built once per process (gunicorn --preload builds it in the master, before forking)."""
 
-    def __init__(self, settings: Settings, with_jobs: bool = True):
+    def __init__(self, settings: Settings):
         self.settings = settings
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
         self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
         self.times = AnnotationTimes(self.store, _redis(settings.redis_url))
-        self._costs: dict[str, tuple[float, CostModel]] = {}
-        self.jobs = None
-        if with_jobs:
-            from training.jobs import TrainingJobs
+        self._observed: dict[str, tuple[float, tuple[list[int], list[float]]]] = {}
+        self.jobs = self._training_jobs(settings)
 
-            self.jobs = TrainingJobs(settings, self.store, self.times)
+    def _training_jobs(self, settings: Settings) -> TrainingJobs:
+        """RQ and Redis state with REDIS_URL; else a worker thread in this process, with its state in memory."""
+        if settings.redis_url:
+            connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
+            return TrainingJobs(settings, self.store, triggers, RQQueue(connection), self.times)
+        triggers = LocalTriggers(stale_after=settings.job_heartbeat_timeout)
+        refresh = PredictionRefresh(self.pool, lambda project: self.ranking(project).single_pass())
+        local = LocalQueue(lambda project, job_id: execute(project, job_id, context))
+        context = JobContext(settings, self.store, triggers, local.enqueue, refresh)
+        return TrainingJobs(settings, self.store, triggers, local, self.times)
 
     def ranking(self, project: str | None, **overrides) -> Ranking:
         """The ranking of the settings (request fields override them); cost-aware uses the project's fitted cost."""
-        s = self.settings
-        values = {"strategy": s.uncertainty_strategy, "reduction": s.uncertainty_reduction,
-                  "top_k": s.uncertainty_top_k, "cost_aware": s.selection_cost_aware}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        cost = self.cost_model(project) if values.pop("cost_aware") else None
-        return Ranking(values["strategy"], values["reduction"], values["top_k"], s.boundary_weight, cost)
+        observations = (lambda: self.observations(project)) if project else None
+        return settings_ranking(self.settings, observations, **overrides)
 
-    def cost_model(self, project: str | None) -> CostModel:
-        """The project's fitted annotation cost, refitted at most every COST_REFIT_S so /predict does not read
-        Redis (or the disk) on every request."""
-        if not project:
-            return TOKEN_COUNT
+    def observations(self, project: str) -> tuple[list[int], list[float]]:
+        """The project's annotation lead times, read at most every COST_REFIT_S so a cost-aware /predict does not
+        read Redis (or the disk) on every request."""
         now = time.monotonic()
-        cached = self._costs.get(project)
+        cached = self._observed.get(project)
         if cached is None or now - cached[0] > COST_REFIT_S:
-            cached = (now, fit_cost(*self.times.observations(project)))
-            self._costs[project] = cached
+            cached = (now, self.times.observations(project))
+            self._observed[project] = cached
         return cached[1]
 
     def remember_label_config(self, project: str, xml: str) -> None:

@@ -19,7 +19,7 @@ from label_studio_api import LabelStudioAPI
 from ner.store import project_key
 from ner.tasks import task_text
 from protocol.errors import BadRequest
-from protocol.label_config import parse_ner_config
+from ner.label_config import parse_ner_config
 
 MAX_LIMIT = 100_000
 SCORE_CHUNK = 256

@@ -98,6 +98,7 @@ class Settings:
     mlflow_tracking_uri: str = ""
     redis_url: str = ""
     job_heartbeat_timeout: float = 60.0
+    job_queued_timeout: float = 300.0
     training_threads: int = 0
     label_studio_retries: int = 3
     label_studio_retry_delay: float = 5.0
@@ -156,6 +157,7 @@ class Settings:
             or f"sqlite:///{os.path.abspath(os.path.join(model_dir, 'mlflow.db'))}",
             redis_url=env.get("REDIS_URL", "").strip(),
             job_heartbeat_timeout=_float(env, "JOB_HEARTBEAT_TIMEOUT", 60.0, 5.0, 86400.0),
+            job_queued_timeout=_float(env, "JOB_QUEUED_TIMEOUT", 300.0, 1.0, 86400.0),
             training_threads=_int(env, "TRAINING_THREADS", 0, 0, 1024),
             label_studio_retries=_int(env, "LABEL_STUDIO_RETRIES", 3, 0, 20),
             label_studio_retry_delay=_float(env, "LABEL_STUDIO_RETRY_DELAY", 5.0, 0.0, 3600.0),

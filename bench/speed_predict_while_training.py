@@ -27,7 +27,7 @@ from bench.common import (REPO, TYPICAL_TEXT, build_model, format_table, latency
 
 NAME = "speed_predict_while_training"
 TARGET = 2.0  # p99 while training / idle p99
-SHIPPED = -1  # the child calls training.jobs.yield_cpu_to_serving, as the RQ entry point does
+SHIPPED = -1  # the child calls training.niceness.yield_cpu_to_serving, as the RQ entry point does
 VARIANTS = {"default": {"nice": 0, "threads": 0}, "nice 19": {"nice": 19, "threads": 0},
             "1 torch thread": {"nice": 0, "threads": 1}, "as shipped": {"nice": SHIPPED, "threads": SHIPPED}}
 
@@ -38,7 +38,7 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
     """Run one training job like the RQ worker does, printing progress lines the parent waits on."""
     if nice == SHIPPED:
         from settings import Settings as _Settings
-        from training.jobs import yield_cpu_to_serving
+        from training.niceness import yield_cpu_to_serving
 
         yield_cpu_to_serving(_Settings.from_env({}))
         nice = threads = 0
@@ -48,7 +48,7 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
 
     if threads:
         torch.set_num_threads(threads)
-    from protocol.label_config import parse_ner_config
+    from ner.label_config import parse_ner_config
     from settings import Settings
     from tests.data.corpus import LABEL_CONFIG, make_tasks
     from training.annotations import tasks_to_examples

@@ -29,7 +29,7 @@ def breakdown(runtime, payload: bytes, repeats: int) -> dict:
     """
     import uncertainty
     from ner.tasks import task_text
-    from protocol.label_config import parse_ner_config
+    from ner.label_config import parse_ner_config
     from sampling import _text_hash, parse_request, pool_digest, score_tasks
 
     settings = runtime.settings

@@ -33,7 +33,7 @@ def read_conll(path: Path, limit: int):
 
 def main() -> None:
     from ner.inference import Predictor
-    from protocol.label_config import parse_ner_config
+    from ner.label_config import parse_ner_config
     from settings import Settings
     from tests.data.corpus import LABEL_CONFIG, make_tasks
     from training.annotations import tasks_to_examples

@@ -107,6 +107,11 @@ class ModelStore:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    def amend_meta(self, project: object, version: str, **fields) -> None:
+        """Change fields of a saved version's meta.json (a deploy refused after the save), replaced atomically."""
+        info = self.get(project, version)
+        write_atomically(info.path / "meta.json", json.dumps({**info.meta, **fields}, indent=2, sort_keys=True))
+
     def deployed(self, project: object) -> str | None:
         """The deployed version's name, or None while the project serves its base model."""
         pointer = self.project_dir(project) / "deployed.json"

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from protocol.auth import basic_auth_ok, secret_ok
 from protocol.errors import ApiError, BadRequest, as_api_error
-from protocol.label_config import LabelConfigError
+from ner.label_config import LabelConfigError
 from protocol import errors
 
 log = logging.getLogger(__name__)

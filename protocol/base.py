@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocol.label_config import NerConfig, parse_ner_config
+from ner.label_config import NerConfig, parse_ner_config
 
 
 class LabelStudioMLBase:

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Sequence
 
 from ner.base_model import DEFAULT_BASE_MODEL, LoadedModel
 from ner.inference import Predictor
@@ -40,6 +40,7 @@ from training.trainer import (
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
+DeployGuard = Callable[[], ContextManager[str | None]]
 POLICIES = ("always", "if_better", "manual")
 
 __all__ = [
@@ -111,8 +112,12 @@ def run_training(
     settings,
     store: ModelStore,
     progress: Progress | None = None,
+    deploy_guard: DeployGuard | None = None,
 ) -> TrainingOutcome:
     """Train, evaluate, save and maybe deploy a new version for `project` (see the module docstring).
+
+    `deploy_guard()` is held while the deployed pointer moves and says whether this job may move it (None) or why
+    not (another job of the project started after it): then the version is saved but not deployed.
 
     Raises NoTrainingDataError when `examples` holds nothing to learn from and TrainingDivergedError when the
     candidate's loss stops being finite; neither leaves a version behind.
@@ -154,8 +159,8 @@ def run_training(
     meta = _meta(served, candidate, split, metrics, current_metrics, start, deploy, reason, settings)
     info = store.save(project, len(examples), lambda directory: _write(directory, served, candidate), meta)
     if deploy:
-        store.deploy(project, info.name)
-    else:
+        deploy, reason = _deploy(project, info.name, store, deploy_guard, reason)
+    if not deploy:
         store.prune(project)
     report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
 
@@ -175,6 +180,21 @@ def run_training(
     )
     report(1.0, f"{info.name}: F1 {metrics['entity_f1']:.3f} (current {current_metrics['entity_f1']:.3f}); {reason}")
     return outcome
+
+
+def _deploy(project: str, version: str, store: ModelStore, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:
+    """Move the deployed pointer to `version` unless the guard refuses; (deployed?, reason)."""
+    if guard is None:
+        store.deploy(project, version)
+        return True, reason
+    with guard() as refusal:
+        if refusal is None:
+            store.deploy(project, version)
+            return True, reason
+    log.warning("project %s: %s saved, not deployed: %s", project, version, refusal)
+    reason = f"{reason}; saved, not deployed: {refusal}"
+    store.amend_meta(project, version, deployed=False, reason=reason)
+    return False, reason
 
 
 def _check_learnable(project: str, examples: list[Example], config) -> None:

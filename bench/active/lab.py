@@ -11,7 +11,7 @@ import numpy as np
 import uncertainty
 from ner.base_model import LoadedModel
 from ner.inference import Predictor
-from protocol.label_config import NerConfig
+from ner.label_config import NerConfig
 from training.annotations import Example
 from training.evaluation import evaluate_model, predicted_word_tags
 from training.trainer import adapt_head, fine_tune, fresh_start

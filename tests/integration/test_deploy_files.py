@@ -205,14 +205,15 @@ def test_compose_has_the_four_services_and_shares_the_data_volume():
 
 
 def test_worker_runs_rq_on_the_training_queue():
-    from training.jobs import QUEUE_NAME, run_job
+    from training.rq_queue import ENTRY_POINT, QUEUE_NAME
+    from worker import run_job
 
     services = compose()["services"]
     command = services["worker"]["command"]
     assert command[:2] == ["rq", "worker"] and command[-1] == QUEUE_NAME == "ner-training"
     url = command[command.index("--url") + 1]
     assert url == services["worker"]["environment"]["REDIS_URL"], "the worker listens where the backend enqueues"
-    assert callable(run_job)  # what TrainingJobs enqueues as "training.jobs.run_job"
+    assert ENTRY_POINT == "worker.run_job" and callable(run_job)  # what the web enqueues, by name
     assert "command" not in services["backend"], "the backend runs the image's CMD"
 
 
@@ -285,7 +286,7 @@ SERVICE_IMPORTS = """
 import importlib, json, sys
 from pathlib import Path
 repo = Path(sys.argv[1]).resolve()
-for name in ("_wsgi", "model", "runtime", "sampling", "protocol.app", "training.jobs", "training.pipeline",
+for name in ("_wsgi", "model", "runtime", "sampling", "protocol.app", "worker", "training.pipeline",
              "training.tracking", "label_studio_api"):
     importlib.import_module(name)
 files = set()
@@ -302,7 +303,7 @@ def test_dockerignore_keeps_the_app_and_drops_secrets_and_history():
     out = subprocess.run([sys.executable, "-c", SERVICE_IMPORTS, str(REPO)], cwd=REPO, capture_output=True,
                          text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     needed = {"requirements.txt", "constraints.txt", *json.loads(out.stdout.strip().splitlines()[-1])}
-    assert {"_wsgi.py", "settings.py", "training/jobs.py", "ner/__init__.py"} <= needed
+    assert {"_wsgi.py", "worker.py", "settings.py", "training/job.py", "ner/__init__.py"} <= needed
     assert not [path for path in needed if dockerignore_excludes(path)], "the image would lack these"
     for path in (".env", ".git/config", "models/1/deployed", "tests/conftest.py", "ner/__pycache__/x.pyc"):
         assert dockerignore_excludes(path), f"{path} would go into the build context"

@@ -6,7 +6,7 @@ import pytest
 from ner.base_model import load_base_model, load_saved_model
 from ner.inference import Predictor
 from ner.store import ModelStore
-from protocol.label_config import parse_ner_config
+from ner.label_config import parse_ner_config
 from settings import Settings
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from training.annotations import tasks_to_examples

@@ -1,6 +1,6 @@
 import pytest
 
-from protocol.label_config import LabelConfigError, parse_ner_config
+from ner.label_config import LabelConfigError, parse_ner_config
 
 NER = """<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/></Labels>
 <Text name="text" value="$text"/></View>"""

@@ -71,3 +71,12 @@ def test_deployed_pointer_is_valid_json(tmp_path):
     name = store.save(5, 1, write({}), {}).name
     store.deploy(5, name)
     assert json.loads((tmp_path / "5" / "deployed.json").read_text())["version"] == name
+
+
+def test_amended_meta_keeps_the_other_fields(tmp_path):
+    store = ModelStore(tmp_path)
+    info = store.save(1, 3, lambda directory: None, {"deployed": True, "labels": ["PER"]})
+    store.amend_meta(1, info.name, deployed=False, reason="a newer job started")
+    meta = store.get(1, info.name).meta
+    assert meta["deployed"] is False and meta["reason"] == "a newer job started" and meta["labels"] == ["PER"]
+    assert meta["version"] == info.name

@@ -1,4 +1,4 @@
-from protocol.label_config import NerConfig
+from ner.label_config import NerConfig
 from training.annotations import Example, ExtractionStats, extract_spans, pick_annotation, task_to_example, tasks_to_examples
 
 CONFIG = NerConfig("label", "text", "text", ("PER", "LOC"))
@@ -65,7 +65,7 @@ def test_an_annotation_without_regions_is_a_negative_example():
 
 def test_generated_corpus_reads_back_exactly():
     from tests.data.corpus import LABEL_CONFIG, make_tasks
-    from protocol.label_config import parse_ner_config
+    from ner.label_config import parse_ner_config
 
     config = parse_ner_config(LABEL_CONFIG)
     tasks = make_tasks(60, seed=3)

@@ -1,7 +1,7 @@
 import pytest
 
 from ner.store import ModelStore
-from protocol.label_config import NerConfig
+from ner.label_config import NerConfig
 from settings import Settings
 from training.annotations import Example
 from training.pipeline import NoTrainingDataError, TrainingError, run_training

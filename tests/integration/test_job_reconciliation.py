@@ -1,0 +1,223 @@
+"""Job state against what RQ and Redis really do: a job RQ lost, a worker without REDIS_URL, Redis restarted under
+a running job, and a live job declared lost while its replacement runs. Real Redis (a private redis-server),
+real `rq worker` processes, the web app in-process, tiny trainings of the rule model on webhook-delivered
+annotations (no Label Studio).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import psutil
+import pytest
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from ner.store import ModelStore
+from tests.data.corpus import LABEL_CONFIG, make_tasks
+from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
+from tests.support.servers import Process, service_env
+from training.rq_queue import QUEUE_NAME, RQQueue
+from training.webhooks import ENQUEUE_GRACE_S
+
+SETUP = {"project": "1.1795511008", "schema": LABEL_CONFIG}
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = PrivateRedis(tmp_path)
+    yield server
+    server.stop()
+
+
+def settings_env(tmp_path, rule_model_dir, **overrides) -> dict:
+    """A tiny training (the rule model, a few steps) that always deploys; no Label Studio, so jobs train on the
+    annotations the webhooks delivered."""
+    return {**dict(MODEL_DIR=tmp_path / "models", BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0,
+                   DEPLOY_POLICY="always", NUM_TRAIN_EPOCHS=1, MIN_TRAIN_STEPS=5, BATCH_SIZE=16, LOG_LEVEL="INFO",
+                   JOB_HEARTBEAT_TIMEOUT=5, OMP_NUM_THREADS=1), **overrides}
+
+
+def rq_worker_without_redis_url(url: str, log, **env) -> Process:
+    """`rq worker --url ...` with no REDIS_URL in its environment: the job must use the worker's connection."""
+    env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    return Process([sys.executable, "-m", "rq.cli", "worker", "--url", url, QUEUE_NAME], service_env(**env), log)
+
+
+def annotate(client, tasks: int = 8) -> None:
+    assert client.post("/setup", json=SETUP).status_code == 200
+    for task in make_tasks(tasks, seed=5):
+        assert client.post("/webhook", json=annotation_webhook(task)).status_code == 201
+
+
+def start_training(client) -> str:
+    answer = client.post("/webhook", json=start_training_webhook())
+    assert answer.status_code == 201, answer.json
+    return answer.json["status"]
+
+
+def job(client) -> dict:
+    return client.get("/train_status?project=1").json["jobs"].get("1", {})
+
+
+def wait_job(client, predicate, timeout: float, worker: Process | None = None) -> dict:
+    deadline = time.time() + timeout
+    state = {}
+    while time.time() < deadline:
+        state = job(client)
+        if predicate(state):
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"job state never matched within {timeout}s: {state}\n{worker.tail() if worker else ''}")
+
+
+def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_url_trains_the_next(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client)
+    assert start_training(client) == "queued"
+    queued = job(client)
+    assert queued["state"] == "queued" and Job.fetch(queued["job_id"], connection=redis_server.client())
+    assert start_training(client) == "already queued"
+
+    Queue(QUEUE_NAME, connection=redis_server.client()).empty()  # what `rq empty ner-training` does
+    emptied = time.time()
+    lost = wait_job(client, lambda s: s.get("state") != "queued", timeout=ENQUEUE_GRACE_S + 5)
+    assert time.time() - emptied <= ENQUEUE_GRACE_S + 5
+    assert lost["state"] == "failed" and "no longer exists" in lost["error"], lost
+
+    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    try:
+        assert start_training(client) == "queued"
+        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, worker=worker)
+        assert done["state"] == "finished" and done["deployed"], (done, worker.tail())
+        assert done["runs"] == 1 and done["generation"] > 0
+    finally:
+        worker.stop()
+
+
+def test_a_job_a_worker_took_but_never_started_is_lost_after_job_queued_timeout(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    """The worker took the job from the queue and died before the job ran its first line (RQ says started)."""
+    client = make_client(REDIS_URL=redis_server.url, JOB_QUEUED_TIMEOUT=2, **settings_env(tmp_path, rule_model_dir))
+    annotate(client, tasks=2)
+    assert start_training(client) == "queued"
+    taken = Job.fetch(job(client)["job_id"], connection=redis_server.client())
+    Queue(QUEUE_NAME, connection=redis_server.client()).remove(taken)
+    taken.set_status(JobStatus.STARTED)
+    assert job(client)["state"] == "queued"  # within the bound, RQ's word is taken
+    lost = wait_job(client, lambda s: s.get("state") != "queued", timeout=10)
+    assert lost["state"] == "failed" and "JOB_QUEUED_TIMEOUT=2s" in lost["error"], lost
+    assert start_training(client) == "queued"  # the next trigger enqueues again
+    assert RQQueue(redis_server.client()).whereabouts(job(client)["job_id"])[0] == "waiting"
+
+
+def test_redis_restarted_empty_under_a_running_job_the_job_finishes_and_status_says_so(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client)
+    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    try:
+        assert start_training(client) == "queued"
+        running = wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+                           timeout=120, worker=worker)
+        redis_server.stop()
+        time.sleep(3)
+        redis_server.start()  # same port, empty: the job state and the generation counter are gone
+        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, worker=worker)
+        assert done["state"] == "finished" and done["deployed"], (done, worker.tail())
+        assert done["job_id"] == running["job_id"]
+        deployed = (tmp_path / "models" / "1" / "deployed.json").read_text()
+        assert done["version"] in deployed
+        assert start_training(client) == "queued"  # and the next trigger is taken
+    finally:
+        worker.stop()
+
+
+def horse_of(worker: Process) -> psutil.Process:
+    """The work horse RQ forked for the running job."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        children = psutil.Process(worker.proc.pid).children(recursive=True)
+        if children:
+            return children[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no work horse:\n{worker.tail()}")
+
+
+def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client)
+    old_worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "old.log", **{**env, "MIN_TRAIN_STEPS": 60})
+    new_worker = None
+    try:
+        assert start_training(client) == "queued"
+        old = wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+                       timeout=120, worker=old_worker)
+        horse = horse_of(old_worker)
+        os.kill(horse.pid, signal.SIGSTOP)  # alive, but silent: no heartbeat
+        try:
+            wait_job(client, lambda s: s.get("state") != "running", timeout=30)  # declared lost
+            assert start_training(client) == "queued"
+            new_worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "new.log", **env)
+            new = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and s.get("runs", 0) >= 2,
+                           timeout=240, worker=new_worker)
+            assert new["state"] == "finished" and new["deployed"], (new, new_worker.tail())
+            assert new["generation"] > old["generation"]
+        finally:
+            os.kill(horse.pid, signal.SIGCONT)  # the old job wakes up and finishes its training
+
+        old_job = Job.fetch(old["job_id"], connection=redis_server.client())
+        deadline = time.time() + 240
+        while old_job.get_status() != JobStatus.FINISHED and time.time() < deadline:
+            time.sleep(0.5)
+        outcome = old_job.return_value()
+        assert outcome and outcome["deployed"] is False, (outcome, old_worker.tail())
+        assert "newer job" in outcome["reason"], outcome
+        store = ModelStore(tmp_path / "models")
+        assert store.deployed(1) == new["version"] != outcome["version"]
+        saved = store.get(1, outcome["version"])  # saved, not deployed, and its meta.json says so
+        assert saved.meta["deployed"] is False and "newer job" in saved.meta["reason"]
+        after = job(client)
+        assert after["job_id"] == new["job_id"] and after["state"] == "finished"  # the old job wrote nothing
+    finally:
+        old_worker.stop()
+        if new_worker is not None:
+            new_worker.stop()
+
+
+def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_data_is_deployed_last(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client)
+    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    try:
+        assert start_training(client) == "queued"
+        wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+                 timeout=120, worker=worker)
+        os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.perf_counter()
+            paused = client.get("/train_status?project=1")
+            assert "Redis is unavailable" in paused.json["error"] and time.perf_counter() - started < 5
+            time.sleep(7)  # past JOB_HEARTBEAT_TIMEOUT=5
+        finally:
+            os.kill(redis_server.proc.proc.pid, signal.SIGCONT)
+        # A trigger right away: it may find the heartbeat stale (the job is declared lost and a new one queued)
+        # or already refreshed (a follow-up); either way status names a live job, never a wedged one.
+        assert start_training(client) in ("queued", "follow-up queued")
+        assert job(client)["state"] in ("queued", "running")
+        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and not s.get("followup"),
+                        timeout=300, worker=worker)
+        assert done["state"] == "finished", (done, worker.tail())
+        store = ModelStore(tmp_path / "models")
+        assert store.deployed(1) == store.versions(1)[-1].name  # the newest version was deployed last
+    finally:
+        worker.stop()

@@ -1,0 +1,50 @@
+"""The RQ entry point, `rq worker --url redis://... ner-training` runs `run_job` for each training job.
+
+Composition root of the worker, as `_wsgi.create_app` is the web's: settings from the environment, Redis from the
+worker that runs the job (REDIS_URL need not be set in the worker's environment).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import redis  # noqa: E402
+from rq import get_current_job  # noqa: E402
+
+from ner.pool import ModelPool  # noqa: E402
+from ner.store import ModelStore  # noqa: E402
+from prediction import settings_ranking  # noqa: E402
+from settings import Settings  # noqa: E402
+from training.annotation_times import AnnotationTimes  # noqa: E402
+from training.job import JobContext, execute  # noqa: E402
+from training.niceness import yield_cpu_to_serving  # noqa: E402
+from training.refresh import PredictionRefresh  # noqa: E402
+from training.rq_queue import RQQueue  # noqa: E402
+from training.triggers import RedisTriggers  # noqa: E402
+
+STATE_TIMEOUT_S = 2.0  # a job state write waits at most this long for Redis (the training never waits for it)
+
+
+def with_timeouts(connection: redis.Redis, timeout: float = STATE_TIMEOUT_S, **options) -> redis.Redis:
+    """A client to the worker's Redis (same host, port, database, credentials) whose calls give up after `timeout`."""
+    pool = connection.connection_pool
+    kwargs = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout, **options}
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+
+
+def run_job(project: str) -> dict:
+    """Run the current RQ job (its id is the job state's job id) for `project`."""
+    job = get_current_job()
+    settings = Settings.from_env()
+    yield_cpu_to_serving(settings)
+    store = ModelStore(settings.model_dir, keep=settings.keep_versions)
+    state = with_timeouts(job.connection)
+    times = AnnotationTimes(store, with_timeouts(job.connection, decode_responses=True))
+    pool = ModelPool(settings, store)
+    refresh = PredictionRefresh(
+        pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass())
+    context = JobContext(settings, store, RedisTriggers(state, stale_after=settings.job_heartbeat_timeout),
+                         RQQueue(job.connection).enqueue, refresh)
+    return execute(project, job.id, context)
