@@ -5,7 +5,9 @@ raised, so a broken tracking server cannot fail a training job.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +25,44 @@ def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
         root = Path(tracking_uri[len("sqlite:///"):]).resolve().parent
         return (root / "mlflow-artifacts" / experiment).as_uri()
     return None  # file stores keep artifacts inside themselves; servers have their own artifact root
+
+
+# Characters MLflow accepts in metric and tag names on every platform (":" is refused on Windows and "/" reads as a
+# path), so a name built from a label is portable between tracking stores.
+_NOT_PORTABLE = re.compile(r"[^\w.\- ]")
+_MAX_LABEL_PART = 200  # MLflow keys are at most 250 characters; the prefix and a hash suffix need the rest
+
+
+def metric_safe(label: str) -> str:
+    """A label as MLflow accepts it in a name: one bad character makes MLflow refuse the whole metric batch."""
+    return _NOT_PORTABLE.sub("_", label)[:_MAX_LABEL_PART]
+
+
+def label_metric_names(labels) -> dict[str, str]:
+    """Raw label -> metric-safe name, unique even when two labels sanitise alike.
+
+    A label changed by sanitising gets a short hash of its raw text appended only when it collides, so the names
+    stay readable and, for a given label set, the same from one run to the next (learning curves line up).
+    """
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        groups.setdefault(metric_safe(label), []).append(label)
+    names = {}
+    for safe, raws in groups.items():
+        for raw in raws:
+            collides = len(raws) > 1 and raw != safe
+            names[raw] = f"{safe}_{hashlib.sha1(raw.encode()).hexdigest()[:6]}" if collides else safe
+    return names
+
+
+def per_type_metrics(prefix: str, per_type: dict, now: int) -> tuple[list, dict[str, str]]:
+    """Per-label F1 metrics under safe names, and tags that map each changed name back to its raw label."""
+    from mlflow.entities import Metric
+
+    names = label_metric_names(per_type)
+    metrics = [Metric(f"{prefix}f1_{names[label]}", float(values["f1"]), now, 0) for label, values in per_type.items()]
+    tags = {f"label.f1_{name}": label for label, name in names.items() if name != label}
+    return metrics, tags
 
 
 def learning_curve_points(versions) -> list[tuple[int, float]]:
@@ -97,6 +137,7 @@ def _log(tracking_uri, project, version, params, history, metrics, current_metri
     try:
         now = int(time.time() * 1000)
         batch: list = []
+        label_tags: dict[str, str] = {}
         for entry in history:
             step = int(entry["epoch"])
             batch += [Metric(k, float(v), now, step) for k, v in entry.items()
@@ -104,11 +145,15 @@ def _log(tracking_uri, project, version, params, history, metrics, current_metri
         for prefix, scores in (("final_", metrics), ("current_", current_metrics or {})):
             batch += [Metric(prefix + k, float(v), now, 0) for k, v in scores.items()
                       if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            for label, values in (scores.get("per_type") or {}).items():
-                batch.append(Metric(f"{prefix}f1_{label}", float(values["f1"]), now, 0))
+            type_metrics, type_tags = per_type_metrics(prefix, scores.get("per_type") or {}, now)
+            batch += type_metrics
+            label_tags.update(type_tags)
         param_list = [Param(k, str(v)[:6000]) for k, v in params.items()]
-        for i in range(0, len(param_list), 100):  # MLflow's per-call limits: 100 params, 1000 metrics
+        for i in range(0, len(param_list), 100):  # MLflow's per-call limits: 100 params, 100 tags, 1000 metrics
             client.log_batch(run_id, params=param_list[i : i + 100])
+        tag_list = [RunTag(k, v[:8000]) for k, v in label_tags.items()]
+        for i in range(0, len(tag_list), 100):
+            client.log_batch(run_id, tags=tag_list[i : i + 100])
         for i in range(0, len(batch), 1000):
             client.log_batch(run_id, metrics=batch[i : i + 1000])
         client.log_text(run_id, report_text or "", "classification_report.txt")
