@@ -11,6 +11,15 @@ class LabelConfigError(ValueError):
     """The label config is not an NER config this backend can serve (no Labels bound to a Text)."""
 
 
+def _unsupported_object_error(control_name: str, obj) -> LabelConfigError:
+    """Why HyperText is refused: its regions are XPath ranges over HTML, which this backend can neither produce nor
+    train on, so accepting the config would serve empty predictions and ignore every annotation without a word."""
+    return LabelConfigError(
+        f"<Labels name={control_name!r}> is bound to <{obj.tag} name={obj.name!r}>: {obj.tag} is not supported "
+        f"(its regions are XPath ranges over HTML); bind the Labels to a <Text value=\"$field\"> object instead"
+    )
+
+
 @dataclass(frozen=True)
 class NerConfig:
     """The Labels control (from_name) bound to a Text object (to_name) that reads task data[value_key]."""
@@ -24,7 +33,10 @@ class NerConfig:
 
 @functools.lru_cache(maxsize=256)
 def parse_ner_config(xml: str) -> NerConfig:
-    """Parse with label-studio-sdk's LabelInterface; the first Labels control bound to a Text object wins."""
+    """Parse with label-studio-sdk's LabelInterface; the first Labels control bound to a Text object wins.
+
+    A Labels bound only to a HyperText is refused with an error naming the tag, rather than "not an NER config".
+    """
     if not isinstance(xml, str) or not xml.strip():
         raise LabelConfigError("label config is empty")
     try:
@@ -32,12 +44,16 @@ def parse_ner_config(xml: str) -> NerConfig:
     except Exception as exc:  # the SDK raises assorted parse errors
         raise LabelConfigError(f"label config could not be parsed: {str(exc)[:200]}") from None
     objects = {o.name: o for o in interface.objects}
+    unsupported = None
     for control in interface.controls:
         if control.tag.lower() != "labels":
             continue
         for to_name in control.to_name or []:
             obj = objects.get(to_name)
-            if obj is None or obj.tag.lower() not in ("text", "hypertext"):
+            if obj is not None and obj.tag.lower() == "hypertext":
+                unsupported = unsupported or _unsupported_object_error(control.name, obj)
+                continue
+            if obj is None or obj.tag.lower() != "text":
                 continue
             value = str(obj.value or "")
             if not value.startswith("$") or len(value) < 2:
@@ -51,6 +67,8 @@ def parse_ner_config(xml: str) -> NerConfig:
                 if raw:
                     aliases[label] = [a.strip() for a in raw.split(",") if a.strip()]
             return NerConfig(control.name, to_name, value[1:], labels, aliases)
+    if unsupported is not None:
+        raise unsupported
     raise LabelConfigError(
         'label config has no <Labels> control bound to a <Text value="$field"> object, so it is not an NER config'
     )

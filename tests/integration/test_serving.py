@@ -189,6 +189,19 @@ def test_bad_requests_get_clear_4xx(rule_client):
     assert rule_client.get("/health").status_code == 200
 
 
+HYPERTEXT = """<View><Labels name="label" toName="html"><Label value="PER"/></Labels>
+<HyperText name="html" value="$html"/></View>"""
+
+
+def test_hypertext_configs_are_refused_with_422_naming_the_tag(rule_client):
+    setup = rule_client.post("/setup", json={"project": "1", "schema": HYPERTEXT})
+    predict = rule_client.post("/predict", json={"tasks": [{"id": 1, "data": {"html": "<p>Angela Merkel</p>"}}],
+                                                 "project": "1", "label_config": HYPERTEXT})
+    for response in (setup, predict):
+        assert response.status_code == 422, response.json
+        assert "HyperText" in response.json["error"] and "not supported" in response.json["error"]
+
+
 def test_one_unreadable_task_in_a_batch_gets_an_empty_prediction(rule_client, caplog):
     body = predict_body("Sony in Tokyo", "Alice")
     body["tasks"].insert(1, {"id": 99, "data": {"text": None}})

@@ -32,3 +32,15 @@ def test_custom_names_and_data_field():
 def test_configs_without_labels_on_text_are_refused(xml):
     with pytest.raises(LabelConfigError):
         parse_ner_config(xml)
+
+
+def test_labels_on_hypertext_are_refused_naming_the_tag():
+    xml = """<View><Labels name="l" toName="h"><Label value="A"/></Labels><HyperText name="h" value="$h"/></View>"""
+    with pytest.raises(LabelConfigError, match="HyperText"):
+        parse_ner_config(xml)
+
+
+def test_a_text_object_is_served_even_when_another_labels_is_on_hypertext():
+    xml = """<View><Labels name="hl" toName="h"><Label value="A"/></Labels><HyperText name="h" value="$h"/>
+    <Labels name="tl" toName="t"><Label value="B"/></Labels><Text name="t" value="$t"/></View>"""
+    assert parse_ner_config(xml).from_name == "tl"
