@@ -162,11 +162,11 @@ def score_tasks(served, table: dict, items: list[tuple[object, str]], hashes: li
             table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding, out.samples)
     key = ranking.key[:4]
     entries = [table[task_id] for task_id, _ in items]
-    todo = [e for e in entries if key not in e.uncertainty]
+    todo = [(e, text) for e, (_, text) in zip(entries, items) if key not in e.uncertainty]
     for start in range(0, len(todo), SCORE_CHUNK):
         part = todo[start : start + SCORE_CHUNK]
-        inputs = [e.samples for e in part] if sampled else [e.probs for e in part]
-        for e, u in zip(part, ranking.uncertainties(inputs, served.tags)):
+        inputs = [e.samples for e, _ in part] if sampled else [e.probs for e, _ in part]
+        for (e, _), u in zip(part, ranking.uncertainties(inputs, served.tags, keys=[text for _, text in part])):
             e.uncertainty[key] = float(u)
     scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
     words = np.array([len(e.probs) for e in entries], dtype=np.int64)

@@ -3,7 +3,7 @@ uncertainty per text (high = ask a human first), in [0, 1] for the bounded reduc
 
 boundary_entropy  reduce(entropy, boundary weights)      entropy          reduce(entropy)
 least_confidence  reduce(least confidence)                margin           reduce(margin)
-mnlp              1 - exp(MNLP) (Shen et al. 2017)         random           U ~ Uniform[0, 1), seeded
+mnlp              1 - exp(MNLP) (Shen et al. 2017)         random           U ~ Uniform[0, 1), seeded, per text key
 bald              reduce(BALD over MC dropout samples)     mc_entropy       reduce(entropy of the samples' mean)
 
 The two Bayesian strategies take (T, n_words, K) MC dropout samples per text instead of (n_words, K)
@@ -15,6 +15,7 @@ The texts are laid end to end and reduced per text (`uncertainty.ragged`): no pa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -62,7 +63,10 @@ def flatten_samples(samples_list: Sequence[np.ndarray], n_tags: int) -> tuple[np
 @dataclass(frozen=True)
 class Strategy:
     """A word measure, optionally boundary-weighted, reduced per text; every strategy takes the same keywords
-    so callers can switch by name (unused ones are ignored)."""
+    so callers can switch by name (unused ones are ignored).
+
+    `keys` (optional, one str or bytes per text, e.g. the text itself) identify the texts for strategies that do not
+    read probabilities: `random` then draws per key, so a text scores alike in a pool of one and a pool of many."""
 
     name: str
     score: Callable[..., np.ndarray]
@@ -78,17 +82,20 @@ class Strategy:
         reduction: str = "mean",
         top_k: int = DEFAULT_TOP_K,
         seed: int = 0,
+        keys: Sequence[str | bytes] | None = None,
     ) -> np.ndarray:
         check_reduction(reduction, top_k)
+        if keys is not None and len(keys) != len(probs_list):
+            raise ValueError(f"{len(keys)} keys for {len(probs_list)} texts")
         flat, ragged = (flatten_samples if self.needs_samples else flatten)(probs_list, len(tags))
         return np.asarray(self.score(flat, ragged, list(tags), boundary_weight=boundary_weight,
-                                     reduction=reduction, top_k=top_k, seed=seed), dtype=np.float64)
+                                     reduction=reduction, top_k=top_k, seed=seed, keys=keys), dtype=np.float64)
 
 
 def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool):
     """The strategies that differ only in the word measure and whether boundaries are weighted."""
 
-    def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
+    def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
         weights = None
         if weighted:
             weight = check_boundary_weight(boundary_weight)
@@ -99,14 +106,14 @@ def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool)
 
 
 def _sampled(measure: Callable[[np.ndarray], np.ndarray]):
-    def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
+    def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
         words = measure(flat) if ragged.total else np.zeros(0)
         return reduce_ragged(words, ragged, None, reduction, top_k)
 
     return score
 
 
-def _mnlp(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
+def _mnlp(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
     """MNLP has its own length normalisation, so ``reduction`` and ``boundary_weight`` do not apply:
     U = 1 - exp(mean_i log max_k p_i[k]); an empty text scores 0."""
     if flat.shape[-1] == 0:
@@ -117,10 +124,23 @@ def _mnlp(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
     return np.where(ragged.nonempty, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
 
 
-def _random(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed):
-    """The baseline every other strategy has to beat; seeded so experiments repeat. Empty texts still
-    score 0 (nothing to label), like in every other strategy."""
-    draws = np.random.default_rng(seed).random(len(ragged))
+def keyed_uniform(keys: Sequence[str | bytes], seed: int) -> np.ndarray:
+    """One Uniform[0, 1) draw per key from a hash of (seed, key): the same text gets the same draw whichever pool
+    it is scored in (a one-task /predict included), different texts differ, and a seed still repeats a run."""
+    salt = str(int(seed)).encode() + b"\0"
+    draws = np.empty(len(keys))
+    for i, key in enumerate(keys):
+        raw = key.encode("utf-8", "surrogatepass") if isinstance(key, str) else bytes(key)
+        bits = int.from_bytes(hashlib.blake2b(salt + raw, digest_size=8).digest(), "big") >> 11
+        draws[i] = bits / float(1 << 53)  # 53 random bits: every double in [0, 1) that a generator could give
+    return draws
+
+
+def _random(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
+    """The baseline every other strategy has to beat; seeded so experiments repeat. With `keys` each text's draw
+    depends on its key; without, on its position in the pool. Empty texts still score 0 (nothing to label), like in
+    every other strategy."""
+    draws = np.random.default_rng(seed).random(len(ragged)) if keys is None else keyed_uniform(keys, seed)
     return np.where(ragged.nonempty, draws, 0.0)
 
 

@@ -189,6 +189,19 @@ def test_bad_requests_get_clear_4xx(rule_client):
     assert rule_client.get("/health").status_code == 200
 
 
+def test_random_strategy_scores_single_task_predicts_by_their_text(make_client, rule_model_dir):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, UNCERTAINTY_STRATEGY="random")
+
+    def score(text):
+        response = client.post("/predict", json=predict_body(text))
+        assert response.status_code == 200, response.json
+        return response.json["results"][0]["score"]
+
+    first, second = score("Angela Merkel visited Paris."), score("Tim Cook met Alice in Tokyo.")
+    assert first != second
+    assert score("Angela Merkel visited Paris.") == first
+
+
 HYPERTEXT = """<View><Labels name="label" toName="html"><Label value="PER"/></Labels>
 <HyperText name="html" value="$html"/></View>"""
 

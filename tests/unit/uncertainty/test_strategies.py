@@ -59,9 +59,13 @@ def test_range_empty_pool_and_per_text_equality(name: str, pool) -> None:
     assert np.all((scores >= 0) & (scores <= 1))
     assert np.all(scores[[len(t) == 0 for t in texts]] == 0.0)
     assert strategy([], ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]).shape == (0,)
-    if name != "random":  # the random draw depends on the pool size, not on the text
-        for index, text in enumerate(texts):
-            assert strategy([text], ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"])[0] == scores[index]
+    keys = [f"text {i}" for i in range(len(texts))]  # what `random` draws from; the others ignore them
+    keyed = strategy(texts, ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], keys=keys)
+    if name != "random":
+        np.testing.assert_array_equal(keyed, scores)
+    for index, text in enumerate(texts):
+        alone = strategy([text], ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], keys=[keys[index]])
+        assert alone[0] == keyed[index]
 
 
 def test_random_is_seeded() -> None:
@@ -69,6 +73,16 @@ def test_random_is_seeded() -> None:
     first = get_strategy("random")(texts, TAGS3, seed=4)
     np.testing.assert_array_equal(first, get_strategy("random")(texts, TAGS3, seed=4))
     assert not np.array_equal(first, get_strategy("random")(texts, TAGS3, seed=5))
+
+
+def test_keyed_random_scores_a_text_by_its_key_and_seed_whatever_the_pool() -> None:
+    random = get_strategy("random")
+    texts = [np.full((2, 3), 1 / 3)] * 3
+    pool = random(texts, TAGS3, seed=4, keys=["a", "b", "c"])
+    assert len(set(pool)) == 3 and np.all((pool >= 0) & (pool < 1))
+    assert random(texts[:1], TAGS3, seed=4, keys=["b"])[0] == pool[1]
+    assert random(texts[:1], TAGS3, seed=5, keys=["b"])[0] != pool[1]
+    assert random(texts[:1], TAGS3, seed=4, keys=[b"b"])[0] == pool[1]  # bytes keys: the same draw as the str
 
 
 def test_sum_reduction_ranks_but_is_not_bounded() -> None:
