@@ -22,7 +22,8 @@ from training.triggers import ACTIVE, rebuilt_count
 
 log = logging.getLogger(__name__)
 
-COUNTED_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"}
+BULK_EVENTS = {"ANNOTATIONS_CREATED", "TASKS_CREATED"}  # "create annotations from predictions", annotated imports
+COUNTED_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", *BULK_EVENTS}
 ENQUEUE_GRACE_S = 5.0  # a state names its job just before the job is enqueued: younger than this, a missing job is not lost
 
 
@@ -44,10 +45,50 @@ def webhook_project(data: dict) -> str:
     return project_key(project)
 
 
+def _dicts(value) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _listed(data: dict, *keys: str) -> list[dict]:
+    """The first of `keys` that holds a list: Label Studio 1.23 names a bulk payload's lists in the singular
+    ("annotation", "task"), other senders in the plural."""
+    return next((_dicts(data[k]) for k in keys if isinstance(data.get(k), list)), [])
+
+
+def bulk_annotations(event: str, data: dict) -> list[tuple[dict | None, dict]]:
+    """(task, annotation) pairs a bulk webhook carries; the task is None when the payload lacks it.
+
+    ANNOTATIONS_CREATED lists the annotations and, in the same order, their tasks (each annotation names its task
+    id); TASKS_CREATED lists tasks, which carry their annotations when the sender includes them."""
+    if event == "ANNOTATIONS_CREATED":
+        annotations, tasks = _listed(data, "annotation", "annotations"), _listed(data, "task", "tasks")
+        by_id = {t.get("id"): t for t in tasks}
+        same_order = len(tasks) == len(annotations)
+        return [(by_id.get(a.get("task"), tasks[i] if same_order else None), a) for i, a in enumerate(annotations)]
+    if event == "TASKS_CREATED":
+        return [(t, a) for t in _listed(data, "tasks", "task") for a in _dicts(t.get("annotations"))]
+    return []
+
+
+def _imported_without_list(data: dict) -> int:
+    """Annotations of created tasks that do not list them (Label Studio's task serializer sends counters only)."""
+    n = 0
+    for task in _listed(data, "tasks", "task"):
+        total, cancelled = task.get("total_annotations"), task.get("cancelled_annotations") or 0
+        if "annotations" not in task and isinstance(total, int) and isinstance(cancelled, int):
+            n += max(0, total - cancelled)
+    return n
+
+
 def counted_events(event: str, data: dict) -> int:
-    """How many annotation changes an event stands for (a bulk delete lists several)."""
+    """How many annotation changes an event stands for: a bulk delete or bulk create stands for one per annotation
+    (so a bulk of 12 trains like 12 single annotations); a bulk carrying none stands for none."""
     if event == "ANNOTATIONS_DELETED" and isinstance(data.get("annotations"), list):
         return max(1, len(data["annotations"]))
+    if event == "ANNOTATIONS_CREATED":
+        return len(_listed(data, "annotation", "annotations"))
+    if event == "TASKS_CREATED":
+        return len(bulk_annotations(event, data)) + _imported_without_list(data)
     return 1
 
 
@@ -74,6 +115,8 @@ class TrainingJobs:
             if event in COUNTED_EVENTS:
                 every = self.settings.start_training_each_n_updates
                 n = counted_events(event, data)
+                if n == 0:  # tasks imported without annotations
+                    return {"status": "ignored", "project": int(project), "action": event}
                 versions = self.store.versions(project)
                 trained_on = int(versions[-1].meta.get("annotations", 0)) if versions else 0
                 initial = rebuilt_count(data.get("project"), trained_on, n)
@@ -138,6 +181,9 @@ class TrainingJobs:
         try:
             if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
                 mirror.record(project, data.get("task"), data.get("annotation"))
+            elif event in BULK_EVENTS:
+                for task, annotation in bulk_annotations(event, data):
+                    mirror.record(project, task, annotation)
             elif event == "ANNOTATIONS_DELETED" and isinstance(data.get("annotations"), list):
                 ids = {a.get("id") for a in data["annotations"] if isinstance(a, dict) and isinstance(a.get("id"), int)}
                 mirror.delete(project, ids)
