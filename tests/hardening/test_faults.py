@@ -77,7 +77,7 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
                OMP_NUM_THREADS=1)
     proc, url = start_gunicorn(tmp_path, workers=1, threads=4, **env)
     worker = rq_worker(private_redis.url, tmp_path / "worker-0.log", **env)
-    kills = []
+    kills, late = [], []
     try:
         assert requests.post(url + "/setup", json=SETUP, timeout=10).status_code == 200
         for task in make_tasks(16, seed=11):
@@ -98,10 +98,14 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
             kill_worker(worker)
             kills.append((round(float(state["progress"]), 3), round(time.time() - float(state["started_at"]), 1)))
             worker = rq_worker(private_redis.url, tmp_path / f"worker-{cycle + 1}.log", **env)
-            assert assert_store_intact(models, url) == good
+            served = assert_store_intact(models, url)  # every version loads, the pointer names a complete one
             lost = wait_job(url, lambda s: s.get("state") != "running", timeout=30, poll=0.25)
             assert lost["state"] == "failed" and "worker lost" in lost["error"], lost
-            assert assert_store_intact(models, url) == good
+            assert assert_store_intact(models, url) == served
+            if served != good:  # progress is written at most once a second: the kill came after the deploy
+                late.append(cycle)
+                good = served
+        assert len(late) <= 3, f"kills after the deploy in cycles {late}: the test no longer kills mid-training"
 
         answer = requests.post(url + "/webhook", json=start_training_webhook(), timeout=5)
         assert answer.json()["status"] == "queued", answer.text
