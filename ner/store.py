@@ -141,10 +141,19 @@ class ModelStore:
         """Keep the last `keep` versions and the deployed one; remove leftovers of interrupted writes."""
         deployed = self.deployed(project)
         versions = self.versions(project)
+        base = self.project_dir(project) / "versions"
         for v in versions[: max(0, len(versions) - self.keep)]:
             if v.name != deployed:
-                shutil.rmtree(v.path, ignore_errors=True)
-        base = self.project_dir(project) / "versions"
+                # renamed out of sight first (atomic), then deleted: a process killed mid-delete leaves a hidden
+                # leftover for the next prune, never a half-deleted version folder
+                doomed = base / f".deleting-{v.name}-{os.getpid()}"
+                try:
+                    os.rename(v.path, doomed)
+                except OSError:
+                    continue
+                shutil.rmtree(doomed, ignore_errors=True)
+        for leftover in base.glob(".deleting-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         for leftover in base.glob(".incoming-*"):
             if time.time() - leftover.stat().st_mtime > 3600:
                 shutil.rmtree(leftover, ignore_errors=True)

@@ -80,3 +80,28 @@ def test_amended_meta_keeps_the_other_fields(tmp_path):
     meta = store.get(1, info.name).meta
     assert meta["deployed"] is False and meta["reason"] == "a newer job started" and meta["labels"] == ["PER"]
     assert meta["version"] == info.name
+
+
+def test_pruning_never_leaves_a_half_deleted_version_in_sight(tmp_path, monkeypatch):
+    """A version is renamed out of sight before it is deleted: a delete cut short (a killed worker) leaves a hidden
+    leftover that the next prune removes, never a visible version folder without its meta.json."""
+    import shutil
+
+    store = ModelStore(tmp_path, keep=1)
+    first = store.save(3, 10, write({"w": "1", "x": "2"}), {"labels": ["PER"]})
+    second = store.save(3, 20, write({"w": "3"}), {"labels": ["PER"]})
+    real_rmtree = shutil.rmtree
+
+    def killed_midway(path, ignore_errors=False):
+        next(p for p in sorted(path.iterdir())).unlink()  # one file gone, then the process "dies"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        store.deploy(3, second.name)
+    visible = [p for p in (tmp_path / "3" / "versions").iterdir() if not p.name.startswith(".")]
+    assert [p.name for p in visible] == [second.name] and all((p / "meta.json").is_file() for p in visible)
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    store.prune(3)
+    assert sorted(p.name for p in (tmp_path / "3" / "versions").iterdir()) == [second.name]
+    assert first.name not in [v.name for v in store.versions(3)]
