@@ -73,7 +73,7 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
     models = tmp_path / "models"
     env = dict(MODEL_DIR=models, REDIS_URL=private_redis.url, JOB_HEARTBEAT_TIMEOUT=5,
                BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0, DEPLOY_POLICY="always",
-               NUM_TRAIN_EPOCHS=1, MIN_TRAIN_STEPS=30, BATCH_SIZE=16, LOG_LEVEL="WARNING",
+               NUM_TRAIN_EPOCHS=1, MIN_TRAIN_STEPS=150, BATCH_SIZE=16, LOG_LEVEL="WARNING",
                OMP_NUM_THREADS=1)
     proc, url = start_gunicorn(tmp_path, workers=1, threads=4, **env)
     worker = rq_worker(private_redis.url, tmp_path / "worker-0.log", **env)
@@ -105,7 +105,7 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
             if served != good:  # progress is written at most once a second: the kill came after the deploy
                 late.append(cycle)
                 good = served
-        assert len(late) <= 3, f"kills after the deploy in cycles {late}: the test no longer kills mid-training"
+        assert len(late) <= 5, f"kills after the deploy in cycles {late}: the test no longer kills mid-training"
 
         answer = requests.post(url + "/webhook", json=start_training_webhook(), timeout=5)
         assert answer.json()["status"] == "queued", answer.text
