@@ -91,5 +91,14 @@ def boundary_weights(
 def _weights(p: np.ndarray, word_mask: np.ndarray, tags: list[str], boundary_weight: float) -> np.ndarray:
     """w_i on already validated probabilities."""
     weight = check_boundary_weight(boundary_weight)
-    boundary = _boundary(p, word_mask, tags)
-    return np.where(word_mask, 1.0 + (weight - 1.0) * boundary, 0.0)
+    return np.where(word_mask, _to_weights(_boundary(p, word_mask, tags), weight), 0.0)
+
+
+def flat_weights(p: np.ndarray, last_word: np.ndarray, tags: list[str], boundary_weight: float) -> np.ndarray:
+    """w_i for texts laid end to end (see `boundary_flat`)."""
+    weight = check_boundary_weight(boundary_weight)
+    return _to_weights(boundary_flat(p, last_word, tags), weight)
+
+
+def _to_weights(boundary: np.ndarray, weight: float) -> np.ndarray:
+    return 1.0 + (weight - 1.0) * boundary

@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .batch import prepare_probs, word_sum
+from .batch import prepare_probs
+from .ragged import Ragged, segment_sum
 
-__all__ = ["mnlp_uncertainty"]
+__all__ = ["mnlp_ragged", "mnlp_uncertainty"]
 
 _TINY = np.finfo(np.float64).tiny
+
+
+def mnlp_ragged(flat: np.ndarray, ragged: Ragged) -> np.ndarray:
+    """U per text for cleaned probabilities laid end to end (total_words, K) (see `uncertainty.ragged`)."""
+    if flat.shape[-1] == 0 or not ragged.total:
+        return np.zeros(len(ragged), dtype=np.float64)
+    log_best = np.log(np.maximum(flat.max(axis=-1), _TINY))
+    mean_log = np.divide(segment_sum(log_best, ragged), ragged.lengths, out=np.zeros(len(ragged)),
+                         where=ragged.nonempty)
+    return np.where(ragged.nonempty, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
 
 
 def mnlp_uncertainty(probs: np.ndarray, *, mask: np.ndarray | None = None) -> float | np.ndarray:
     """Dividing the sequence log-probability by its length removes the plain-sum bias towards long
     texts that Shen et al. measured. Empty text -> 0.0. One text (n, K) gives a float; a padded batch
-    with ``mask`` gives (batch,)."""
+    with ``mask`` gives (batch,) (its real words are gathered and scored by `mnlp_ragged`)."""
     p, word_mask = prepare_probs(probs, mask)
-    if p.shape[-1] == 0 or p.shape[-2] == 0:
-        result = np.zeros(p.shape[:-2], dtype=np.float64)
-    else:
-        log_best = np.where(word_mask, np.log(np.maximum(p.max(axis=-1), _TINY)), 0.0)
-        n_words = word_mask.sum(axis=-1)
-        mean_log = word_sum(log_best) / np.maximum(n_words, 1)
-        result = np.where(n_words > 0, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
-    if p.ndim == 2:
-        return float(result)
-    return np.asarray(result, dtype=np.float64)
+    rows, rows_mask = (p, word_mask) if p.ndim == 3 else (p[None], word_mask[None])
+    result = mnlp_ragged(rows[rows_mask], Ragged(rows_mask.sum(axis=-1)))
+    return float(result[0]) if p.ndim == 2 else result

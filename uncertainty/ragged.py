@@ -45,22 +45,23 @@ def _check(values: np.ndarray, ragged: Ragged) -> np.ndarray:
     return values
 
 
-def segment_sum(values: np.ndarray, ragged: Ragged) -> np.ndarray:
-    """Per-text sum; an empty text sums to 0."""
+def _segments(reduce: np.ufunc, values: np.ndarray, ragged: Ragged) -> np.ndarray:
+    """`reduce` over each text's contiguous words; an empty text gives 0."""
     values = _check(values, ragged)
     out = np.zeros(len(ragged), dtype=np.float64)
     if ragged.total:
-        out[ragged.nonempty] = np.add.reduceat(values, ragged.starts[ragged.nonempty])
+        out[ragged.nonempty] = reduce.reduceat(values, ragged.starts[ragged.nonempty])
     return out
+
+
+def segment_sum(values: np.ndarray, ragged: Ragged) -> np.ndarray:
+    """Per-text sum; an empty text sums to 0."""
+    return _segments(np.add, values, ragged)
 
 
 def segment_max(values: np.ndarray, ragged: Ragged) -> np.ndarray:
     """Per-text maximum; an empty text gives 0."""
-    values = _check(values, ragged)
-    out = np.zeros(len(ragged), dtype=np.float64)
-    if ragged.total:
-        out[ragged.nonempty] = np.maximum.reduceat(values, ragged.starts[ragged.nonempty])
-    return out
+    return _segments(np.maximum, values, ragged)
 
 
 def segment_top_k_mean(values: np.ndarray, ragged: Ragged, k: int) -> np.ndarray:

@@ -25,14 +25,13 @@ import numpy as np
 from .aggregation import DEFAULT_TOP_K, check_reduction, reduce_ragged
 from .bayesian import bald, mc_entropy
 from .batch import _as_text_probs, prepare_probs
-from .boundary import BOUNDARY_WEIGHT, boundary_flat, check_boundary_weight
+from .boundary import BOUNDARY_WEIGHT, flat_weights
 from .errors import InvalidProbabilitiesError, UnknownStrategyError
 from .measures import least_confidence, margin, token_entropy
-from .ragged import Ragged, segment_sum
+from .mnlp import mnlp_ragged
+from .ragged import Ragged
 
 __all__ = ["Strategy", "STRATEGIES", "DEFAULT_STRATEGY", "get_strategy", "flatten"]
-
-_TINY = np.finfo(np.float64).tiny
 
 
 def flatten(probs_list: Sequence[np.ndarray], n_tags: int) -> tuple[np.ndarray, Ragged]:
@@ -98,8 +97,7 @@ def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool)
     def score(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
         weights = None
         if weighted:
-            weight = check_boundary_weight(boundary_weight)
-            weights = 1.0 + (weight - 1.0) * boundary_flat(flat, ragged.last_word(), tags)
+            weights = flat_weights(flat, ragged.last_word(), tags, boundary_weight)
         return reduce_ragged(measure(flat), ragged, weights, reduction, top_k)
 
     return score
@@ -114,14 +112,8 @@ def _sampled(measure: Callable[[np.ndarray], np.ndarray]):
 
 
 def _mnlp(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
-    """MNLP has its own length normalisation, so ``reduction`` and ``boundary_weight`` do not apply:
-    U = 1 - exp(mean_i log max_k p_i[k]); an empty text scores 0."""
-    if flat.shape[-1] == 0:
-        return np.zeros(len(ragged))
-    log_best = np.log(np.maximum(flat.max(axis=-1), _TINY)) if ragged.total else np.zeros(0)
-    mean_log = np.divide(segment_sum(log_best, ragged), ragged.lengths, out=np.zeros(len(ragged)),
-                         where=ragged.nonempty)
-    return np.where(ragged.nonempty, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
+    """MNLP has its own length normalisation, so ``reduction`` and ``boundary_weight`` do not apply."""
+    return mnlp_ragged(flat, ragged)
 
 
 def keyed_uniform(keys: Sequence[str | bytes], seed: int) -> np.ndarray:
