@@ -1,7 +1,7 @@
 """Validates probability arrays and pads a list of texts into one (batch, max_words, K) array + mask.
 
-Sums over words run left to right (cumulative sum), so padded zeros leave every result bit-identical
-to the per-text computation.
+Padded batches are reduced by gathering their real words (`uncertainty.ragged`), so padding never changes a
+result: batched and per-text numbers are bit-identical.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import InvalidParameterError, InvalidProbabilitiesError, warn_non_finite
 
-__all__ = ["pad_batch", "mask_from_lengths", "prepare_probs", "word_sum"]
+__all__ = ["pad_batch", "mask_from_lengths", "prepare_probs"]
 
 
 def _as_text_probs(probs: np.ndarray, n_tags: int | None) -> np.ndarray:
@@ -73,10 +73,3 @@ def prepare_probs(
         array = np.where(bad[..., None], 1.0 / max(array.shape[-1], 1), array)
     return array, mask_array
 
-
-def word_sum(values: np.ndarray) -> np.ndarray:
-    """Sum over the last (word) axis strictly left to right, so trailing padding (zeros) cannot change
-    the rounding: batched and per-text results are then exactly equal."""
-    if values.shape[-1] == 0:
-        return np.zeros(values.shape[:-1], dtype=np.float64)
-    return np.cumsum(values, axis=-1)[..., -1]
