@@ -30,7 +30,7 @@ def _redis(url: str):
     """A client with short timeouts (a slow Redis must not hold a request), or None without REDIS_URL."""
     if not url:
         return None
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5, decode_responses=True)
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 class Runtime:
@@ -42,14 +42,14 @@ class Runtime:
         self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
-        self.times = AnnotationTimes(self.store, _redis(settings.redis_url))
+        connection = _redis(settings.redis_url)  # one client for lead times, job state and the queue
+        self.times = AnnotationTimes(self.store, connection)
         self._observed: dict[str, tuple[float, tuple[list[int], list[float]]]] = {}
-        self.jobs = self._training_jobs(settings)
+        self.jobs = self._training_jobs(settings, connection)
 
-    def _training_jobs(self, settings: Settings) -> TrainingJobs:
+    def _training_jobs(self, settings: Settings, connection: redis.Redis | None) -> TrainingJobs:
         """RQ and Redis state with REDIS_URL; else a worker thread in this process, with its state in memory."""
-        if settings.redis_url:
-            connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        if connection is not None:
             triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
             return TrainingJobs(settings, self.store, triggers, RQQueue(connection), self.times)
         triggers = LocalTriggers(stale_after=settings.job_heartbeat_timeout)

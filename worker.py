@@ -27,10 +27,10 @@ from training.triggers import RedisTriggers  # noqa: E402
 STATE_TIMEOUT_S = 2.0  # a job state write waits at most this long for Redis (the training never waits for it)
 
 
-def with_timeouts(connection: redis.Redis, timeout: float = STATE_TIMEOUT_S, **options) -> redis.Redis:
+def with_timeouts(connection: redis.Redis, timeout: float = STATE_TIMEOUT_S) -> redis.Redis:
     """A client to the worker's Redis (same host, port, database, credentials) whose calls give up after `timeout`."""
     pool = connection.connection_pool
-    kwargs = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout, **options}
+    kwargs = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout}
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
@@ -41,7 +41,7 @@ def run_job(project: str) -> dict:
     yield_cpu_to_serving(settings)
     store = ModelStore(settings.model_dir, keep=settings.keep_versions)
     state = with_timeouts(job.connection)
-    times = AnnotationTimes(store, with_timeouts(job.connection, decode_responses=True))
+    times = AnnotationTimes(store, state)
     pool = ModelPool(settings, store)
     refresh = PredictionRefresh(
         pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass())

@@ -63,7 +63,7 @@ class AnnotationTimes:
         try:
             if self.redis is not None:
                 raw = self.redis.lrange(REDIS_KEY.format(project=project), 0, KEEP - 1)
-                pairs = [tuple(float(v) for v in item.split()) for item in reversed(raw)]
+                pairs = [tuple(float(v) for v in item.split()) for item in reversed(raw)]  # str or bytes
             else:
                 pairs = [tuple(p) for p in self._read_file(project)]
         except Exception as exc:

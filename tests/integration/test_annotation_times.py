@@ -46,7 +46,7 @@ def test_webhook_lead_times_make_cost_aware_selection_use_a_fitted_cost(make_cli
 
 
 def test_redis_keeps_observations_for_every_process_and_caps_them(tmp_path):
-    client = redis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
+    client = redis.Redis(host="127.0.0.1", port=6379)  # as the service connects: replies are bytes
     client.delete("nerb:lead_times:77")
     store = ModelStore(str(tmp_path))
     writer, reader = AnnotationTimes(store, client), AnnotationTimes(ModelStore(str(tmp_path / "other")), client)
