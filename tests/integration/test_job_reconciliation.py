@@ -18,6 +18,7 @@ from rq.job import Job, JobStatus
 from ner.store import ModelStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
+from tests.support.jobs import job, wait_job
 from tests.support.servers import Process, service_env
 from training.rq_queue import QUEUE_NAME, RQQueue
 from training.webhooks import ENQUEUE_GRACE_S
@@ -58,21 +59,6 @@ def start_training(client) -> str:
     return answer.json["status"]
 
 
-def job(client) -> dict:
-    return client.get("/train_status?project=1").json["jobs"].get("1", {})
-
-
-def wait_job(client, predicate, timeout: float, worker: Process | None = None) -> dict:
-    deadline = time.time() + timeout
-    state = {}
-    while time.time() < deadline:
-        state = job(client)
-        if predicate(state):
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"job state never matched within {timeout}s: {state}\n{worker.tail() if worker else ''}")
-
-
 def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_url_trains_the_next(
         tmp_path, redis_server, make_client, rule_model_dir):
     env = settings_env(tmp_path, rule_model_dir)
@@ -92,7 +78,7 @@ def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_
     worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
     try:
         assert start_training(client) == "queued"
-        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, worker=worker)
+        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, describe=worker.tail)
         assert done["state"] == "finished" and done["deployed"], (done, worker.tail())
         assert done["runs"] == 1 and done["generation"] > 0
     finally:
@@ -124,11 +110,11 @@ def test_redis_restarted_empty_under_a_running_job_the_job_finishes_and_status_s
     try:
         assert start_training(client) == "queued"
         running = wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
-                           timeout=120, worker=worker)
+                           timeout=120, describe=worker.tail)
         redis_server.stop()
         time.sleep(3)
         redis_server.start()  # same port, empty: the job state and the generation counter are gone
-        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, worker=worker)
+        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, describe=worker.tail)
         assert done["state"] == "finished" and done["deployed"], (done, worker.tail())
         assert done["job_id"] == running["job_id"]
         deployed = (tmp_path / "models" / "1" / "deployed.json").read_text()
@@ -159,7 +145,7 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
     try:
         assert start_training(client) == "queued"
         old = wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
-                       timeout=120, worker=old_worker)
+                       timeout=120, describe=old_worker.tail)
         horse = horse_of(old_worker)
         os.kill(horse.pid, signal.SIGSTOP)  # alive, but silent: no heartbeat
         try:
@@ -167,7 +153,7 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
             assert start_training(client) == "queued"
             new_worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "new.log", **env)
             new = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and s.get("runs", 0) >= 2,
-                           timeout=240, worker=new_worker)
+                           timeout=240, describe=new_worker.tail)
             assert new["state"] == "finished" and new["deployed"], (new, new_worker.tail())
             assert new["generation"] > old["generation"]
         finally:
@@ -201,7 +187,7 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
     try:
         assert start_training(client) == "queued"
         wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
-                 timeout=120, worker=worker)
+                 timeout=120, describe=worker.tail)
         os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
         try:
             started = time.perf_counter()
@@ -215,7 +201,7 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
         assert start_training(client) in ("queued", "follow-up queued")
         assert job(client)["state"] in ("queued", "running")
         done = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and not s.get("followup"),
-                        timeout=300, worker=worker)
+                        timeout=300, describe=worker.tail)
         assert done["state"] == "finished", (done, worker.tail())
         store = ModelStore(tmp_path / "models")
         assert store.deployed(1) == store.versions(1)[-1].name  # the newest version was deployed last

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import copy
-import time
 
 from tests.conftest import fixture
 from tests.data.corpus import LABEL_CONFIG, make_tasks
+from tests.support.jobs import wait_job
 
 
 def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", annotated: int = 1) -> dict:
@@ -19,16 +19,6 @@ def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", annotated
     return body
 
 
-def wait_for(client, predicate, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = client.get("/train_status?project=1").json["jobs"].get("1", {})
-        if predicate(state):
-            return state
-        time.sleep(0.5)
-    raise AssertionError(f"job never got there: {state}")
-
-
 def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rule_model_dir):
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=12,
                          MIN_TRAIN_STEPS=20, NUM_TRAIN_EPOCHS=2, DEPLOY_POLICY="always")
@@ -38,7 +28,7 @@ def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rul
     answers = [client.post("/webhook", json=annotation_webhook(t, annotated=i + 1)).json["status"]
                for i, t in enumerate(tasks)]
     assert answers == ["counted"] * 11 + ["queued"]
-    state = wait_for(client, lambda s: s.get("state") in ("finished", "failed"))
+    state = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=300, poll=0.5)
     assert state["state"] == "finished", state
     assert state["version"] == "p1-v1-n12" and state["deployed"] is True
     assert state["extraction"]["examples"] == 12

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from tests.conftest import fixture
+from tests.support.jobs import job, wait_job
 from tests.support.servers import Process, service_env
 from tests.support.slow_http import FailingServer
 
@@ -58,32 +59,18 @@ def send(client, action="ANNOTATION_CREATED", times=1):
     return answers
 
 
-def job(client):
-    return client.get("/train_status?project=1").json["jobs"].get("1", {})
-
-
-def wait_until(client, predicate, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = job(client)
-        if predicate(state):
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"job state never matched: {state}")
-
-
 def test_n_webhooks_make_exactly_one_job_and_a_burst_while_running_one_follow_up(jobs_client):
     client = jobs_client
     assert send(client, times=N - 1) == ["counted"] * (N - 1)
     assert send(client) == ["queued"]
-    state = wait_until(client, lambda s: s.get("state") == "failed")
+    state = wait_job(client, lambda s: s.get("state") == "failed", timeout=60)
     assert state["runs"] == 1 and "500" in state["error"]
 
     assert send(client, "START_TRAINING") == ["queued"]
-    wait_until(client, lambda s: s.get("state") == "running" and s.get("runs") == 2)
+    wait_job(client, lambda s: s.get("state") == "running" and s.get("runs") == 2, timeout=60)
     answers = send(client, times=3 * N)
     assert answers.count("follow-up queued") == 3 and answers.count("counted") == 3 * N - 3
-    state = wait_until(client, lambda s: s.get("state") == "failed" and s.get("runs") == 3, timeout=90)
+    state = wait_job(client, lambda s: s.get("state") == "failed" and s.get("runs") == 3, timeout=90)
     time.sleep(3)
     assert job(client)["runs"] == 3  # the burst produced one follow-up job, not three
 
