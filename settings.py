@@ -85,6 +85,7 @@ class Settings:
     deploy_policy: str = "if_better"
     training_start: str = "scratch"
     final_fit: str = "all"
+    epoch_selection: str = "last"
     uncertainty_strategy: str = "boundary_entropy"
     boundary_weight: float = 2.0
     uncertainty_reduction: str = "sum"
@@ -143,6 +144,7 @@ class Settings:
             deploy_policy=_choice(env, "DEPLOY_POLICY", "if_better", ("always", "if_better", "manual")),
             training_start=_choice(env, "TRAINING_START", "scratch", ("scratch", "warm")),
             final_fit=_choice(env, "FINAL_FIT", "all", ("all", "train")),
+            epoch_selection=_choice(env, "EPOCH_SELECTION", "last", ("last", "best")),
             uncertainty_strategy=strategy,
             boundary_weight=_float(env, "BOUNDARY_WEIGHT", 2.0, 1.0, 100.0),
             uncertainty_reduction=_choice(env, "UNCERTAINTY_REDUCTION", "sum", REDUCTIONS),

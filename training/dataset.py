@@ -7,7 +7,7 @@ sub-tokens and special tokens carry -100 (ignored by the loss).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from ner.encoding import IGNORE_INDEX, TextEncoder
@@ -23,9 +23,10 @@ class Split:
     """Tasks to train on and to validate on; `validation_is_train` when there were too few to hold any out."""
 
     train: list[Example]
-    validation: list[Example]
+    validation: list[Example]  # the tasks the deploy decision scores both models on
     validation_is_train: bool
     note: str = ""
+    epoch_choice: list[Example] = field(default_factory=list)  # held-out tasks that choose the epoch (may be empty)
 
 
 def _hash_point(example: Example, seed: int) -> float:
@@ -65,6 +66,33 @@ def split_examples(examples: Sequence[Example], fraction: float, seed: int = SPL
         [e for e, h in zip(examples, held) if h],
         False,
     )
+
+
+def is_epoch_choice(example: Example, fraction: float, seed: int = SPLIT_SEED) -> bool:
+    """True for the held-out tasks in the first half of the validation hash range: they choose the best epoch.
+
+    Same fixed-threshold rule as `is_validation`, so a task's role (train, epoch choice, decision) never changes
+    as the project grows.
+    """
+    return _hash_point(example, seed) < fraction / 2
+
+
+def with_epoch_choice(split: Split, fraction: float, seed: int = SPLIT_SEED) -> Split:
+    """The split with its validation side halved: `epoch_choice` picks the best epoch of the candidate and
+    `validation` (the other half) decides new-versus-current, so the decision scores no model on the tasks that
+    chose its epoch (choosing and judging on one set would favour the candidate).
+
+    Unchanged, with a note, when the training set doubles as validation or a half would be empty.
+    """
+    if split.validation_is_train:
+        return split
+    choice = [e for e in split.validation if is_epoch_choice(e, fraction, seed)]
+    decision = [e for e in split.validation if not is_epoch_choice(e, fraction, seed)]
+    if not choice or not decision:
+        note = (f"the {len(split.validation)} validation tasks do not fill both halves (epoch choice and "
+                f"decision): the last epoch is kept")
+        return replace(split, note="; ".join(n for n in (split.note, note) if n))
+    return replace(split, validation=decision, epoch_choice=choice)
 
 
 def _train_on_all(examples: list[Example], why: str) -> Split:

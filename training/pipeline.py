@@ -1,8 +1,9 @@
 """One training job: annotated examples in, a stored (and perhaps deployed) model version out.
 
 split -> score the current model (weights that never saw the validation tasks) -> train a candidate on the
-training side (TRAINING_START: from the base checkpoint, or warm) -> score it on the same validation split ->
-decide with DEPLOY_POLICY -> if deployed and FINAL_FIT=all, fit again with the same recipe on every example ->
+training side (TRAINING_START: from the base checkpoint, or warm; with EPOCH_SELECTION=best it keeps its best
+epoch on one half of the held-out tasks) -> score it on the (other half of the) validation split -> decide with
+DEPLOY_POLICY -> if deployed and FINAL_FIT=all, fit again with the same recipe (and epoch) on every example ->
 save atomically -> deploy -> log to MLflow. The job queue and webhook triggers call `run_training`; everything
 they need to report comes back in a `TrainingOutcome`.
 """
@@ -20,7 +21,7 @@ from ner.inference import Predictor
 from ner.store import ModelStore, project_key
 from ner.tags import tag_labels
 from training.annotations import Example
-from training.dataset import split_examples
+from training.dataset import split_examples, with_epoch_choice
 from training.evaluation import evaluate_model, summary
 from training.tracking import learning_curve_points, log_training_run
 from training.trainer import (
@@ -129,11 +130,14 @@ def run_training(
     _check_learnable(project, examples, config)
 
     split = split_examples(examples, settings.validation_split)
+    if settings.epoch_selection == "best":
+        split = with_epoch_choice(split, settings.validation_split)
     if split.note:
         log.warning("project %s: %s", project, split.note)
     refit = settings.final_fit == "all" and not split.validation_is_train
     candidate_span, refit_span = ((0.10, 0.48), (0.52, 0.88)) if refit else ((0.10, 0.85), None)
-    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
+    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on"
+           + (f", {len(split.epoch_choice)} to choose the epoch" if split.epoch_choice else ""))
 
     report(0.04, "loading the current model")
     start = load_starting_point(project, config, settings, store)
@@ -151,7 +155,8 @@ def run_training(
     if deploy and refit:
         candidate.model.model.cpu()  # parked while the second model trains (it is saved next to it)
         refit_progress = _phase(report, *refit_span, f"final fit on all {len(examples)} tasks: ")
-        served = _fit_on_all(project, start, examples, settings, config, refit_progress) or candidate
+        served = _fit_on_all(project, start, examples, settings, config, refit_progress,
+                             candidate.result.best_epoch) or candidate
         if served is candidate:
             reason += "; the fit on all labels diverged, so the candidate is saved"
 
@@ -224,13 +229,17 @@ def _train_candidate(project: str, start: StartingPoint, split, settings, config
         gc.collect()
         loaded, source = fresh_start(settings, config), base_source(settings)
     adapt_head(loaded, config.labels)
-    result = fine_tune(loaded, split.train, split.validation, settings, progress=progress)
+    if split.epoch_choice:
+        result = fine_tune(loaded, split.train, split.epoch_choice, settings, progress=progress, keep_best=True)
+    else:
+        result = fine_tune(loaded, split.train, split.validation, settings, progress=progress)
     return Fit(loaded, result, source, "all" if split.validation_is_train else "train", len(split.train))
 
 
 def _fit_on_all(project: str, start: StartingPoint, examples: list[Example], settings, config,
-                progress: Progress) -> Fit | None:
-    """The model to serve: the candidate's recipe again on every example, so the held-out labels are not lost.
+                progress: Progress, stop_after: int | None = None) -> Fit | None:
+    """The model to serve: the candidate's recipe again on every example, so the held-out labels are not lost;
+    when the candidate kept an earlier epoch (`stop_after`), the same schedule stopped after that epoch.
 
     It is not scored (every task is now training data); the candidate's scores stand for it. None when this fit
     diverges, so the job still saves the candidate that was judged.
@@ -238,7 +247,7 @@ def _fit_on_all(project: str, start: StartingPoint, examples: list[Example], set
     loaded, source = final_fit_start(start, settings, config)
     adapt_head(loaded, config.labels)
     try:
-        result = fine_tune(loaded, examples, [], settings, progress=progress)
+        result = fine_tune(loaded, examples, [], settings, progress=progress, stop_after=stop_after)
     except TrainingDivergedError as exc:
         log.warning("project %s: the fit on all labels diverged (%s); saving the candidate", project, exc)
         return None
@@ -258,8 +267,9 @@ def _save_model(loaded: LoadedModel, directory) -> None:
 
 
 def _training_stats(result: TrainResult) -> dict:
-    return {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
-            "seconds_per_step": round(result.seconds_per_step, 4), "device": result.device}
+    return {"epochs": result.epochs, "best_epoch": result.best_epoch, "steps": result.steps,
+            "seconds": round(result.seconds, 2), "seconds_per_step": round(result.seconds_per_step, 4),
+            "device": result.device}
 
 
 def _meta(served: Fit, candidate: Fit, split, metrics: dict, current_metrics: dict, start: StartingPoint,
@@ -284,6 +294,7 @@ def _meta(served: Fit, candidate: Fit, split, metrics: dict, current_metrics: di
         "validation_is_train": split.validation_is_train,
         "base_model": base_model_name(settings) or DEFAULT_BASE_MODEL,
         "training_start": settings.training_start,
+        "epoch_selection": settings.epoch_selection,
         "start": served.start,
         "final_fit": served.on,
         "history": served.result.history,
@@ -292,6 +303,8 @@ def _meta(served: Fit, candidate: Fit, split, metrics: dict, current_metrics: di
             "model": "this version" if served is candidate else f"{CANDIDATE_DIR}/",
             "train_size": candidate.size,
             "validation_size": len(split.validation),
+            "epoch_choice_size": len(split.epoch_choice),
+            "best_epoch": candidate.result.best_epoch,
             "start": candidate.start,
             "metrics": summary(metrics),
             "current_metrics": summary(current_metrics),
@@ -310,7 +323,9 @@ def _params(meta: dict, served: Fit, candidate: Fit, split, metrics: dict, confi
         "deploy_policy": settings.deploy_policy, "base_model": meta["base_model"], "start": served.start,
         "training_start": settings.training_start, "final_fit": served.on, "baseline": meta["baseline"],
         "candidate_start": candidate.start, "candidate_train_size": candidate.size,
-        "candidate_steps": candidate.result.steps,
+        "candidate_steps": candidate.result.steps, "epoch_selection": settings.epoch_selection,
+        "best_epoch": candidate.result.best_epoch if candidate.result.best_epoch is not None else "last",
+        "epoch_choice_size": len(split.epoch_choice),
         "annotations": annotations, "train_size": served.size, "validation_size": len(split.validation),
         "validation_is_train": split.validation_is_train, "labels": ",".join(config.labels),
         "seqeval_mode": metrics["seqeval_mode"], "device": served.result.device,

@@ -163,6 +163,7 @@ class TrainResult:
     train_rows: int = 0
     alignment: AlignmentStats = field(default_factory=AlignmentStats)
     device: str = "cpu"
+    best_epoch: int | None = None  # the epoch whose weights were kept (keep_best), None when the last one is
 
 
 def plan_epochs(rows: int, batch_size: int, num_train_epochs: int, min_train_steps: int) -> tuple[int, int]:
@@ -202,8 +203,15 @@ def fine_tune(
     settings,
     progress: Progress | None = None,
     seed: int = SEED,
+    keep_best: bool = False,
+    stop_after: int | None = None,
 ) -> TrainResult:
-    """Train `loaded.model` in place on `train`; score `validation` after every epoch (strict IOB2 entity F1)."""
+    """Train `loaded.model` in place on `train`; score `validation` after every epoch (entity F1 of served spans).
+
+    keep_best: end with the weights of the epoch with the highest validation F1 (the later one on a tie: more
+    training at equal score), recorded as `best_epoch`. stop_after: run the planned schedule (learning rate
+    included) but stop after that many epochs, to repeat a run that kept an earlier epoch on more data.
+    """
     from transformers import DataCollatorForTokenClassification
 
     progress = progress or (lambda fraction, message: None)
@@ -216,9 +224,12 @@ def fine_tune(
     result = TrainResult(train_rows=len(dataset), alignment=alignment, device=str(device))
     if len(dataset) == 0:
         return result
-    epochs, per_epoch = plan_epochs(len(dataset), settings.batch_size, settings.num_train_epochs, settings.min_train_steps)
-    total = epochs * per_epoch
+    planned, per_epoch = plan_epochs(len(dataset), settings.batch_size, settings.num_train_epochs, settings.min_train_steps)
+    total = planned * per_epoch
+    epochs = min(planned, stop_after) if stop_after else planned
     result.epochs = epochs
+    run_steps = epochs * per_epoch  # what progress counts; the schedule spans the planned `total`
+    best: tuple[float, dict] | None = None
     collator = DataCollatorForTokenClassification(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
     features = [
         {"input_ids": r["input_ids"], "attention_mask": r["attention_mask"], "labels": r["labels"]}
@@ -260,7 +271,7 @@ def fine_tune(
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
             result.steps += 1
-            progress(result.steps / total * 0.95, f"epoch {epoch}/{epochs}, step {result.steps}/{total}")
+            progress(result.steps / run_steps * 0.95, f"epoch {epoch}/{epochs}, step {result.steps}/{run_steps}")
         train_seconds += time.perf_counter() - epoch_start
         entry = {"epoch": epoch, "loss": float(np.mean(losses)), "steps": result.steps}
         if validation:
@@ -268,11 +279,21 @@ def fine_tune(
             scores = evaluate_model(predictor, tags, validation, loaded.label_map)
             entry.update({f"val_{k}": v for k, v in summary(scores).items() if k not in ("examples", "words")})
         result.history.append(entry)
-        progress(result.steps / total * 0.95,
+        if keep_best and validation and (best is None or entry["val_entity_f1"] >= best[0]):
+            best = (entry["val_entity_f1"], _weights_copy(model))
+            result.best_epoch = epoch
+        progress(result.steps / run_steps * 0.95,
                  f"epoch {epoch}/{epochs}: loss {entry['loss']:.4f}"
                  + (f", validation F1 {entry['val_entity_f1']:.3f}" if "val_entity_f1" in entry else ""))
+    if best is not None and result.best_epoch != epochs:
+        model.load_state_dict(best[1])
     model.eval()
     result.seconds = time.perf_counter() - started
     result.seconds_per_step = train_seconds / max(1, result.steps)
     progress(1.0, f"trained {result.steps} steps in {result.seconds:.0f} s")
     return result
+
+
+def _weights_copy(model: torch.nn.Module) -> dict:
+    """A CPU copy of the model's weights (the best epoch's, kept while training goes on)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -15,7 +15,7 @@ from ner.label_config import parse_ner_config
 from settings import Settings
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from training.annotations import tasks_to_examples
-from training.dataset import split_examples
+from training.dataset import split_examples, with_epoch_choice
 from training import pipeline
 from training.evaluation import evaluate_model
 from training.pipeline import run_training
@@ -105,10 +105,10 @@ def test_a_deployed_version_is_judged_on_held_out_tasks_then_fitted_on_every_tas
 def test_a_final_fit_that_diverges_leaves_the_judged_candidate_in_place(tiny, monkeypatch):
     real = pipeline.fine_tune
 
-    def diverge_without_validation(loaded, train, validation, settings, progress=None):
+    def diverge_without_validation(loaded, train, validation, settings, progress=None, **options):
         if not validation:  # the final fit: every task is training data
             raise TrainingDivergedError("loss became nan")
-        return real(loaded, train, validation, settings, progress=progress)
+        return real(loaded, train, validation, settings, progress=progress, **options)
 
     monkeypatch.setattr(pipeline, "fine_tune", diverge_without_validation)
     settings = tiny(FINAL_FIT="all")
@@ -193,3 +193,43 @@ def test_scratch_starts_from_the_base_checkpoint_whatever_is_deployed(tiny):
     assert second.start == first.start == f"base:{settings.baseline_model_name}"
     assert second.metrics["entity_f1"] == pytest.approx(first.metrics["entity_f1"])
     assert [h["loss"] for h in second.history] == pytest.approx([h["loss"] for h in first.history])
+
+
+# lr 0.3 over 8 epochs of 60 tasks makes the rule model's validation F1 rise and fall (seeded, so every run): the
+# best epoch on the choice half is not the last one, which is what lets the two tests below fail.
+OSCILLATING = {"EPOCH_SELECTION": "best", "VALIDATION_SPLIT": "0.4", "LEARNING_RATE": "0.3", "NUM_TRAIN_EPOCHS": "8"}
+
+
+def test_best_epoch_serves_the_weights_that_scored_best_on_one_half_and_is_judged_on_the_other(tiny):
+    settings = tiny(FINAL_FIT="train", **OSCILLATING)
+    store = ModelStore(settings.model_dir)
+    data = examples(60)
+    split = with_epoch_choice(split_examples(data, settings.validation_split), settings.validation_split)
+    assert split.epoch_choice and split.validation
+
+    outcome = run_training("5", data, CONFIG, settings, store)
+
+    meta = store.get("5", outcome.version).meta
+    chosen = [h["val_entity_f1"] for h in outcome.history]
+    best = meta["decided_on"]["best_epoch"]
+    assert best < len(chosen), "precondition: the best epoch is not the last"
+    assert chosen[best - 1] == max(chosen) and best == max(e for e, f in enumerate(chosen, 1) if f == max(chosen))
+    served = store.get("5", outcome.version).path
+    assert scores_of(served, split.epoch_choice, settings)[0] == pytest.approx(max(chosen))
+    assert scores(outcome.metrics) == pytest.approx(scores_of(served, split.validation, settings))
+    assert outcome.validation_size == meta["validation_size"] == len(split.validation)
+    assert meta["decided_on"]["epoch_choice_size"] == len(split.epoch_choice)
+    assert meta["epoch_selection"] == "best"
+
+
+def test_the_fit_on_every_task_stops_after_the_candidates_best_epoch(tiny):
+    settings = tiny(FINAL_FIT="all", **OSCILLATING)
+    store = ModelStore(settings.model_dir)
+
+    outcome = run_training("5", examples(60), CONFIG, settings, store)
+
+    meta = store.get("5", outcome.version).meta
+    best = meta["decided_on"]["best_epoch"]
+    assert outcome.final_fit == "all" and best < meta["decided_on"]["training"]["epochs"]
+    assert meta["training"]["epochs"] == len(meta["history"]) == best
+    assert meta["training"]["best_epoch"] is None  # the final fit has nothing held out: it stops, it does not choose

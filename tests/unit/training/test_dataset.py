@@ -6,7 +6,9 @@ from ner.base_model import load_tokenizer, resolve_model_path
 from ner.encoding import IGNORE_INDEX, TextEncoder
 from ner.tags import bio_tags
 from training.annotations import Example
-from training.dataset import build_dataset, encode_examples, is_validation, split_examples
+from training.dataset import (
+    build_dataset, encode_examples, is_epoch_choice, is_validation, split_examples, with_epoch_choice,
+)
 
 TAGS = bio_tags(["PER", "LOC"])
 TAG_IDS = {t: i for i, t in enumerate(TAGS)}
@@ -109,3 +111,36 @@ def test_a_split_with_an_empty_side_trains_on_all_and_says_so():
         split = split_examples(examples, 0.2)
         assert split.validation_is_train and split.train == split.validation == examples
         assert f"on the {side} side" in split.note
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=10**9), unique=True, min_size=1, max_size=80),
+       st.sampled_from([0.2, 0.5]))
+def test_a_held_out_task_never_moves_between_choosing_the_epoch_and_deciding(task_ids, fraction):
+    examples = [Example(i, f"text {i}") for i in task_ids]
+    roles: dict = {}
+    for n in range(1, len(examples) + 1):  # the project after each new annotated task
+        split = with_epoch_choice(split_examples(examples[:n], fraction), fraction)
+        if split.validation_is_train:
+            continue
+        sides = {"train": ids(split.train), "choice": ids(split.epoch_choice), "decision": ids(split.validation)}
+        assert sum(map(len, sides.values())) == n and len(set().union(*sides.values())) == n
+        for side, members in sides.items():
+            for task in members:
+                assert roles.setdefault(task, side) == side, (task, roles[task], side)
+
+
+def test_the_held_out_tasks_are_halved_by_the_hash_rule():
+    examples = [Example(i, "t") for i in range(400)]
+    split = with_epoch_choice(split_examples(examples, 0.2), 0.2)
+    assert ids(split.epoch_choice) == {e.task_id for e in examples if is_epoch_choice(e, 0.2)}
+    assert ids(split.validation) == {e.task_id for e in examples if is_validation(e, 0.2) and not is_epoch_choice(e, 0.2)}
+    assert 20 < len(split.epoch_choice) < 60 and 20 < len(split.validation) < 60
+
+
+def test_a_held_out_side_too_small_to_halve_keeps_every_task_for_the_decision_and_says_so():
+    candidates = [Example(i, "t") for i in range(400)]
+    decision_only = [e for e in candidates if is_validation(e, 0.2) and not is_epoch_choice(e, 0.2)][:2]
+    train_side = [e for e in candidates if not is_validation(e, 0.2)][:8]
+    split = with_epoch_choice(split_examples(train_side + decision_only, 0.2), 0.2)
+    assert split.epoch_choice == [] and split.validation == decision_only and "last epoch is kept" in split.note
