@@ -44,7 +44,8 @@ def run_job(project: str) -> dict:
     times = AnnotationTimes(store, state)
     pool = ModelPool(settings, store)
     refresh = PredictionRefresh(
-        pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass())
+        pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
+        settings.refresh_max_tasks)
     context = JobContext(settings, store, RedisTriggers(state, stale_after=settings.job_heartbeat_timeout),
                          RQQueue(job.connection).enqueue, refresh)
     return execute(project, job.id, context)
