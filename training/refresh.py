@@ -48,7 +48,7 @@ class PredictionRefresh:
     def __call__(self, api: LabelStudioAPI, project: str, label_config: str) -> int:
         pid = int(project)
         config = parse_ner_config(label_config)
-        version = self.pool.version_for(project, config)
+        version = self.pool.get(project, config, wait=True).version  # the deployed one, loaded before predicting
         current = api.project(pid).get("model_version") or None
         for old in api.model_versions(pid):  # older leftovers first, so reading `current`'s rows stays bounded
             if old not in (current, version):
