@@ -132,7 +132,7 @@ class LabelStudioAPI:
                           f"api/projects/{int(project)}/model-versions/", "GET", project=project)
 
     def delete_predictions(self, project: int, version: str) -> int:
-        """Delete every prediction of `version` in the project, in one query on Label Studio's side."""
+        """Delete every prediction of `version` in the project: one request, the rows are deleted by Label Studio."""
         answer = self._call(f"delete the predictions of {version!r} in project {project}", self._request,
                             f"api/projects/{int(project)}/model-versions/", "DELETE", {"model_version": version},
                             DELETE_TIMEOUT_S, project=project)
