@@ -53,7 +53,8 @@ class Runtime:
             triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
             return TrainingJobs(settings, self.store, triggers, RQQueue(connection), self.times)
         triggers = LocalTriggers(stale_after=settings.job_heartbeat_timeout)
-        refresh = PredictionRefresh(self.pool, lambda project: self.ranking(project).single_pass())
+        refresh = PredictionRefresh(self.pool, lambda project: self.ranking(project).single_pass(),
+                                    settings.refresh_max_tasks)
         local = LocalQueue(lambda project, job_id: execute(project, job_id, context))
         context = JobContext(settings, self.store, triggers, local.enqueue, refresh)
         return TrainingJobs(settings, self.store, triggers, local, self.times)

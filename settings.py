@@ -102,6 +102,7 @@ class Settings:
     job_queued_timeout: float = 300.0
     training_threads: int = 0
     label_studio_retries: int = 3
+    refresh_max_tasks: int = 1000
     label_studio_retry_delay: float = 5.0
     basic_auth_user: str = ""
     basic_auth_pass: str = ""
@@ -162,6 +163,7 @@ class Settings:
             job_queued_timeout=_float(env, "JOB_QUEUED_TIMEOUT", 300.0, 1.0, 86400.0),
             training_threads=_int(env, "TRAINING_THREADS", 0, 0, 1024),
             label_studio_retries=_int(env, "LABEL_STUDIO_RETRIES", 3, 0, 20),
+            refresh_max_tasks=_int(env, "REFRESH_MAX_TASKS", 1000, 0, 10_000_000),
             label_studio_retry_delay=_float(env, "LABEL_STUDIO_RETRY_DELAY", 5.0, 0.0, 3600.0),
             basic_auth_user=user,
             basic_auth_pass=password,

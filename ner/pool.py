@@ -1,8 +1,10 @@
 """Loaded models per project, kept across requests and bounded in number.
 
 Each request asks the pool for its project's model; the pool compares the store's deployed pointer with what it
-holds and switches to a newly deployed version on that request, so every web worker follows deployments without
-a restart. Loading happens once per (project, version), never per request.
+holds and, when a new version was deployed, loads it in a background thread while the old one keeps answering,
+then switches: every web worker follows deployments without a restart, and no request waits for a load except
+the very first of a project. Loading happens once per (project, version), never per request; during a switch a
+project holds at most one extra model.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -24,6 +27,7 @@ from ner.tags import tag_labels
 log = logging.getLogger(__name__)
 
 UNTRAINED = "untrained"
+SWITCH_RETRY_S = 30.0  # a version that failed to load is tried again after this long (the old one serves meanwhile)
 
 
 @dataclass
@@ -58,6 +62,8 @@ class ModelPool:
         self._models: OrderedDict[tuple, ServedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
+        self._switching: set[tuple] = set()  # keys whose next version is loading in the background
+        self._failed: dict[tuple, tuple[str, float]] = {}  # key -> (version that failed to load, when)
         self.last_error: dict[str, str] = {}
 
     @property
@@ -71,7 +77,9 @@ class ModelPool:
             return deployed
         return base_version(self.base_name, tuple(config.labels), tuple(sorted((k, tuple(v)) for k, v in config.predicted_values.items())))
 
-    def get(self, project: str, config) -> ServedModel:
+    def get(self, project: str, config, wait: bool = False) -> ServedModel:
+        """The project's model. A newly deployed version is loaded in the background while the one held answers;
+        `wait=True` (the worker's refresh, which must predict with the deployed version) loads it first."""
         key = (project, tuple(config.labels))
         wanted = self.version_for(project, config)
         with self._lock:
@@ -79,7 +87,35 @@ class ModelPool:
             if served is not None and served.version == wanted:
                 self._models.move_to_end(key)
                 return served
+            if served is not None and not wait:
+                self._models.move_to_end(key)
+                self._switch_in_background(key, project, config, wanted)
+                return served
             load_lock = self._loading.setdefault(key, threading.Lock())
+        return self._load_and_hold(key, project, config, wanted, load_lock)
+
+    def _switch_in_background(self, key: tuple, project: str, config, wanted: str) -> None:
+        """Start loading `wanted` unless a load of it runs already or failed moments ago (called under the lock)."""
+        failed = self._failed.get(key)
+        if key in self._switching or (failed and failed[0] == wanted and time.monotonic() - failed[1] < SWITCH_RETRY_S):
+            return
+        self._switching.add(key)
+        load_lock = self._loading.setdefault(key, threading.Lock())
+
+        def run():
+            try:
+                self._load_and_hold(key, project, config, wanted, load_lock)
+                self._failed.pop(key, None)
+            except Exception:  # the old version keeps serving; retried after SWITCH_RETRY_S
+                self._failed[key] = (wanted, time.monotonic())
+                log.exception("project %s: loading %s failed; still serving the previous version", project, wanted)
+            finally:
+                with self._lock:
+                    self._switching.discard(key)
+
+        threading.Thread(target=run, name=f"switch-{project}", daemon=True).start()
+
+    def _load_and_hold(self, key: tuple, project: str, config, wanted: str, load_lock: threading.Lock) -> ServedModel:
         with load_lock:  # one loader per key; others wait for it instead of loading twice
             with self._lock:
                 served = self._models.get(key)
@@ -87,7 +123,7 @@ class ModelPool:
                     return served
             served = self._load(project, config, wanted)
             with self._lock:
-                self._models[key] = served
+                self._models[key] = served  # the old version is dropped here: at most one extra during a load
                 self._models.move_to_end(key)
                 while len(self._models) > self.settings.model_cache_size:
                     evicted, _ = self._models.popitem(last=False)

@@ -8,13 +8,16 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from protocol.auth import basic_auth_ok, secret_ok
+from protocol.auth import basic_auth_ok, from_loopback, secret_ok
 from protocol.errors import ApiError, BadRequest, as_api_error
 from ner.label_config import LabelConfigError
 from protocol import errors
 
 log = logging.getLogger(__name__)
 errors.register(LabelConfigError, 422)
+
+# Routes that change what every annotator is served: without basic auth only a client on this machine may call them.
+ADMIN_ROUTES = {("POST", "/deploy")}
 
 
 def json_body() -> dict:
@@ -50,9 +53,18 @@ def create_app(backend_class: type, runtime: Any) -> Flask:
     def backend(project=None, label_config=None):
         return backend_class(runtime, project, label_config)
 
+    if not settings.basic_auth_user:
+        log.warning("no BASIC_AUTH_USER/BASIC_AUTH_PASS: every route is open, and %s only from loopback",
+                    ", ".join(f"{m} {p}" for m, p in sorted(ADMIN_ROUTES)))
+
     @app.before_request
     def authenticate():
         if not settings.basic_auth_user:
+            if (request.method, request.path) in ADMIN_ROUTES and not from_loopback(request.remote_addr,
+                                                                                     request.headers):
+                return jsonify(error=f"{request.method} {request.path} is only accepted from this machine "
+                                     "(loopback) while basic auth is off: set BASIC_AUTH_USER and BASIC_AUTH_PASS "
+                                     "to call it from elsewhere"), 403
             return None
         if basic_auth_ok(request.headers.get("Authorization"), settings.basic_auth_user, settings.basic_auth_pass):
             return None

@@ -1,8 +1,14 @@
-"""Basic auth for every route, and a webhook secret for Label Studio's webhook, which carries no credentials."""
+"""Basic auth for every route, a webhook secret for Label Studio's webhook (which carries no credentials), and
+the loopback rule for admin routes when no basic auth is configured."""
 from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
+from typing import Mapping
+
+# Headers a reverse proxy adds: a request carrying one came from elsewhere, whatever its socket address says.
+FORWARDED_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 def basic_auth_ok(header: str | None, user: str, password: str) -> bool:
@@ -21,3 +27,15 @@ def basic_auth_ok(header: str | None, user: str, password: str) -> bool:
 
 def secret_ok(given: str | None, secret: str) -> bool:
     return bool(given) and bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+
+def from_loopback(remote_addr: str | None, headers: Mapping[str, str]) -> bool:
+    """True for a client on this machine (127.0.0.0/8, ::1) that no proxy forwarded."""
+    if any(headers.get(name) for name in FORWARDED_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback

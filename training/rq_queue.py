@@ -1,12 +1,15 @@
 """Training jobs on an RQ queue (`rq worker ner-training` runs them), and what RQ knows of a job."""
 from __future__ import annotations
 
-from rq import Queue
+from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 QUEUE_NAME = "ner-training"
 ENTRY_POINT = "worker.run_job"  # the worker's composition root (worker.py), imported by RQ by name
+# Run by the RQ worker when a job raises past its own error handling, or is stopped: they mark the job state failed
+# at once (the registries consulted by /train_status remain the fallback, e.g. for a work horse killed outright).
+ON_FAILURE, ON_STOPPED = Callback("worker.on_job_failed"), Callback("worker.on_job_stopped")
 JOB_TIMEOUT_S = 6 * 3600
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED)
 
@@ -21,7 +24,7 @@ class RQQueue:
 
     def enqueue(self, project: str, job_id: str) -> None:
         self.queue.enqueue(ENTRY_POINT, project, job_id=job_id, job_timeout=JOB_TIMEOUT_S,
-                           description=f"train NER project {project}")
+                           description=f"train NER project {project}", on_failure=ON_FAILURE, on_stopped=ON_STOPPED)
 
     def whereabouts(self, job_id: str) -> tuple[str, str]:
         """("waiting" | "taken" | "ended" | "missing", detail) from RQ's record of the job (a record lost with Redis's

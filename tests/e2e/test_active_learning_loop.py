@@ -239,10 +239,15 @@ def test_4_start_training_button(loop):
 def test_5_select_samples(loop):
     name = "5 POST /select_samples"
     with loop.steps.step(name):
-        r = requests.post(loop.backend.url + "/select_samples", json={"project_id": loop.project.id, "limit": 10},
-                          timeout=60)
-        assert r.status_code == 200, f"POST /select_samples -> {r.status_code}: {r.text[:500]}"
-        body = r.json()
+        deadline = time.monotonic() + 60  # a version deployed moments ago is loaded in the background meanwhile
+        while True:
+            r = requests.post(loop.backend.url + "/select_samples",
+                              json={"project_id": loop.project.id, "limit": 10}, timeout=60)
+            assert r.status_code == 200, f"POST /select_samples -> {r.status_code}: {r.text[:500]}"
+            body = r.json()
+            if body["model_version"] == loop.versions[-1] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         print(f"[e2e]   /select_samples: {body}")
         ids, scores = body["task_ids"], body["scores"]
         assert body["total_unlabeled"] == len(loop.unlabelled), body

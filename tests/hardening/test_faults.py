@@ -20,6 +20,7 @@ import requests
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.hardening.conftest import (annotation_webhook, job_state, predict_body, rq_worker, save_rule_version,
                                       start_training_webhook, wait_job)
+from tests.support.serving import results_once_serving
 from tests.support.servers import REPO, free_port, start_gunicorn
 from tests.support.slow_http import FailingServer
 
@@ -46,7 +47,9 @@ def assert_store_intact(models, url: str) -> str:
     assert deployed in listed and (models / "1" / "versions" / deployed / "meta.json").is_file()
     answer = requests.post(url + "/predict", json=predict_body(), timeout=30)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["results"][0]["model_version"] == deployed
+    served = results_once_serving(lambda: requests.post(url + "/predict", json=predict_body(), timeout=30).json(),
+                                  deployed)  # a version deployed meanwhile is loaded in the background
+    assert served[0]["model_version"] == deployed
     return deployed
 
 
@@ -262,6 +265,7 @@ def test_model_write_interrupted(tmp_path, make_client, rule_model_dir):
 
     later = save_rule_version(store, rule_model_dir, annotations=2)  # the next save works and gets the next number
     assert later.name == "p1-v2-n2" and [v.name for v in store.versions(1)] == [good.name, later.name]
-    store.deploy(1, later.name)
-    assert client.post("/predict", json=predict_body()).json["results"][0]["model_version"] == later.name
+    store.deploy(1, later.name)  # loaded in the background while the previous version answers
+    served = results_once_serving(lambda: client.post("/predict", json=predict_body()).json, later.name)
+    assert served[0]["model_version"] == later.name
     assert len(list((models / "1" / "versions").glob(".incoming-*"))) == 3  # recent leftovers: pruned after 1 h

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from ner.store import ModelStore
 from tests.data.corpus import LABEL_CONFIG
-from tests.hardening.conftest import predict_body, start_training_webhook
+from tests.hardening.conftest import predict_body, save_rule_version, start_training_webhook
 from tests.support.servers import start_gunicorn
 from tests.support.slow_http import FailingServer
 
@@ -181,3 +182,57 @@ def test_container_runs_as_non_root():
     pytest.importorskip("yaml")
     deploy_files = importlib.import_module("tests.integration.test_deploy_files")
     deploy_files.test_dockerfile_base_user_ports_and_volume()  # the final USER is not root and owns nothing else
+
+
+def deployable(tmp_path, rule_model_dir) -> str:
+    return save_rule_version(ModelStore(tmp_path / "models"), rule_model_dir).name
+
+
+@pytest.mark.parametrize("remote", ["10.1.2.3", "192.168.0.7", "2001:db8::5", "0.0.0.0"])
+def test_without_basic_auth_deploy_is_refused_beyond_loopback_naming_the_setting(
+        make_client, rule_model_dir, tmp_path, remote):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir)
+    version = deployable(tmp_path, rule_model_dir)
+    refused = client.post("/deploy", json={"project_id": 1, "version": version}, environ_base={"REMOTE_ADDR": remote})
+    assert refused.status_code == 403
+    assert "BASIC_AUTH_USER" in refused.json["error"] and "loopback" in refused.json["error"]
+    assert ModelStore(tmp_path / "models").deployed(1) is None  # nothing moved
+    other = client.post("/predict", json=predict_body(), environ_base={"REMOTE_ADDR": remote})
+    assert other.status_code == 200  # Label Studio's own routes stay open, as before
+
+
+@pytest.mark.parametrize("local", ["127.0.0.1", "127.0.0.53", "::1", "::ffff:127.0.0.1"])
+def test_without_basic_auth_deploy_from_loopback_still_works(make_client, rule_model_dir, tmp_path, local):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir)
+    version = deployable(tmp_path, rule_model_dir)
+    answer = client.post("/deploy", json={"project_id": 1, "version": version}, environ_base={"REMOTE_ADDR": local})
+    assert answer.status_code == 200 and answer.json == {"project_id": 1, "model_version": version}
+
+
+def test_a_proxied_request_counts_as_remote_even_on_loopback(make_client, rule_model_dir, tmp_path):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir)
+    version = deployable(tmp_path, rule_model_dir)
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        answer = client.post("/deploy", json={"project_id": 1, "version": version}, headers={header: "203.0.113.9"})
+        assert answer.status_code == 403, header
+
+
+def test_with_basic_auth_deploy_is_accepted_from_anywhere_with_credentials(make_client, rule_model_dir, tmp_path):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, BASIC_AUTH_USER=USER, BASIC_AUTH_PASS=PASSWORD)
+    version = deployable(tmp_path, rule_model_dir)
+    body = {"project_id": 1, "version": version}
+    assert client.post("/deploy", json=body, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 401
+    answer = client.post("/deploy", json=body, environ_base={"REMOTE_ADDR": "10.1.2.3"}, headers=basic(USER, PASSWORD))
+    assert answer.status_code == 200
+
+
+def test_gunicorn_without_basic_auth_deploys_from_loopback_and_refuses_a_proxied_client(tmp_path, rule_model_dir):
+    version = deployable(tmp_path, rule_model_dir)
+    proc, url = start_gunicorn(tmp_path, BASELINE_MODEL_NAME=str(rule_model_dir), MODEL_DIR=str(tmp_path / "models"))
+    try:
+        body = {"project_id": 1, "version": version}
+        proxied = requests.post(url + "/deploy", json=body, headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+        assert proxied.status_code == 403 and "BASIC_AUTH_USER" in proxied.json()["error"]
+        assert requests.post(url + "/deploy", json=body, timeout=30).status_code == 200
+    finally:
+        proc.stop()

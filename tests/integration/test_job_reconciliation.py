@@ -13,6 +13,7 @@ import time
 import psutil
 import pytest
 from rq import Queue
+from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
 from ner.store import ModelStore
@@ -21,6 +22,7 @@ from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_tra
 from tests.support.jobs import job, wait_job
 from tests.support.servers import Process, service_env
 from training.rq_queue import QUEUE_NAME, RQQueue
+from training.triggers import RedisTriggers
 from training.webhooks import ENQUEUE_GRACE_S
 
 SETUP = {"project": "1.1795511008", "schema": LABEL_CONFIG}
@@ -205,5 +207,55 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
         assert done["state"] == "finished", (done, worker.tail())
         store = ModelStore(tmp_path / "models")
         assert store.deployed(1) == store.versions(1)[-1].name  # the newest version was deployed last
+    finally:
+        worker.stop()
+
+
+def raw_state(redis_server, project: str = "1") -> dict:
+    """The job state as stored, without /train_status consulting RQ (which would settle it on its own)."""
+    return RedisTriggers(redis_server.client()).status(project).get(project, {})
+
+
+def wait_raw(redis_server, predicate, timeout: float, describe=lambda: "") -> dict:
+    deadline = time.time() + timeout
+    while not predicate(state := raw_state(redis_server)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert predicate(state), (state, describe())
+    return state
+
+
+def test_a_job_that_raises_in_its_worker_is_marked_failed_by_rqs_failure_callback(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client, tasks=2)
+    assert start_training(client) == "queued"
+    queued = raw_state(redis_server)
+    # The worker's own environment is broken: run_job raises before the job body can record anything.
+    worker = Process([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_server.url, QUEUE_NAME],
+                     service_env(**{**env, "LEARNING_RATE": "fast"}), tmp_path / "worker.log")
+    try:
+        failed = wait_raw(redis_server, lambda s: s.get("state") == "failed", timeout=60, describe=worker.tail)
+    finally:
+        worker.stop()
+    assert failed["job_id"] == queued["job_id"]
+    assert "SettingsError" in failed["error"] and "LEARNING_RATE" in failed["error"], failed
+    assert start_training(client) == "queued"  # and the next trigger is taken
+
+
+def test_a_job_stopped_in_rq_is_marked_failed_by_rqs_stopped_callback(
+        tmp_path, redis_server, make_client, rule_model_dir):
+    env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=2000)
+    client = make_client(REDIS_URL=redis_server.url, **env)
+    annotate(client)
+    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    try:
+        assert start_training(client) == "queued"
+        running = wait_raw(redis_server, lambda s: s.get("state") == "running", timeout=120, describe=worker.tail)
+        send_stop_job_command(redis_server.client(), running["job_id"])  # what `rq` stop-job does
+        stopped = wait_raw(redis_server, lambda s: s.get("state") != "running", timeout=30, describe=worker.tail)
+        assert stopped["state"] == "failed" and "stopped" in stopped["error"], stopped
+        assert stopped["job_id"] == running["job_id"]
+        assert start_training(client) == "queued"
     finally:
         worker.stop()

@@ -1,11 +1,20 @@
-"""A newly deployed version is served on the next request, without a restart; the old one stays loadable."""
+"""A newly deployed version is loaded in the background while the old one answers, then served, without a
+restart; the old one stays loadable (rollback)."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 
+import ner.pool
+from ner.label_config import parse_ner_config
+from ner.pool import ModelPool
 from ner.store import ModelStore
+from settings import Settings
 from tests.conftest import NER_TAGS, RULES, fixture
+from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
+from tests.support.serving import results_once_serving
 
 
 def save_version(store, project, source_dir, annotations):
@@ -16,7 +25,11 @@ def save_version(store, project, source_dir, annotations):
     return store.save(project, annotations, write, {"labels": ["PER", "ORG", "LOC", "MISC"], "tags": NER_TAGS})
 
 
-def test_deployed_version_is_picked_up_by_the_next_request_and_rollback_works(make_client, tmp_path):
+def served_after_switch(client, body, version) -> list[dict]:
+    return results_once_serving(lambda: client.post("/predict", json=body).json, version)
+
+
+def test_deployed_version_is_served_once_loaded_and_rollback_works(make_client, tmp_path):
     client = make_client()
     setup = fixture("setup")["body"]
     body = fixture("predict_retrieve_action")["body"]
@@ -30,21 +43,71 @@ def test_deployed_version_is_picked_up_by_the_next_request_and_rollback_works(ma
     store.deploy(1, v1.name)
 
     assert client.post("/setup", json=setup).json["model_version"] == "p1-v1-n20"
-    results = client.post("/predict", json=body).json["results"]
+    results = served_after_switch(client, body, "p1-v1-n20")
     assert {r["model_version"] for r in results} == {"p1-v1-n20"}
     assert [r["value"]["text"] for r in results[0]["result"]] == ["Apple", "Tim Cook", "Cupertino"]
 
     store.deploy(1, v2.name)
-    results = client.post("/predict", json=body).json["results"]
+    results = served_after_switch(client, body, "p1-v2-n30")
     assert {r["model_version"] for r in results} == {"p1-v2-n30"}
     assert [r["value"]["text"] for r in results[0]["result"]] == ["Tim Cook", "Cupertino"]
 
     rollback = client.post("/deploy", json={"project_id": 1, "version": v1.name})  # a rollback through the API
     assert rollback.status_code == 200 and rollback.json == {"project_id": 1, "model_version": "p1-v1-n20"}
-    assert client.post("/predict", json=body).json["results"][0]["model_version"] == "p1-v1-n20"
+    assert served_after_switch(client, body, "p1-v1-n20")[0]["model_version"] == "p1-v1-n20"
     assert client.post("/deploy", json={"project_id": 1, "version": "p1-v9-n1"}).status_code == 404
     assert client.post("/deploy", json={"project_id": 1, "version": "../../etc"}).status_code == 404
     assert client.post("/deploy", json={"version": v1.name}).status_code == 400
     bad_project = client.post("/deploy", json={"project_id": "../1", "version": v1.name})
     assert bad_project.status_code == 400 and "project id" in bad_project.json["error"]
     assert client.get("/versions").json["versions"]["1"] == ["p1-v1-n20", "p1-v2-n30"]
+
+
+def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_then_the_new_one_serves(
+        tmp_path, rule_model_dir, monkeypatch):
+    store = ModelStore(tmp_path / "models")
+    v1 = save_version(store, 1, rule_model_dir, 10)
+    v2 = save_version(store, 1, rule_model_dir, 20)
+    store.deploy(1, v1.name)
+    pool = ModelPool(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
+    config = parse_ner_config(LABEL_CONFIG)
+    assert pool.get("1", config).version == v1.name
+
+    loads, release = [], threading.Event()
+    real_load = ner.pool.load_saved_model
+
+    def slow_load(path, label_map):  # the edge: reading a checkpoint from disk, made slow at will
+        loads.append(path)
+        assert release.wait(60), "the test never released the load"
+        return real_load(path, label_map)
+
+    monkeypatch.setattr(ner.pool, "load_saved_model", slow_load)
+    store.deploy(1, v2.name)
+    started = time.monotonic()
+    during = [pool.get("1", config) for _ in range(5)]
+    assert time.monotonic() - started < 2.0  # nobody waited for the load
+    assert {m.version for m in during} == {v1.name}
+    assert during[0].predictor.predict(["Alice met Bob"])[0].probs.shape[0] == 3  # the old one really answers
+    deadline = time.monotonic() + 10
+    while not loads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(loads) == 1 and loads[0].endswith(v2.name)  # one background load, however many requests
+    assert pool.status()["1"]["model_version"] == v1.name
+
+    release.set()
+    deadline = time.monotonic() + 30
+    while pool.get("1", config).version != v2.name and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool.get("1", config).version == v2.name
+    assert len(loads) == 1 and len(pool.status()) == 1  # the old version was let go: no second copy is held
+
+
+def test_the_worker_refresh_waits_for_the_deployed_version(tmp_path, rule_model_dir):
+    store = ModelStore(tmp_path / "models")
+    v1, v2 = save_version(store, 1, rule_model_dir, 10), save_version(store, 1, rule_model_dir, 20)
+    store.deploy(1, v1.name)
+    pool = ModelPool(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
+    config = parse_ner_config(LABEL_CONFIG)
+    pool.get("1", config)
+    store.deploy(1, v2.name)
+    assert pool.get("1", config, wait=True).version == v2.name

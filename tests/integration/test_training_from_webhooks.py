@@ -6,6 +6,7 @@ import copy
 from tests.conftest import fixture
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.support.jobs import wait_job
+from tests.support.serving import results_once_serving
 
 
 def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", annotated: int = 1) -> dict:
@@ -36,7 +37,8 @@ def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rul
     assert before.startswith("base-") and after == "p1-v1-n12"
     body = {"tasks": [{"id": 1, "data": {"text": "Angela Merkel met Sony in Tokyo."}}], "label_config": LABEL_CONFIG,
             "project": "1.1795511008"}
-    assert client.post("/predict", json=body).json["results"][0]["model_version"] == "p1-v1-n12"
+    served = results_once_serving(lambda: client.post("/predict", json=body).json, "p1-v1-n12")
+    assert served[0]["model_version"] == "p1-v1-n12"
 
 
 def test_deleted_and_updated_annotations_are_reflected(make_client, rule_model_dir, tmp_path):
