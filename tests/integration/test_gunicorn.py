@@ -44,3 +44,17 @@ def test_health_answers_within_a_second_while_a_big_predict_runs(served):
     worker.join()
     assert len(done["r"].json()["results"]) == 300
     assert slowest < 1.0, f"/health took {slowest:.2f}s during a predict (Label Studio gives up after 1 s)"
+
+
+@pytest.mark.parametrize("workers, override", [(2, ""), (1, "3")])
+def test_each_worker_takes_its_share_of_the_cores_or_torch_threads(tmp_path, rule_model_dir, workers, override):
+    from ner.threads import available_cores
+
+    proc, url = start_gunicorn(tmp_path, workers=workers, threads=2, MODEL_DIR=tmp_path / "models",
+                               BASELINE_MODEL_NAME=rule_model_dir, TORCH_THREADS=override)
+    try:
+        expected = int(override) if override else max(1, available_cores() // workers)
+        seen = {requests.get(url + "/health", timeout=5).json()["torch_threads"] for _ in range(8)}
+        assert seen == {expected}, proc.tail()
+    finally:
+        proc.stop()
