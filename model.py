@@ -5,6 +5,7 @@ import logging
 
 import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
+from ner.batching import BatchTimeout
 from ner.label_config import NerConfig, parse_ner_config
 from ner.store import InvalidProjectError, UnknownVersionError, project_key
 from ner.tasks import task_text
@@ -25,6 +26,7 @@ errors.register(LabelStudioNotConfigured, 400)
 errors.register(LabelStudioError, 502)
 errors.register(WebhookError, 400)
 errors.register(JobStateUnavailable, 503)
+errors.register(BatchTimeout, 503)
 
 
 class NERBackend(LabelStudioMLBase):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from transformers import AutoConfig
 
 from ner.base_model import has_ner_head, load_base_model, load_saved_model, match_labels, resolve_model_path
+from ner.batching import MicroBatcher
 from ner.inference import Predictor
 from ner.parity import FULL, ParityBounds, choose_precision
 from ner.precision import to_precision
@@ -38,6 +39,11 @@ class ServedModel:
     label_map: dict[str, str]
     trained: bool
     precision: str = FULL
+    batcher: MicroBatcher | None = None  # /predict's way in: concurrent small requests share forward passes
+
+    def predict(self, texts: list[str]) -> list:
+        """Per-text outputs of a /predict chunk, through the batcher when there is one."""
+        return (self.batcher or self.predictor).predict(texts)
 
 
 @functools.lru_cache(maxsize=16)
@@ -127,7 +133,8 @@ class ModelPool:
             "project %s, %s: served %s (%s)", project, version, precision, why)
         model = to_precision(loaded.model, precision)
         predictor = Predictor(model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
-        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision)
+        batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
+        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision, batcher)
 
     def status(self) -> dict:
         with self._lock:

@@ -58,3 +58,37 @@ def test_each_worker_takes_its_share_of_the_cores_or_torch_threads(tmp_path, rul
         assert seen == {expected}, proc.tail()
     finally:
         proc.stop()
+
+
+def test_concurrent_single_task_predicts_share_passes_and_each_gets_its_own_answer(tmp_path, rule_model_dir):
+    proc, url = start_gunicorn(tmp_path, workers=1, threads=8, MODEL_DIR=tmp_path / "models",
+                               BASELINE_MODEL_NAME=rule_model_dir, PREDICT_BATCH_WINDOW_MS=50, LOG_LEVEL="DEBUG")
+    try:
+        setup = fixture("setup")["body"]
+        requests.post(url + "/setup", json=setup, timeout=10)
+        people = ["Angela Merkel", "Tim Cook", "Alice", "Bob"]
+        places = ["Berlin", "Tokyo", "Geneva", "Munich", "Paris", "London"]
+        texts = [f"{'Yesterday ' * (i % 3)}{people[i % 4]} flew to {places[i % 6]}." for i in range(16)]
+        answers: list = [None] * len(texts)
+        start = threading.Barrier(8)
+
+        def client(k):
+            start.wait()
+            for i in range(k, len(texts), 8):
+                body = {"tasks": [{"id": i, "data": {"text": texts[i]}}], "label_config": setup["schema"],
+                        "project": setup["project"]}
+                answers[i] = requests.post(url + "/predict", json=body, timeout=60).json()["results"]
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for i, text in enumerate(texts):
+            (prediction,) = answers[i]
+            got = [(r["value"]["text"], r["value"]["labels"][0]) for r in prediction["result"]]
+            assert got == [(people[i % 4], "PER"), (places[i % 6], "LOC")], (i, text, prediction)
+            assert all(text[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in prediction["result"])
+        assert "one forward pass for" in proc.log_path.read_text(), "no two requests ever shared a pass"
+    finally:
+        proc.stop()
