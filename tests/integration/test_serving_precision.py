@@ -122,3 +122,13 @@ def test_a_base_model_has_no_figures_so_it_is_served_fp32_unless_forced(make_cli
         result = client.post("/predict", json=body).get_json()["results"][0]["result"]
         assert [(r["value"]["start"], r["value"]["end"]) for r in result] == [(0, 13), (22, 28)]
         assert client.get("/health").get_json()["models"]["3"]["precision"] == expected
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_selection_embeddings_and_mc_dropout_run_at_reduced_precision(rule_model_dir, precision):
+    loaded = load_saved_model(str(rule_model_dir), {})
+    model = to_precision(loaded.model, precision)
+    (out,) = Predictor(model, loaded.tokenizer, 64).predict(["Angela Merkel visited Berlin."], embeddings=True,
+                                                            mc_samples=2, mc_layers=1)
+    assert out.embedding.shape == (model.config.hidden_size,) and out.samples.shape == (2, len(out.words), len(NER_TAGS))
+    assert out.samples.dtype == out.probs.dtype == "float32"
