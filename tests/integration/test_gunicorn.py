@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from tests.conftest import fixture
+from tests.support.predictions import check_predictions
 from tests.support.servers import start_gunicorn
 
 
@@ -24,6 +25,7 @@ def test_gunicorn_serves_setup_and_predict(served):
     body = fixture("predict_retrieve_action")["body"]
     results = requests.post(served + "/predict", json=body, timeout=60).json()["results"]
     assert len(results) == 2 and results[0]["result"]
+    check_predictions(body["label_config"], results)
 
 
 def test_health_answers_within_a_second_while_a_big_predict_runs(served):
@@ -43,6 +45,7 @@ def test_health_answers_within_a_second_while_a_big_predict_runs(served):
         time.sleep(0.2)
     worker.join()
     assert len(done["r"].json()["results"]) == 300
+    check_predictions(body["label_config"], done["r"].json()["results"])
     assert slowest < 1.0, f"/health took {slowest:.2f}s during a predict (Label Studio gives up after 1 s)"
 
 
@@ -85,6 +88,7 @@ def test_concurrent_single_task_predicts_share_passes_and_each_gets_its_own_answ
         for t in threads:
             t.join(120)
         for i, text in enumerate(texts):
+            check_predictions(setup["schema"], answers[i])
             (prediction,) = answers[i]
             got = [(r["value"]["text"], r["value"]["labels"][0]) for r in prediction["result"]]
             assert got == [(people[i % 4], "PER"), (places[i % 6], "LOC")], (i, text, prediction)
