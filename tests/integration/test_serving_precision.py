@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ner.base_model import load_saved_model
 from ner.decoding import decode_probs
 from ner.inference import Predictor
 from ner.label_config import parse_ner_config
@@ -17,7 +18,6 @@ from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
 from training.annotations import Example
 from training.pipeline import run_training
-from ner.base_model import load_saved_model
 
 QUANTIZED = torch.ao.nn.quantized.dynamic.Linear
 SENTENCES = [
@@ -27,6 +27,8 @@ SENTENCES = [
     ("Siemens opened an office in Munich.", [(0, 7, "ORG"), (28, 34, "LOC")]),
     ("Bob works for Apple in Geneva.", [(0, 3, "PER"), (14, 19, "ORG"), (23, 29, "LOC")]),
 ]
+TEXTS = [text for text, _ in SENTENCES]
+GOLD = [spans for _, spans in SENTENCES]
 EXAMPLES = [Example(f"{i}-{j}", text, tuple(spans)) for i in range(4) for j, (text, spans) in enumerate(SENTENCES)]
 
 
@@ -40,27 +42,21 @@ def served_spans(model, tokenizer, texts):
     return [[(s.start, s.end, s.label) for s in decode_probs(o.words, o.probs, NER_TAGS, None)] for o in outputs]
 
 
-def gold(texts):
-    return [[tuple(span) for span in spans] for _, spans in SENTENCES if _ in texts]
-
-
 def test_int8_and_bf16_serve_the_same_spans_as_fp32_and_really_convert_the_model(rule_model_dir):
-    texts = [t for t, _ in SENTENCES]
     loaded = load_saved_model(str(rule_model_dir), {})
-    assert served_spans(loaded.model, loaded.tokenizer, texts) == gold(texts)
+    assert served_spans(loaded.model, loaded.tokenizer, TEXTS) == GOLD
     int8 = to_precision(loaded.model, "int8", inplace=False)
     assert isinstance(int8.classifier, QUANTIZED) and not isinstance(loaded.model.classifier, QUANTIZED)
-    assert served_spans(int8, loaded.tokenizer, texts) == gold(texts)
+    assert served_spans(int8, loaded.tokenizer, TEXTS) == GOLD
     bf16 = to_precision(loaded.model, "bf16", inplace=False)
     assert bf16.classifier.weight.dtype == torch.bfloat16 and loaded.model.classifier.weight.dtype == torch.float32
-    assert served_spans(bf16, loaded.tokenizer, texts) == gold(texts)
+    assert served_spans(bf16, loaded.tokenizer, TEXTS) == GOLD
 
 
 def test_the_fragile_model_is_exact_at_fp32_and_blind_at_int8(fragile_model_dir):
-    texts = [t for t, _ in SENTENCES]
     loaded = load_saved_model(str(fragile_model_dir), {})
-    assert served_spans(loaded.model, loaded.tokenizer, texts) == gold(texts)
-    assert served_spans(to_precision(loaded.model, "int8", inplace=False), loaded.tokenizer, texts) != gold(texts)
+    assert served_spans(loaded.model, loaded.tokenizer, TEXTS) == GOLD
+    assert served_spans(to_precision(loaded.model, "int8", inplace=False), loaded.tokenizer, TEXTS) != GOLD
 
 
 def train(tmp_path, base_dir, **env):
@@ -113,7 +109,6 @@ def test_fp32_serving_records_no_figures(tmp_path, rule_model_dir):
 
 
 def test_a_base_model_has_no_figures_so_it_is_served_fp32_unless_forced(make_client, rule_model_dir):
-    setup = {"project": "3", "schema": LABEL_CONFIG}
     for force, expected in (("false", "fp32"), ("true", "int8")):
         client = make_client(BASELINE_MODEL_NAME=rule_model_dir, SERVING_PRECISION="int8",
                              SERVING_PRECISION_FORCE=force)
