@@ -19,11 +19,13 @@ def configure_logging(level: str) -> None:
 def create_app(settings: Settings | None = None):
     """Build the Flask app with its runtime; `settings` defaults to the environment."""
     from model import NERBackend
+    from ner.threads import apply_thread_budget, budget_for
     from protocol.app import create_app as create_protocol_app
     from runtime import Runtime
 
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    apply_thread_budget(budget_for(settings, workers=1))  # gunicorn.conf.py's post_fork re-budgets each worker
     return create_protocol_app(NERBackend, Runtime(settings))
 
 

@@ -5,9 +5,11 @@ import logging
 
 import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
+from ner.batching import BatchTimeout
 from ner.label_config import NerConfig, parse_ner_config
 from ner.store import InvalidProjectError, UnknownVersionError, project_key
 from ner.tasks import task_text
+from ner.threads import torch_threads
 from prediction import predict_tasks
 from protocol import errors
 from protocol.base import LabelStudioMLBase
@@ -24,6 +26,7 @@ errors.register(LabelStudioNotConfigured, 400)
 errors.register(LabelStudioError, 502)
 errors.register(WebhookError, 400)
 errors.register(JobStateUnavailable, 503)
+errors.register(BatchTimeout, 503)
 
 
 class NERBackend(LabelStudioMLBase):
@@ -78,7 +81,7 @@ class NERBackend(LabelStudioMLBase):
         jobs = self.runtime.jobs
         return {"models": pool.status(), "load_errors": dict(pool.last_error),
                 "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
-                "training_mode": jobs.mode if jobs is not None else "off"}
+                "training_mode": jobs.mode if jobs is not None else "off", "torch_threads": torch_threads()}
 
     def metrics(self) -> dict:
         jobs = self.runtime.jobs

@@ -65,7 +65,7 @@ def predict_tasks(pool: ModelPool, ranking: Ranking, project: str, config: NerCo
     results = []
     for chunk_start in range(0, len(texts), PREDICT_CHUNK):
         chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
-        outputs = served.predictor.predict(chunk)
+        outputs = served.predict(chunk)
         values = ranking.values(ranking.uncertainties([o.probs for o in outputs], served.tags, keys=chunk),
                                 [len(o.probs) for o in outputs])
         for text, out, confidence in zip(chunk, outputs, ranking.confidences(values)):

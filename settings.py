@@ -5,7 +5,11 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
+from ner.parity import PRECISIONS
 from uncertainty import REDUCTIONS, STRATEGIES
+
+# The precision /predict serves at when a version passes the parity gate: the one place to change the default.
+DEFAULT_SERVING_PRECISION = "int8"
 
 
 class SettingsError(ValueError):
@@ -101,6 +105,12 @@ class Settings:
     job_heartbeat_timeout: float = 60.0
     job_queued_timeout: float = 300.0
     training_threads: int = 0
+    serving_precision: str = DEFAULT_SERVING_PRECISION
+    serving_precision_force: bool = False
+    precision_parity_max_f1_drop: float = 0.005
+    precision_parity_min_agreement: float = 0.98
+    torch_threads: int = 0
+    predict_batch_window_ms: float = 2.0
     label_studio_retries: int = 3
     refresh_max_tasks: int = 1000
     label_studio_retry_delay: float = 5.0
@@ -162,6 +172,12 @@ class Settings:
             job_heartbeat_timeout=_float(env, "JOB_HEARTBEAT_TIMEOUT", 60.0, 5.0, 86400.0),
             job_queued_timeout=_float(env, "JOB_QUEUED_TIMEOUT", 300.0, 1.0, 86400.0),
             training_threads=_int(env, "TRAINING_THREADS", 0, 0, 1024),
+            serving_precision=_choice(env, "SERVING_PRECISION", DEFAULT_SERVING_PRECISION, PRECISIONS),
+            serving_precision_force=_bool(env, "SERVING_PRECISION_FORCE", False),
+            precision_parity_max_f1_drop=_float(env, "PRECISION_PARITY_MAX_F1_DROP", 0.005, 0.0, 1.0),
+            precision_parity_min_agreement=_float(env, "PRECISION_PARITY_MIN_AGREEMENT", 0.98, 0.0, 1.0),
+            torch_threads=_int(env, "TORCH_THREADS", 0, 0, 1024),
+            predict_batch_window_ms=_float(env, "PREDICT_BATCH_WINDOW_MS", 2.0, 0.0, 1000.0),
             label_studio_retries=_int(env, "LABEL_STUDIO_RETRIES", 3, 0, 20),
             refresh_max_tasks=_int(env, "REFRESH_MAX_TASKS", 1000, 0, 10_000_000),
             label_studio_retry_delay=_float(env, "LABEL_STUDIO_RETRY_DELAY", 5.0, 0.0, 3600.0),

@@ -50,6 +50,11 @@ def _seeded_dropouts(module: nn.Module, rate: float | None, generator: torch.Gen
     return module
 
 
+def _linear(module) -> bool:
+    """A Linear layer, also as SERVING_PRECISION=int8 leaves it (a dynamically quantized Linear)."""
+    return isinstance(module, nn.Module) and hasattr(module, "out_features") and hasattr(module, "in_features")
+
+
 def split_layers(model) -> tuple[nn.ModuleList, nn.Dropout, nn.Linear]:
     """The encoder's layer list and the head (dropout, classifier) of a splittable token classifier."""
     config = model.config
@@ -58,7 +63,7 @@ def split_layers(model) -> tuple[nn.ModuleList, nn.Dropout, nn.Linear]:
     dropout, classifier = getattr(model, "dropout", None), getattr(model, "classifier", None)
     attention = getattr(config, "_attn_implementation", None)
     if (model_type not in SPLITTABLE_MODEL_TYPES or not isinstance(layers, nn.ModuleList) or not len(layers)
-            or not isinstance(dropout, nn.Dropout) or not isinstance(classifier, nn.Linear)):
+            or not isinstance(dropout, nn.Dropout) or not _linear(classifier)):
         raise McDropoutUnsupportedError(
             f"MC dropout over the last layers cannot split a {type(model).__name__} (model type {model_type!r}): "
             f"it needs a token classifier of type {', '.join(SPLITTABLE_MODEL_TYPES)} "

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from transformers import AutoConfig
 
 from ner.base_model import has_ner_head, load_base_model, load_saved_model, match_labels, resolve_model_path
+from ner.batching import MicroBatcher
 from ner.inference import Predictor
+from ner.parity import FULL, ParityBounds, choose_precision
+from ner.precision import to_precision
 from ner.store import ModelStore
 from ner.tags import tag_labels
 
@@ -39,6 +42,12 @@ class ServedModel:
     tags: list[str]
     label_map: dict[str, str]
     trained: bool
+    precision: str = FULL
+    batcher: MicroBatcher | None = None  # /predict's way in: concurrent small requests share forward passes
+
+    def predict(self, texts: list[str]) -> list:
+        """Per-text outputs of a /predict chunk, through the batcher when there is one."""
+        return (self.batcher or self.predictor).predict(texts)
 
 
 @functools.lru_cache(maxsize=16)
@@ -146,18 +155,27 @@ class ModelPool:
 
     def _load(self, project: str, config, version: str) -> ServedModel:
         s = self.settings
+        parity = None
         if version != UNTRAINED and not version.startswith("base-"):
             info = self.store.get(project, version)
             label_map = match_labels(info.meta.get("labels", []), list(config.labels), config.predicted_values)
             loaded = load_saved_model(str(info.path), label_map)
+            parity = info.meta.get("parity")
         else:
             loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
-        predictor = Predictor(loaded.model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
-        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained)
+        bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
+        precision, why = choose_precision(s.serving_precision, s.serving_precision_force, parity, bounds)
+        (log.warning if parity and precision != s.serving_precision else log.info)(
+            "project %s, %s: served %s (%s)", project, version, precision, why)
+        model = to_precision(loaded.model, precision)
+        predictor = Predictor(model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
+        batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
+        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision, batcher)
 
     def status(self) -> dict:
         with self._lock:
             return {
-                project: {"model_version": m.version, "trained": m.trained, "labels": list(labels)}
+                project: {"model_version": m.version, "trained": m.trained, "labels": list(labels),
+                          "precision": m.precision}
                 for (project, labels), m in self._models.items()
             }

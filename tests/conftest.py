@@ -1,4 +1,5 @@
-"""Shared fixtures: Label Studio's recorded requests, a rule-controlled model, and app clients."""
+"""Shared fixtures: Label Studio's recorded requests, a rule-controlled model, and app clients (whose /predict
+answers are all checked with label-studio-sdk's validator, `tests.support.predictions`)."""
 from __future__ import annotations
 
 import json
@@ -42,11 +43,13 @@ def make_client(tmp_path):
     """Build an app client with settings from a dict of environment variables (MODEL_DIR defaults to tmp)."""
     from _wsgi import create_app
     from settings import Settings
+    from tests.support.predictions import ValidatingClient
 
     def make(**env):
         env = {"MODEL_DIR": str(tmp_path / "models"), **{k: str(v) for k, v in env.items()}}
         app = create_app(Settings.from_env(env))
         app.testing = True
+        app.test_client_class = type("Client", (ValidatingClient,), {"model_dir": env["MODEL_DIR"]})
         return app.test_client()
 
     return make

@@ -94,8 +94,15 @@ def evaluate_model(
     predictor, tags: Sequence[str], examples: Sequence[Example], label_map: Mapping[str, str] | None = None
 ) -> dict:
     """Score the spans a model (wrapped in a Predictor) serves for `examples`; see `score_tags` for the keys."""
-    gold_all, predicted_all = [], []
     outputs = predictor.predict([e.text for e in examples]) if examples else []
+    return score_outputs(outputs, tags, examples, label_map)
+
+
+def score_outputs(
+    outputs: Sequence, tags: Sequence[str], examples: Sequence[Example], label_map: Mapping[str, str] | None = None
+) -> dict:
+    """`evaluate_model` on already computed Predictor outputs (one per example, in order)."""
+    gold_all, predicted_all = [], []
     for example, out in zip(examples, outputs):
         gold, _ = align_spans(out.words, example.spans)
         gold_all.append(gold)

@@ -4,8 +4,9 @@ split -> score the current model (weights that never saw the validation tasks) -
 training side (TRAINING_START: from the base checkpoint, or warm; with EPOCH_SELECTION=best it keeps its best
 epoch on one half of the held-out tasks) -> score it on the (other half of the) validation split -> decide with
 DEPLOY_POLICY -> if deployed and FINAL_FIT=all, fit again with the same recipe (and epoch) on every example ->
-save atomically -> deploy -> log to MLflow. The job queue and webhook triggers call `run_training`; everything
-they need to report comes back in a `TrainingOutcome`.
+parity gate (SERVING_PRECISION against fp32, `training.parity`) -> save atomically -> deploy -> log to MLflow.
+The job queue and webhook triggers call `run_training`; everything they need to report comes back in a
+`TrainingOutcome`.
 """
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from typing import Callable, ContextManager, Sequence
 
 from ner.base_model import DEFAULT_BASE_MODEL, LoadedModel
 from ner.inference import Predictor
+from ner.parity import FULL
 from ner.store import ModelStore, project_key
 from ner.tags import tag_labels
 from training.annotations import Example
 from training.dataset import split_examples, with_epoch_choice
 from training.evaluation import evaluate_model, summary
+from training.parity import measure_parity
 from training.tracking import learning_curve_points, log_training_run
 from training.trainer import (
     CANDIDATE_DIR,
@@ -160,8 +163,11 @@ def run_training(
         if served is candidate:
             reason += "; the fit on all labels diverged, so the candidate is saved"
 
+    parity = _parity_gate(project, served, split.validation, settings, report)
     report(0.9, "saving the new version")
     meta = _meta(served, candidate, split, metrics, current_metrics, start, deploy, reason, settings)
+    if parity is not None:
+        meta["parity"] = parity
     info = store.save(project, len(examples), lambda directory: _write(directory, served, candidate), meta)
     if deploy:
         deploy, reason = _deploy(project, info.name, store, deploy_guard, reason)
@@ -185,6 +191,26 @@ def run_training(
     )
     report(1.0, f"{info.name}: F1 {metrics['entity_f1']:.3f} (current {current_metrics['entity_f1']:.3f}); {reason}")
     return outcome
+
+
+def _parity_gate(project: str, served: Fit, validation: Sequence[Example], settings, report: Progress) -> dict | None:
+    """SERVING_PRECISION against fp32 on the held-out texts of the deploy decision (`training.parity`), or None
+    when serving is fp32. A gate that cannot run records a failure (the version is then served fp32), it never
+    fails the job."""
+    precision = settings.serving_precision
+    if precision == FULL:
+        return None
+    report(0.885, f"comparing {precision} with fp32 on {len(validation)} held-out tasks")
+    try:
+        figures = measure_parity(served.model, validation, precision, settings)
+    except Exception as exc:  # e.g. a model whose layers the quantizer does not support
+        log.exception("project %s: the %s parity check failed", project, precision)
+        return {"precision": precision, "passed": False, "reason": f"parity check failed: {type(exc).__name__}: {exc}"}
+    if figures["passed"]:
+        log.info("project %s: parity gate passed, served at %s: %s", project, precision, figures["reason"])
+    else:
+        log.warning("project %s: parity gate failed, served fp32: %s", project, figures["reason"])
+    return figures
 
 
 def _deploy(project: str, version: str, store: ModelStore, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:

@@ -42,3 +42,32 @@ def test_table_and_percentiles_are_plain_functions():
     assert summary["p50_ms"] == pytest.approx(20.0) and summary["n"] == 3
     table = format_table(["a", "bb"], [[1, 2.5], ["x", 12.25]]).splitlines()
     assert table[0] == "| a | bb   |" and table[1] == "|---|------|" and table[3] == "| x | 12.2 |"
+
+
+CONLL_SENTENCES = [
+    [("Angela", "B-PER"), ("Merkel", "I-PER"), ("visited", "O"), ("Berlin", "B-LOC"), (".", "O")],
+    [("Sony", "B-ORG"), ("opened", "O"), ("an", "O"), ("office", "O"), ("in", "O"), ("Tokyo", "B-LOC")],
+    [("The", "O"), ("Euro", "B-MISC"), ("Cup", "I-MISC"), ("starts", "O"), ("today", "O"), (".", "O")],
+]
+
+
+@pytest.mark.slow
+def test_speed_serving_runs_on_any_conll_file_and_model_dir(tmp_path, capsys):
+    """At every precision, on a CoNLL file of 24 sentences and a model directory given on the command line."""
+    from bench import speed_serving
+    from bench.common import build_model
+
+    conll = tmp_path / "tiny.tsv"
+    conll.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in CONLL_SENTENCES * 8) + "\n")
+    model = build_model(tmp_path / "model")
+    results = speed_serving.main(["--quick", "--out", str(tmp_path), "--conll-test", str(conll), "--model",
+                                  str(model), "--sizes", "16"])
+    printed = capsys.readouterr().out
+    assert "load average at start" in printed and "|--" in printed
+    assert [r["precision"] for r in results["runs"]] == ["fp32", "bf16", "int8"]
+    assert all(r["served_precision"] == r["precision"] for r in results["runs"])
+    fp32 = results["runs"][0]["sizes"][0]
+    assert fp32["f1_drop_vs_fp32"] == 0.0 and fp32["span_agreement_vs_fp32"] == 1.0
+    assert all(r["worker_peak_rss_mib"] > 100 for r in results["runs"])
+    saved = json.loads((tmp_path / "speed_serving.json").read_text())
+    assert saved["quick"] is True and set(results["targets"]) <= set(saved["results"]["targets"])
