@@ -71,8 +71,9 @@ def split_examples(examples: Sequence[Example], fraction: float, seed: int = SPL
 def is_epoch_choice(example: Example, fraction: float, seed: int = SPLIT_SEED) -> bool:
     """True for the held-out tasks in the first half of the validation hash range: they choose the best epoch.
 
-    Same fixed-threshold rule as `is_validation`, so a task's role (train, epoch choice, decision) never changes
-    as the project grows.
+    Same fixed-threshold rule as `is_validation`: as the project grows a held-out task never becomes a training
+    task, and one that chose an epoch never judges a model later (while a half is still empty every held-out task
+    decides, see `with_epoch_choice`; the only move is from deciding to choosing, which biases nothing).
     """
     return _hash_point(example, seed) < fraction / 2
 
