@@ -382,9 +382,7 @@ class MlflowStore:
 
     def _name_of(self, project: str, number) -> str | None:
         registered = self._missing(lambda: self.client.get_model_version(registered_model_name(project), str(number)))
-        if registered is None:
-            return None
-        return version_name(project, int(registered.version), meta_from_tags(registered.tags or {})["annotations"])
+        return None if registered is None else self._name_of_version(project, registered)
 
     def _model_version(self, project: str, version: str):
         """The registry's model version named `version`; UnknownVersionError when it has none by that name."""
