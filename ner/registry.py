@@ -189,8 +189,10 @@ class MlflowStore:
         self.prune(project)
 
     def prune(self, project: object) -> None:
-        """Keep the last `keep` registered versions and the deployed one (their runs keep the files)."""
+        """Keep the last `keep` registered versions and the deployed one (their runs keep the files), and as many in
+        this host's cache (plus the one this host serves)."""
         project = project_key(project)
+        self.cache.prune(project)
         try:
             versions = self._list(project)
             deployed = self._alias(project)

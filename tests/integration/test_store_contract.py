@@ -59,6 +59,9 @@ def test_deploy_moves_the_pointer_for_every_host_and_prune_keeps_the_deployed(st
     fourth = store.save(fresh_project, 4, write({}), {}).name
     other.deploy(fresh_project, names[0])  # pruning leaves the deployed one and the last two
     assert [v.name for v in store.versions(fresh_project)] == [names[0], names[2], fourth]
+    store.prune(fresh_project)
+    on_disk = {d.name for d in (store.project_dir(fresh_project) / "versions").iterdir() if not d.name.startswith(".")}
+    assert on_disk <= {names[0], names[2], fourth}, "this host's copies are pruned too"
     other.deploy(fresh_project, fourth)  # a rollforward from the other host
     assert store.deployed(fresh_project) == fourth
 
