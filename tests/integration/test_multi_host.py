@@ -76,7 +76,7 @@ def job_state(url: str, project: str) -> dict:
 def train(url: str, project: str, worker: Process) -> dict:
     """Start Training on `url`; the job runs on the worker host. Returns its finished state."""
     runs = job_state(url, project).get("runs", 0)
-    answer = requests.post(url + "/webhook", json=start_training_webhook(int(project)), timeout=5)
+    answer = requests.post(url + "/webhook", json=start_training_webhook(int(project)), timeout=30)
     assert answer.status_code == 201, answer.text
     done = wait_for(lambda: (lambda s: s if s.get("runs", 0) > runs and s.get("state") in ("finished", "failed")
                              else None)(job_state(url, project)), 240, "the job never ended", worker.tail)
@@ -101,7 +101,8 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         base = requests.post(url_a + "/setup", json=setup, timeout=30).json()["model_version"]
         assert base.startswith("base-")  # the rule model's own NER head, before any training
         for task in make_tasks(8, seed=5):
-            sent = requests.post(url_a + "/webhook", json=annotation_webhook(task, project=int(project)), timeout=5)
+            # generous timeout: a process's first request for a project reads the registry once (on a loaded machine)
+            sent = requests.post(url_a + "/webhook", json=annotation_webhook(task, project=int(project)), timeout=30)
             assert sent.status_code == 201, sent.text
         assert served_version(url_b, project) == base
 
@@ -123,7 +124,7 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
 
         # the worker killed mid-upload: the alias and every served model stay as they were
         proxy.stall_after(2)  # two files of the next version reach the server, then its upload hangs
-        requests.post(url_a + "/webhook", json=start_training_webhook(int(project)), timeout=5)
+        requests.post(url_a + "/webhook", json=start_training_webhook(int(project)), timeout=30)
         assert proxy.wait_stalled(240), "the third job never reached its upload\n" + worker.tail()
         worker.stop(signal.SIGKILL)
         registry = MlflowClient(tracking_uri=mlflow_server.url)
