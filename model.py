@@ -7,7 +7,7 @@ import uncertainty
 from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
 from ner.batching import BatchTimeout
 from ner.label_config import NerConfig, parse_ner_config
-from ner.store import InvalidProjectError, UnknownVersionError, project_key
+from ner.store import InvalidProjectError, StoreUnavailable, UnknownVersionError, project_key
 from ner.tasks import task_text
 from ner.threads import torch_threads
 from prediction import predict_tasks
@@ -20,6 +20,7 @@ from training.webhooks import JobStateUnavailable, WebhookError
 log = logging.getLogger(__name__)
 errors.register(InvalidProjectError, 400)
 errors.register(UnknownVersionError, 404)
+errors.register(StoreUnavailable, 503)
 errors.register(uncertainty.UncertaintyError, 400)
 errors.register(LabelStudioProjectNotFound, 404)
 errors.register(LabelStudioNotConfigured, 400)
@@ -79,7 +80,7 @@ class NERBackend(LabelStudioMLBase):
     def health(self) -> dict:
         pool = self.runtime.pool
         jobs = self.runtime.jobs
-        return {"models": pool.status(), "load_errors": dict(pool.last_error),
+        return {"models": pool.status(), "load_errors": dict(pool.last_error), "model_store": self.runtime.store.health(),
                 "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
                 "training_mode": jobs.mode if jobs is not None else "off", "torch_threads": torch_threads()}
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import redis
 
 from ner.pool import ModelPool
-from ner.store import ModelStore
+from ner.store import StoreUnavailable
+from ner.stores import open_store
 from prediction import settings_ranking
 from sampling import ScoreCache
 from settings import Settings
+from training.annotation_mirror import open_mirror
 from training.annotation_times import AnnotationTimes
 from training.job import JobContext, execute
 from training.local_queue import LocalQueue
@@ -39,7 +41,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
-        self.store = ModelStore(settings.model_dir, keep=settings.keep_versions)
+        self.store = open_store(settings, serving=True)
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
         connection = _redis(settings.redis_url)  # one client for lead times, job state and the queue
@@ -49,15 +51,17 @@ class Runtime:
 
     def _training_jobs(self, settings: Settings, connection: redis.Redis | None) -> TrainingJobs:
         """RQ and Redis state with REDIS_URL; else a worker thread in this process, with its state in memory."""
+        mirror = open_mirror(settings, self.store, connection)
         if connection is not None:
             triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
-            return TrainingJobs(settings, self.store, triggers, RQQueue(connection), self.times)
+            return TrainingJobs(settings, self.store, triggers, RQQueue(connection), self.times, mirror)
         triggers = LocalTriggers(stale_after=settings.job_heartbeat_timeout)
         refresh = PredictionRefresh(self.pool, lambda project: self.ranking(project).single_pass(),
                                     settings.refresh_max_tasks)
         local = LocalQueue(lambda project, job_id: execute(project, job_id, context))
-        context = JobContext(settings, self.store, triggers, local.enqueue, refresh)
-        return TrainingJobs(settings, self.store, triggers, local, self.times)
+        # the job reads the registry itself (a serving store answers from its timer's last look)
+        context = JobContext(settings, open_store(settings), triggers, local.enqueue, refresh, mirror)
+        return TrainingJobs(settings, self.store, triggers, local, self.times, mirror)
 
     def ranking(self, project: str | None, **overrides) -> Ranking:
         """The ranking of the settings (request fields override them); cost-aware uses the project's fitted cost."""
@@ -75,13 +79,14 @@ class Runtime:
         return cached[1]
 
     def remember_label_config(self, project: str, xml: str) -> None:
-        """Keep the project's label config on disk so the worker and /select_samples can use it without a request.
+        """Keep the project's label config in the store so the worker and /select_samples can use it without a request.
 
-        Best effort: a full or read-only disk is logged, and serving goes on (the request carries the config).
+        Best effort: a full or read-only disk, or an unreachable registry, is logged, and serving goes on (the
+        request carries the config).
         """
         try:
             self.store.save_label_config(project, xml)
-        except OSError as exc:
+        except (OSError, StoreUnavailable) as exc:
             log.warning("project %s: could not keep the label config on disk: %s", project, exc)
 
     def label_config(self, project: object) -> str | None:

@@ -75,6 +75,8 @@ class Settings:
     baseline_model_name: str = ""
     finetuned_model_name: str = ""
     model_dir: str = "./models"
+    model_store: str = "local"
+    registry_poll_interval: float = 5.0
     keep_versions: int = 5
     model_cache_size: int = 4
     max_sequence_length: int = 128
@@ -141,6 +143,8 @@ class Settings:
             baseline_model_name=env.get("BASELINE_MODEL_NAME", "").strip(),
             finetuned_model_name=env.get("FINETUNED_MODEL_NAME", "").strip(),
             model_dir=model_dir,
+            model_store=_choice(env, "MODEL_STORE", "local", ("local", "mlflow")),
+            registry_poll_interval=_float(env, "REGISTRY_POLL_INTERVAL", 5.0, 0.1, 3600.0),
             keep_versions=_int(env, "KEEP_VERSIONS", 5, 1),
             model_cache_size=_int(env, "MODEL_CACHE_SIZE", 4, 1),
             max_sequence_length=_int(env, "MAX_SEQUENCE_LENGTH", 128, 16, 8192),

@@ -16,9 +16,10 @@ from redis.exceptions import RedisError  # noqa: E402
 from rq import get_current_job  # noqa: E402
 
 from ner.pool import ModelPool  # noqa: E402
-from ner.store import ModelStore  # noqa: E402
+from ner.stores import open_store  # noqa: E402
 from prediction import settings_ranking  # noqa: E402
 from settings import Settings  # noqa: E402
+from training.annotation_mirror import open_mirror  # noqa: E402
 from training.annotation_times import AnnotationTimes  # noqa: E402
 from training.job import JobContext, execute  # noqa: E402
 from training.niceness import yield_cpu_to_serving  # noqa: E402
@@ -43,7 +44,7 @@ def run_job(project: str) -> dict:
     job = get_current_job()
     settings = Settings.from_env()
     yield_cpu_to_serving(settings)
-    store = ModelStore(settings.model_dir, keep=settings.keep_versions)
+    store = open_store(settings)
     state = with_timeouts(job.connection)
     times = AnnotationTimes(store, state)
     pool = ModelPool(settings, store)
@@ -51,7 +52,7 @@ def run_job(project: str) -> dict:
         pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
         settings.refresh_max_tasks)
     context = JobContext(settings, store, RedisTriggers(state, stale_after=settings.job_heartbeat_timeout),
-                         RQQueue(job.connection).enqueue, refresh)
+                         RQQueue(job.connection).enqueue, refresh, open_mirror(settings, store, state))
     return execute(project, job.id, context)
 
 

@@ -24,7 +24,7 @@ from ner.batching import MicroBatcher
 from ner.inference import Predictor
 from ner.parity import FULL, ParityBounds, choose_precision
 from ner.precision import to_precision
-from ner.store import ModelStore
+from ner.store import Store
 from ner.tags import tag_labels
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def base_version(name: str, project_labels: tuple[str, ...], aliases: tuple) -> 
 class ModelPool:
     """Thread-safe LRU of ServedModel by (project, labels)."""
 
-    def __init__(self, settings, store: ModelStore):
+    def __init__(self, settings, store: Store):
         self.settings = settings
         self.store = store
         self._models: OrderedDict[tuple, ServedModel] = OrderedDict()

@@ -1,6 +1,8 @@
-"""The model store: fine-tuned versions per project on disk, and which one is deployed.
+"""The model store interface, and its local backend: fine-tuned versions per project on disk, and which one is deployed.
 
-Layout: MODEL_DIR/<project>/versions/<version>/ (Hugging Face files + meta.json) and
+`Store` is what the web (ner.pool, /versions, /deploy) and the training job call; `ModelStore` keeps versions in a
+local directory (MODEL_STORE=local, the embedded default) and `ner.registry.MlflowStore` in MLflow's Model Registry,
+shared by every host (MODEL_STORE=mlflow); `ner.stores.open_store` picks one. Local layout: MODEL_DIR/<project>/versions/<version>/ (Hugging Face files + meta.json) and
 MODEL_DIR/<project>/deployed.json. Versions are written to a temporary folder and renamed into place, and the
 deployed pointer is replaced atomically, so a reader never sees a half-written model. Both the web process and
 the training worker use this one API.
@@ -15,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Protocol
 
 _PROJECT = re.compile(r"^[0-9]{1,18}$")
 _VERSION = re.compile(r"^p(?P<project>[0-9]+)-v(?P<n>[0-9]+)-n(?P<annotations>[0-9]+)$")
@@ -26,6 +29,10 @@ class InvalidProjectError(ValueError):
 
 class UnknownVersionError(LookupError):
     """A version that the store does not hold for the project."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The shared store (the MLflow tracking server) cannot be reached; serving goes on from the local cache."""
 
 
 def project_key(project: object) -> str:
@@ -41,13 +48,54 @@ def version_name(project: str, n: int, annotations: int) -> str:
     return f"p{project}-v{n}-n{annotations}"
 
 
+def version_number(name: object) -> int | None:
+    """The n of "p<project>-v<n>-n<annotations>" (a registry store's version number), None for any other string."""
+    m = _VERSION.match(name) if isinstance(name, str) else None
+    return int(m["n"]) if m else None
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """A stored version and its meta.json (labels, label_map, metrics, annotation count...)."""
 
     name: str
-    path: Path
+    path: Path  # where the version's files are (or will be, once a remote store's version is downloaded) on this host
     meta: dict
+    run_id: str | None = None  # the MLflow run that holds the version's files (MODEL_STORE=mlflow)
+
+
+class Store(Protocol):
+    """What both flows ask of a model store; every backend keeps this contract (tests/integration/test_store_contract)."""
+
+    def project_dir(self, project: object) -> Path:
+        """This host's directory for the project (files that stay on one host, and a remote store's cache)."""
+
+    def versions(self, project: object) -> list[VersionInfo]:
+        """Complete versions, oldest first (meta holds at least labels, annotations and metrics)."""
+
+    def get(self, project: object, version: str) -> VersionInfo:
+        """The version with its files on this host and its full meta; UnknownVersionError when there is none."""
+
+    def save(self, project: object, annotations: int, write: Callable[[Path], None], meta: dict) -> VersionInfo:
+        """A new version from the files `write(directory)` puts in a temporary folder; visible only once complete."""
+
+    def amend_meta(self, project: object, version: str, **fields) -> None: ...
+
+    def deployed(self, project: object) -> str | None:
+        """The deployed version's name (its files on this host), or None while the base model serves."""
+
+    def deploy(self, project: object, version: str) -> None: ...
+
+    def prune(self, project: object) -> None: ...
+
+    def save_label_config(self, project: object, xml: str) -> None: ...
+
+    def label_config(self, project: object) -> str | None: ...
+
+    def projects(self) -> list[str]: ...
+
+    def health(self) -> dict:
+        """What /health says about the store (for a remote one: whether it is reachable)."""
 
 
 class ModelStore:
@@ -162,6 +210,32 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         return sorted((p.name for p in self.root.iterdir() if _PROJECT.match(p.name)), key=int)
+
+    def health(self) -> dict:
+        return {"kind": "local"}
+
+    def install(self, project: object, name: str, fill: Callable[[Path], None]) -> VersionInfo:
+        """Place a version whose name is already known (a remote store's download): `fill(tmp_dir)` writes its files
+        and meta.json into a temporary folder that is then renamed into place; a version already there is kept."""
+        base = self.project_dir(project) / "versions"
+        base.mkdir(parents=True, exist_ok=True)
+        if (base / name / "meta.json").is_file():
+            return self.get(project, name)
+        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
+        try:
+            fill(tmp)
+            _fsync_dir(tmp)
+            try:
+                os.rename(tmp, base / name)
+            except OSError:  # another process of this host installed it first
+                pass
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return self.get(project, name)
+
+    def forget_deployed(self, project: object) -> None:
+        (self.project_dir(project) / "deployed.json").unlink(missing_ok=True)
 
 
 def write_atomically(path: Path, text: str) -> None:

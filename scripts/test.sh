@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole test suite on a bare machine: virtualenvs (cached in ~/.cache/nerb), Redis, then pytest.
+# Run the whole test suite on a bare machine: virtualenvs (cached in ~/.cache/nerb), Redis, a PostgreSQL check, then pytest.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -q
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +13,10 @@ if ! "$venv/bin/python" -c "import redis; redis.Redis(host='127.0.0.1', port=637
   else
     echo "[test] no Redis on 127.0.0.1:6379 and no redis-server to start: Redis tests will fail" >&2
   fi
+fi
+# The MLflow tracking server of the registry tests keeps its runs in PostgreSQL (127.0.0.1:5432, user postgres, trust).
+if ! "$venv/bin/python" -c "import psycopg2; psycopg2.connect(host='127.0.0.1', port=5432, user='postgres', dbname='postgres', connect_timeout=2).close()" 2>/dev/null; then
+  echo "[test] no PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth): the MLflow registry tests will fail" >&2
 fi
 if [ "${E2E:-1}" != "0" ] && [ -x "$repo/scripts/ls_env.sh" ]; then
   "$repo/scripts/ls_env.sh"

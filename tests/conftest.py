@@ -2,6 +2,7 @@
 answers are all checked with label-studio-sdk's validator, `tests.support.predictions`)."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -58,3 +59,29 @@ def make_client(tmp_path):
 @pytest.fixture
 def rule_client(make_client, rule_model_dir):
     return make_client(BASELINE_MODEL_NAME=rule_model_dir)
+
+
+@pytest.fixture(scope="session")
+def mlflow_session(tmp_path_factory):
+    """One real MLflow tracking server (PostgreSQL backend, proxied artifacts) for the whole session."""
+    from tests.support.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mlflow_server(mlflow_session):
+    """The session's MLflow server, started again if an earlier test stopped it."""
+    mlflow_session.ensure_running()
+    return mlflow_session
+
+
+_PROJECTS = itertools.count(100)
+
+
+@pytest.fixture
+def fresh_project() -> str:
+    """A project id no other test of the session used (the MLflow server's registry outlives a test)."""
+    return str(next(_PROJECTS))

@@ -1,9 +1,11 @@
-"""A local copy of the annotations Label Studio's webhooks carry, so a project can train without API access.
+"""A copy of the annotations Label Studio's webhooks carry, so a project can train without API access.
 
-Label Studio's ANNOTATION_CREATED/UPDATED webhooks include the task and the annotation. Keeping them under
-MODEL_DIR/<project>/annotations/<task id>.json (atomically replaced) lets a job train when LABEL_STUDIO_API_KEY
-is not set; with API access, Label Studio stays the source of truth and this copy is only a fallback.
-Every read-modify-write holds the project's lock file, so gunicorn workers writing one task never lose an annotation.
+Label Studio's ANNOTATION_CREATED/UPDATED webhooks include the task and the annotation. Keeping them lets a job
+train when LABEL_STUDIO_API_KEY is not set; with API access, Label Studio stays the source of truth and this copy is
+only a fallback. On one host (MODEL_STORE=local) they are kept under MODEL_DIR/<project>/annotations/<task id>.json
+(atomically replaced; every read-modify-write holds the project's lock file, so gunicorn workers writing one task
+never lose an annotation). Across hosts (MODEL_STORE=mlflow with REDIS_URL) they are kept in a Redis hash per
+project, which the worker on any host reads; its read-modify-writes hold a Redis lock instead.
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ import fcntl
 import json
 from pathlib import Path
 
-from ner.store import ModelStore, write_atomically
+from ner.store import Store, write_atomically
+
+REDIS_KEY = "nerb:annotations:{project}"
+LOCK_TIMEOUT_S = 10  # a holder that died releases the lock after this long
 
 
 def _task_id(value) -> int | None:
@@ -22,7 +27,7 @@ def _task_id(value) -> int | None:
 class AnnotationMirror:
     """Tasks with their annotations, one JSON file per task, in the shape Label Studio's task API returns."""
 
-    def __init__(self, store: ModelStore):
+    def __init__(self, store: Store):
         self.store = store
 
     def _dir(self, project) -> Path:
@@ -49,11 +54,7 @@ class AnnotationMirror:
         directory = self._dir(project)
         path = directory / f"{task_id}.json"
         with self._locked(directory):
-            stored = self._read(path) or {"id": task_id, "annotations": []}
-            stored["data"] = task["data"]
-            kept = [a for a in stored["annotations"] if a.get("id") != annotation.get("id")]
-            stored["annotations"] = kept + [annotation]
-            self._write(path, stored)
+            self._write(path, _recorded(self._read(path), task, task_id, annotation))
         return True
 
     def delete(self, project, annotation_ids: set) -> int:
@@ -91,3 +92,69 @@ class AnnotationMirror:
     @staticmethod
     def _write(path: Path, payload: dict) -> None:
         write_atomically(path, json.dumps(payload))
+
+
+def _recorded(stored: dict | None, task: dict, task_id: int, annotation: dict) -> dict:
+    stored = stored or {"id": task_id, "annotations": []}
+    stored["data"] = task["data"]
+    kept = [a for a in stored["annotations"] if a.get("id") != annotation.get("id")]
+    stored["annotations"] = kept + [annotation]
+    return stored
+
+
+class RedisAnnotationMirror:
+    """The same tasks in a Redis hash per project (task id -> task JSON), shared by the web and worker hosts."""
+
+    def __init__(self, connection):
+        self.redis = connection
+
+    def _key(self, project) -> str:
+        return REDIS_KEY.format(project=project)
+
+    def _locked(self, project):
+        return self.redis.lock(self._key(project) + ":lock", timeout=LOCK_TIMEOUT_S, blocking_timeout=LOCK_TIMEOUT_S)
+
+    def record(self, project, task: dict, annotation: dict) -> bool:
+        task_id = _task_id(task.get("id")) if isinstance(task, dict) else None
+        if task_id is None or not isinstance(annotation, dict) or not isinstance(task.get("data"), dict):
+            return False
+        key = self._key(project)
+        with self._locked(project):
+            stored = _loads(self.redis.hget(key, task_id))
+            self.redis.hset(key, task_id, json.dumps(_recorded(stored, task, task_id, annotation)))
+        return True
+
+    def delete(self, project, annotation_ids: set) -> int:
+        if not annotation_ids:
+            return 0
+        removed = 0
+        key = self._key(project)
+        with self._locked(project):
+            for field, raw in self.redis.hgetall(key).items():
+                stored = _loads(raw)
+                if not stored:
+                    continue
+                kept = [a for a in stored["annotations"] if a.get("id") not in annotation_ids]
+                if len(kept) != len(stored["annotations"]):
+                    removed += len(stored["annotations"]) - len(kept)
+                    stored["annotations"] = kept
+                    self.redis.hset(key, field, json.dumps(stored))
+        return removed
+
+    def tasks(self, project) -> list[dict]:
+        tasks = [_loads(raw) for raw in self.redis.hvals(self._key(project))]
+        return sorted((t for t in tasks if t and t.get("annotations")), key=lambda t: t["id"])
+
+
+def _loads(raw) -> dict | None:
+    try:
+        return json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def open_mirror(settings, store: Store, connection=None):
+    """Redis when versions are shared across hosts (MODEL_STORE=mlflow) and Redis is there; else this host's disk."""
+    if settings.model_store == "mlflow" and connection is not None:
+        return RedisAnnotationMirror(connection)
+    return AnnotationMirror(store)

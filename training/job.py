@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from label_studio_api import LabelStudioAPI, LabelStudioNotConfigured
 from ner.label_config import parse_ner_config
-from ner.store import ModelStore
+from ner.store import Store
 from training.annotation_mirror import AnnotationMirror
 from training.annotations import tasks_to_examples
 from training.heartbeat import Heartbeat
@@ -32,10 +32,11 @@ class JobContext:
     """What a job needs from the process that runs it (the RQ worker, or the web process's own worker)."""
 
     settings: object
-    store: ModelStore
+    store: Store
     triggers: object  # LocalTriggers | RedisTriggers
     enqueue: Callable[[str, str], None]  # (project, job id): puts a job on the queue this job came from
     refresh: Refresh | None = None  # re-predicts the unlabelled tasks after a deploy
+    mirror: object = None  # the annotations webhooks delivered (training.annotation_mirror), read without an API key
 
 
 def new_job_id(project: str) -> str:
@@ -89,7 +90,7 @@ def train_from_label_studio(project: str, context: JobContext, progress, deploy_
     else:
         label_config = _stored_label_config(store, project)
         progress(0.01, "reading annotations received by webhook (LABEL_STUDIO_API_KEY is not set)")
-        tasks = AnnotationMirror(store).tasks(project)
+        tasks = (context.mirror or AnnotationMirror(store)).tasks(project)
     config = parse_ner_config(label_config)
     examples, stats = tasks_to_examples(tasks, config)
     progress(0.05, f"training on {len(examples)} annotated tasks")
@@ -104,7 +105,7 @@ def train_from_label_studio(project: str, context: JobContext, progress, deploy_
     return summary
 
 
-def _stored_label_config(store: ModelStore, project: str) -> str:
+def _stored_label_config(store: Store, project: str) -> str:
     xml = store.label_config(project)
     if xml is None:
         raise LabelStudioNotConfigured(

@@ -20,7 +20,7 @@ from typing import Callable, ContextManager, Sequence
 from ner.base_model import DEFAULT_BASE_MODEL, LoadedModel
 from ner.inference import Predictor
 from ner.parity import FULL
-from ner.store import ModelStore, project_key
+from ner.store import Store, project_key
 from ner.tags import tag_labels
 from training.annotations import Example
 from training.dataset import split_examples, with_epoch_choice
@@ -114,7 +114,7 @@ def run_training(
     examples: Sequence[Example],
     config,
     settings,
-    store: ModelStore,
+    store: Store,
     progress: Progress | None = None,
     deploy_guard: DeployGuard | None = None,
 ) -> TrainingOutcome:
@@ -179,7 +179,7 @@ def run_training(
     run_id = log_training_run(
         settings.mlflow_tracking_uri, project, info.name, params, _tracked_history(served, candidate), metrics,
         current_metrics, metrics["report_text"], learning_curve_points(store.versions(project)),
-        tags={"deployed": deploy, "current_version": start.current_version or "base"},
+        tags={"deployed": deploy, "current_version": start.current_version or "base"}, run_id=info.run_id,
     )
     outcome = TrainingOutcome(
         project=project, version=info.name, deployed=deploy, reason=reason, metrics=metrics,
@@ -213,7 +213,7 @@ def _parity_gate(project: str, served: Fit, validation: Sequence[Example], setti
     return figures
 
 
-def _deploy(project: str, version: str, store: ModelStore, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:
+def _deploy(project: str, version: str, store: Store, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:
     """Move the deployed pointer to `version` unless the guard refuses; (deployed?, reason)."""
     if guard is None:
         store.deploy(project, version)

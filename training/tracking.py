@@ -12,19 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ner.registry import ensure_experiment, experiment_name
+
 log = logging.getLogger(__name__)
 
-
-def experiment_name(project: str) -> str:
-    return f"ner-project-{project}"
-
-
-def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
-    """Artifacts next to a local SQLite database (not in the worker's working directory); else MLflow's default."""
-    if tracking_uri.startswith("sqlite:///"):
-        root = Path(tracking_uri[len("sqlite:///"):]).resolve().parent
-        return (root / "mlflow-artifacts" / experiment).as_uri()
-    return None  # file stores keep artifacts inside themselves; servers have their own artifact root
+__all__ = ["experiment_name", "label_metric_names", "learning_curve_points", "log_training_run", "metric_safe"]
 
 
 # Characters MLflow accepts in metric and tag names on every platform (":" is refused on Windows and "/" reads as a
@@ -107,33 +99,31 @@ def log_training_run(
     report_text: str,
     learning_curve: list[tuple[int, float]],
     tags: dict | None = None,
+    run_id: str | None = None,
 ) -> str | None:
-    """Log one training job; returns the MLflow run id, or None when MLflow failed (a warning says why)."""
+    """Log one training job; returns the MLflow run id, or None when MLflow failed (a warning says why).
+
+    `run_id`: the run that already holds the version's files (MODEL_STORE=mlflow), so one job is one run."""
     try:
         return _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text,
-                    learning_curve, tags or {})
+                    learning_curve, tags or {}, run_id)
     except Exception as exc:  # tracking is best-effort
         log.warning("MLflow logging failed for project %s (%s): %s", project, tracking_uri, exc)
         return None
 
 
-def _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text, learning_curve, tags):
+def _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text, learning_curve, tags,
+         run_id=None):
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    name = experiment_name(project)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        try:
-            experiment_id = client.create_experiment(name, artifact_location=_artifact_location(tracking_uri, name))
-        except Exception:  # another worker created it first
-            experiment_id = client.get_experiment_by_name(name).experiment_id
+    run_tags = {"project": str(project), "model_version": version, **{k: str(v) for k, v in tags.items()}}
+    if run_id is None:
+        experiment_id = ensure_experiment(client, tracking_uri, str(project))
+        run_id = client.create_run(experiment_id, run_name=version, tags=run_tags).info.run_id
     else:
-        experiment_id = experiment.experiment_id
-    run = client.create_run(experiment_id, run_name=version, tags={"project": str(project), "model_version": version,
-                                                                   **{k: str(v) for k, v in tags.items()}})
-    run_id = run.info.run_id
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in run_tags.items()])
     try:
         now = int(time.time() * 1000)
         batch: list = []

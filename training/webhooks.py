@@ -13,7 +13,7 @@ import time
 from redis.exceptions import RedisError
 
 from ner.label_config import parse_ner_config
-from ner.store import ModelStore, project_key
+from ner.store import Store, project_key
 from ner.words import split_words
 from training.annotation_mirror import AnnotationMirror
 from training.annotation_times import AnnotationTimes, observation
@@ -95,9 +95,10 @@ def counted_events(event: str, data: dict) -> int:
 class TrainingJobs:
     """Counts annotation events per project, dispatches coalesced jobs to `queue` and reports job status."""
 
-    def __init__(self, settings, store: ModelStore, triggers, queue, times: AnnotationTimes | None = None):
+    def __init__(self, settings, store: Store, triggers, queue, times: AnnotationTimes | None = None, mirror=None):
         self.settings = settings
         self.store = store
+        self.mirror = mirror if mirror is not None else AnnotationMirror(store)
         self.triggers = triggers
         self.queue = queue
         self.times = times
@@ -177,7 +178,7 @@ class TrainingJobs:
 
     def _mirror(self, project: str, event: str, data: dict) -> None:
         """Keep the annotation the webhook carries (training falls back to it without API access)."""
-        mirror = AnnotationMirror(self.store)
+        mirror = self.mirror
         try:
             if event in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
                 mirror.record(project, data.get("task"), data.get("annotation"))
@@ -187,7 +188,7 @@ class TrainingJobs:
             elif event == "ANNOTATIONS_DELETED" and isinstance(data.get("annotations"), list):
                 ids = {a.get("id") for a in data["annotations"] if isinstance(a, dict) and isinstance(a.get("id"), int)}
                 mirror.delete(project, ids)
-        except OSError as exc:  # Label Studio still holds the annotation; only the local fallback copy is missing
+        except (OSError, RedisError) as exc:  # Label Studio still holds the annotation; only the fallback copy is missing
             log.warning("project %s: could not keep the webhook's annotation locally: %s", project, exc)
 
     def _time(self, project: str, data: dict) -> None:

@@ -24,7 +24,7 @@ from tests.support.servers import Process, free_port, service_env
 REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("backend", "worker", "mlflow")
 # Settings whose container default differs from the bare-machine default on purpose.
-CONTAINER_DEFAULTS = {"MODEL_DIR", "REDIS_URL"}
+CONTAINER_DEFAULTS = {"MODEL_DIR", "REDIS_URL", "MODEL_STORE", "MLFLOW_TRACKING_URI"}
 INTERPOLATION = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):-(.*)\}$")
 
 
@@ -166,6 +166,7 @@ def test_compose_defaults_are_the_service_defaults():
     assert Settings.from_env(bare) == Settings.from_env({}), "a default in docker-compose.yml differs from settings.py"
     assert defaults["MODEL_DIR"] == dockerfile_env()["MODEL_DIR"] == "/data/models"
     assert defaults["REDIS_URL"] == "redis://redis:6379/0"
+    assert defaults["MODEL_STORE"] == "mlflow" and defaults["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
 
 
 def test_env_example_lists_every_setting_with_a_comment_and_the_compose_default():
@@ -183,13 +184,13 @@ def test_env_example_lists_every_setting_with_a_comment_and_the_compose_default(
 # --- compose structure ---------------------------------------------------------------------------------------
 
 
-def test_compose_has_the_four_services_and_shares_the_data_volume():
+def test_compose_has_the_five_services_and_shares_the_data_volume():
     spec = compose()
     services = spec["services"]
-    assert set(services) == {"backend", "worker", "redis", "mlflow"}
+    assert set(services) == {"backend", "worker", "redis", "mlflow", "postgres"}
     assert services["redis"]["image"].startswith("redis:7")
-    assert services["mlflow"].get("profiles") == ["mlflow"]
-    assert all("profiles" not in services[name] for name in ("backend", "worker", "redis"))
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert all("profiles" not in service for service in services.values())
     assert "9090:9090" in [str(port) for port in services["backend"]["ports"]]
     images = {services[name]["image"] for name in APP_SERVICES}
     assert len(images) == 1, f"backend, worker and mlflow must run one image, not {images}"
@@ -197,10 +198,10 @@ def test_compose_has_the_four_services_and_shares_the_data_volume():
         assert services[name]["build"] == ".", f"{name} is not built from this repository"
         mounts = [str(volume).split(":") for volume in services[name]["volumes"]]
         assert ["ner-data", "/data"] in mounts, f"{name} does not mount the ner-data volume on /data"
-    assert {"ner-data", "redis-data"} <= set(spec["volumes"])
+    assert {"ner-data", "redis-data", "postgres-data", "mlflow-artifacts"} <= set(spec["volumes"])
     assert "redis-data:/data" in services["redis"]["volumes"]
     for name in ("backend", "worker"):
-        assert "redis" in services[name]["depends_on"]
+        assert {"redis", "mlflow"} <= set(services[name]["depends_on"])
     assert services["worker"]["healthcheck"] == {"disable": True}, "the worker has no /health to ask"
 
 
@@ -217,17 +218,22 @@ def test_worker_runs_rq_on_the_training_queue():
     assert "command" not in services["backend"], "the backend runs the image's CMD"
 
 
-def test_mlflow_ui_shows_the_database_training_writes_to():
-    from settings import Settings
-
+def test_mlflow_server_on_postgres_is_the_registry_backend_and_worker_use():
     services = compose()["services"]
     command = services["mlflow"]["command"]
-    assert command[:2] == ["mlflow", "ui"]
-    model_dir = compose_defaults(services["backend"]["environment"])["MODEL_DIR"]
-    store = command[command.index("--backend-store-uri") + 1].replace("${MODEL_DIR:-/data/models}", model_dir)
-    assert store == Settings.from_env({"MODEL_DIR": model_dir}).mlflow_tracking_uri
-    assert command[command.index("--host") + 1] == "0.0.0.0"
-    assert "5000:5000" in [str(port) for port in services["mlflow"]["ports"]]
+    assert command[:2] == ["mlflow", "server"]
+    backend_store = command[command.index("--backend-store-uri") + 1]
+    postgres = services["postgres"]["environment"]
+    assert backend_store == (f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+                             f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    artifacts = command[command.index("--artifacts-destination") + 1]
+    assert f"mlflow-artifacts:{artifacts}" in services["mlflow"]["volumes"], "artifacts must live on a volume"
+    assert command[command.index("--host") + 1] == "0.0.0.0" and "5000:5000" in services["mlflow"]["ports"]
+    defaults = compose_defaults(services["backend"]["environment"])
+    assert defaults["MLFLOW_TRACKING_URI"] == f"http://mlflow:{command[command.index('--port') + 1]}"
+    assert defaults["MODEL_STORE"] == "mlflow"
+    assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "5000/health" in " ".join(services["mlflow"]["healthcheck"]["test"])
 
 
 # --- Dockerfile and .dockerignore ----------------------------------------------------------------------------
@@ -376,11 +382,12 @@ def test_compose_cli_accepts_the_file_and_resolves_the_defaults(tmp_path):
 
     checked = config(REPO / "docker-compose.yml", "config", "-q")
     assert checked.returncode == 0, checked.stderr
-    resolved = yaml.safe_load(config(REPO / "docker-compose.yml", "--profile", "mlflow", "config").stdout)
+    resolved = yaml.safe_load(config(REPO / "docker-compose.yml", "config").stdout)
     services = resolved["services"]
     assert services["backend"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert services["worker"]["command"][3] == "redis://redis:6379/0"
-    assert services["mlflow"]["command"][3] == "sqlite:////data/models/mlflow.db"
+    assert services["mlflow"]["command"][3] == "postgresql+psycopg2://mlflow:mlflow@postgres:5432/mlflow"
+    assert services["backend"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     # The validator really validates: a wrong type and an unknown key are refused.
     broken = tmp_path / "broken" / "docker-compose.yml"
     broken.parent.mkdir()

@@ -36,3 +36,10 @@ def test_the_runtime_imports_training_at_module_level_and_nothing_inside_functio
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
             assert not [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))], node.name
+
+
+def test_the_model_stores_load_neither_training_nor_the_web_nor_mlflow_until_the_registry_is_used():
+    """The store interface sits below training (which imports it, never the reverse); MLflow's slow import happens
+    only when a registry store is built, so MODEL_STORE=local never pays for it."""
+    loaded = loaded_by("ner.stores")
+    assert not loaded & ({"training", "mlflow"} | set(WEB)), sorted(loaded & ({"training", "mlflow"} | set(WEB)))

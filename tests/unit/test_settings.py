@@ -8,6 +8,7 @@ def test_defaults_need_no_environment():
     assert s.max_sequence_length == 128 and s.start_training_each_n_updates == 10
     assert s.mlflow_tracking_uri.startswith("sqlite:///") and s.mlflow_tracking_uri.endswith("models/mlflow.db")
     assert (s.training_start, s.final_fit) == ("scratch", "all")
+    assert s.model_store == "local"  # the embedded default: no MLflow server needed
 
 
 def test_label_studio_url_is_accepted_as_host():
@@ -21,7 +22,8 @@ def test_label_studio_url_is_accepted_as_host():
     [("MAX_SEQUENCE_LENGTH", "abc"), ("MAX_SEQUENCE_LENGTH", "4"), ("LEARNING_RATE", "fast"),
      ("UNCERTAINTY_THRESHOLD", "1.5"), ("DEPLOY_POLICY", "sometimes"), ("SELECTION_DIVERSITY", "maybe"),
      ("BATCH_SIZE", "0"), ("UNCERTAINTY_STRATEGY", "vibes"), ("LOG_LEVEL", "LOUD"), ("START_TRAINING_EACH_N_UPDATES", "-1"),
-     ("TRAINING_START", "lukewarm"), ("FINAL_FIT", "validation")],
+     ("TRAINING_START", "lukewarm"), ("FINAL_FIT", "validation"), ("MODEL_STORE", "s3"),
+     ("REGISTRY_POLL_INTERVAL", "0")],
 )
 def test_invalid_values_fail_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):

@@ -1,3 +1,4 @@
+"""The local store's own layout on disk; the contract both stores keep is tests/integration/test_store_contract.py."""
 import json
 
 import pytest
@@ -19,26 +20,6 @@ def test_project_key_accepts_label_studio_forms_and_rejects_paths():
             project_key(bad)
 
 
-def test_versions_are_monotonic_and_readable(tmp_path):
-    store = ModelStore(tmp_path)
-    a = store.save(3, 10, write({"w": "1"}), {"labels": ["PER"]})
-    b = store.save(3, 25, write({"w": "2"}), {"labels": ["PER"]})
-    assert (a.name, b.name) == ("p3-v1-n10", "p3-v2-n25")
-    assert [v.name for v in store.versions(3)] == ["p3-v1-n10", "p3-v2-n25"]
-    assert store.get(3, "p3-v1-n10").meta["annotations"] == 10
-
-
-def test_deploy_switches_the_pointer_and_prune_keeps_the_deployed(tmp_path):
-    store = ModelStore(tmp_path, keep=2)
-    names = [store.save(1, n, write({}), {}).name for n in (1, 2, 3)]
-    assert store.deployed(1) is None
-    store.deploy(1, names[0])
-    assert store.deployed(1) == names[0]
-    store.save(1, 4, write({}), {})
-    store.deploy(1, names[0])  # pruning leaves the deployed one and the last two
-    assert [v.name for v in store.versions(1)] == [names[0], names[2], "p1-v4-n4"]
-
-
 def test_interrupted_write_leaves_no_version(tmp_path):
     store = ModelStore(tmp_path)
 
@@ -57,29 +38,11 @@ def test_folder_without_meta_is_not_a_version(tmp_path):
     assert ModelStore(tmp_path).versions(4) == []
 
 
-def test_unknown_or_malformed_version_is_refused(tmp_path):
-    store = ModelStore(tmp_path)
-    for bad in ["p1-v9-n1", "../../x", ""]:
-        with pytest.raises(UnknownVersionError):
-            store.get(1, bad)
-    with pytest.raises(UnknownVersionError):
-        store.deploy(1, "p1-v1-n1")
-
-
 def test_deployed_pointer_is_valid_json(tmp_path):
     store = ModelStore(tmp_path)
     name = store.save(5, 1, write({}), {}).name
     store.deploy(5, name)
     assert json.loads((tmp_path / "5" / "deployed.json").read_text())["version"] == name
-
-
-def test_amended_meta_keeps_the_other_fields(tmp_path):
-    store = ModelStore(tmp_path)
-    info = store.save(1, 3, lambda directory: None, {"deployed": True, "labels": ["PER"]})
-    store.amend_meta(1, info.name, deployed=False, reason="a newer job started")
-    meta = store.get(1, info.name).meta
-    assert meta["deployed"] is False and meta["reason"] == "a newer job started" and meta["labels"] == ["PER"]
-    assert meta["version"] == info.name
 
 
 def test_pruning_never_leaves_a_half_deleted_version_in_sight(tmp_path, monkeypatch):
