@@ -1,26 +1,59 @@
 # Image of the NER backend: the web service by default; the same image runs the RQ training worker
 # (`rq worker --url $REDIS_URL ner-training`) and the optional MLflow UI (see docker-compose.yml).
+# Build arguments (all optional; README, "With Docker Compose"): TORCH_INDEX_URL and TORCH_BUILD choose torch's
+# build, PIP_INDEX_URL / PIP_FIND_LINKS / PIP_CERT point pip at a mirror, a folder of wheels or a company CA.
+
+# --- build: every dependency in a virtualenv, less what serving and training never read ---------------------------
+FROM python:3.11-slim AS build
+
+# The base image's pip installs into a virtualenv that has no pip of its own (PIP_PYTHON is pip's --python).
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_PYTHON=/opt/venv/bin/python \
+    PATH=/opt/venv/bin:$PATH
+
+# Where torch comes from: the PyTorch CPU index by default; a CUDA index (e.g. https://download.pytorch.org/whl/cu128)
+# for a GPU worker; empty: pip's own sources (PIP_INDEX_URL, PIP_FIND_LINKS), e.g. a mirror or a wheel folder.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# The build torch must report after its "+" (cpu, cu128): by default the index URL's last part; with an empty
+# TORCH_INDEX_URL nothing is checked unless this is set.
+ARG TORCH_BUILD=
+# pip's own settings, seen by this stage's pip only: the final image keeps neither them nor any mounted file.
+ARG PIP_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_CERT
+
+RUN python -m venv --without-pip /opt/venv
+
+# torch first: requirements.txt pins torch==2.13.0, which the chosen build satisfies, so pip keeps it instead of
+# pulling PyPI's multi-GB CUDA build.
+RUN pip install torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} \
+ && index="${TORCH_INDEX_URL%/}" \
+ && python -c "import sys, torch; v, b = torch.__version__, sys.argv[1]; assert not b or v.endswith('+' + b), f'torch {v} is not the +{b} build'" \
+      "${TORCH_BUILD:-${index##*/}}"
+
+COPY requirements.txt constraints.txt ./
+# Then drop what no process of the image reads: test suites, C++ headers and test binaries.
+RUN pip install -r requirements.txt -c constraints.txt \
+ && site=/opt/venv/lib/python3.11/site-packages \
+ && find "$site" -mindepth 2 -depth -type d \( -name tests -o -name test \) -exec rm -rf {} + \
+ && rm -rf "$site"/torch/include "$site"/torch/bin/*Test "$site"/torch/bin/protoc* "$site"/torch/share/cmake
+
+# --- the image: the virtualenv and the app on a clean base -------------------------------------------------------
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
-
-# CPU torch first: requirements.txt pins torch==2.13.0, which the +cpu build satisfies, so pip keeps it
-# instead of pulling the multi-GB CUDA build from PyPI.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && python -c "import torch; assert torch.__version__.endswith('+cpu'), torch.__version__"
-
-COPY requirements.txt constraints.txt ./
-RUN pip install -r requirements.txt -c constraints.txt
 
 RUN useradd --create-home --uid 1000 --user-group app \
  && mkdir -p /data/models \
  && chown -R app:app /data
 
+COPY --from=build /opt/venv /opt/venv
 COPY . .
 
 # The model store and MLflow's database and artifacts live under MODEL_DIR, on the /data volume.
