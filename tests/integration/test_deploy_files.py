@@ -249,7 +249,9 @@ def _run_index(instructions, *needles) -> int:
 def test_dockerfile_base_user_ports_and_volume():
     instructions = dockerfile()
     keywords = [keyword for keyword, _ in instructions]
-    assert [rest for keyword, rest in instructions if keyword == "FROM"] == ["python:3.11-slim"]
+    # A build stage, then the image itself on a clean copy of the same base.
+    assert [rest for keyword, rest in instructions if keyword == "FROM"] == ["python:3.11-slim AS build",
+                                                                            "python:3.11-slim"]
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), f"the image runs as {users[-1:] or 'root'}"
     assert any(keyword == "RUN" and "useradd" in rest and users[-1] in rest for keyword, rest in instructions)
@@ -263,6 +265,16 @@ def test_dockerfile_base_user_ports_and_volume():
     assert [rest for keyword, rest in instructions if keyword == "EXPOSE"] == [env["PORT"]]
 
 
+def dockerfile_args() -> dict[str, str | None]:
+    """ARG name -> default (None: declared without one)."""
+    args = {}
+    for keyword, rest in dockerfile():
+        if keyword == "ARG":
+            name, eq, default = rest.partition("=")
+            args[name] = default if eq else None
+    return args
+
+
 def test_dockerfile_installs_cpu_torch_before_the_requirements():
     instructions = dockerfile()
     pins = {
@@ -270,11 +282,45 @@ def test_dockerfile_installs_cpu_torch_before_the_requirements():
         for name in ("requirements.txt", "constraints.txt")
     }
     assert set(pins.values()) == {"2.13.0"}, pins
-    torch = _run_index(instructions, "pip install torch==2.13.0", "--index-url https://download.pytorch.org/whl/cpu")
+    torch = _run_index(instructions, "pip install torch==2.13.0", '${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}')
     requirements = _run_index(instructions, "pip install -r requirements.txt", "-c constraints.txt")
     assert torch < requirements, "a plain torch from requirements.txt would pull the CUDA build"
     copies = [i for i, (keyword, rest) in enumerate(instructions) if keyword == "COPY" and "requirements.txt" in rest]
     assert copies and copies[0] < requirements
+
+
+def test_dockerfile_build_arguments_choose_torch_and_pass_pip_settings_through():
+    args = dockerfile_args()
+    assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu", "users get the CPU build by default"
+    assert args["TORCH_BUILD"] == ""
+    # Declared without a default, so an unset one stays unset (an empty PIP_INDEX_URL would be an empty index).
+    assert {name: args.get(name, "missing") for name in ("PIP_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT")} == {
+        "PIP_INDEX_URL": None, "PIP_FIND_LINKS": None, "PIP_CERT": None}
+    # Only the build stage sees them: the image's own history and environment keep no mirror URL or CA path.
+    final = max(i for i, (keyword, _) in enumerate(dockerfile()) if keyword == "FROM")
+    assert not [rest for keyword, rest in dockerfile()[final:] if keyword == "ARG"]
+
+
+@pytest.mark.parametrize("index, build, version, ok", [
+    ("https://download.pytorch.org/whl/cpu", "", "2.13.0+cpu", True),
+    ("https://download.pytorch.org/whl/cpu/", "", "2.13.0", False),
+    ("https://download.pytorch.org/whl/cu128", "", "2.13.0+cu128", True),
+    ("https://download.pytorch.org/whl/cu128", "", "2.13.0+cpu", False),
+    ("", "", "2.13.0", True),
+    ("", "cpu", "2.13.0+cpu", True),
+    ("", "cpu", "2.13.0", False),
+    ("https://mirror.example/pytorch/cpu", "cpu", "2.13.0+cpu", True),
+])
+def test_the_torch_build_check_follows_the_chosen_index(tmp_path, index, build, version, ok):
+    """The Dockerfile's own check, run by sh against a stand-in torch module that reports `version`."""
+    (rest,) = [rest for keyword, rest in dockerfile() if keyword == "RUN" and "pip install torch==" in rest]
+    check = rest.split("&&", 1)[1].strip()  # what runs after pip: the check alone
+    assert check.startswith('index="${TORCH_INDEX_URL%/}"') and "python -c" in check, check
+    (tmp_path / "torch.py").write_text(f"__version__ = {version!r}\n")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path), "TORCH_INDEX_URL": index, "TORCH_BUILD": build}
+    done = subprocess.run(["sh", "-c", check.replace("python -c", f"{sys.executable} -c", 1)], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode == 0) == ok, done.stderr
 
 
 def test_dockerfile_cmd_is_gunicorn_with_preload():

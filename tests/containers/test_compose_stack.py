@@ -1,0 +1,310 @@
+"""The image and docker-compose.yml run for real: podman builds the image, podman-compose runs the stack.
+
+As a user runs it (README, "With Docker Compose"), in its recommended secure setup (basic auth, webhook secret, an
+API key), with only tests/containers/compose.ci.yml on top (host network, loopback ports). The tests run in file
+order on one stack: serve, train in the worker container, `down` + `up`, `stop` during a job, then the logs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from tests.conftest import NER_TAGS, RULES
+from tests.data.corpus import LABEL_CONFIG, make_tasks
+from tests.integration.test_deploy_files import settings_variables
+from tests.integration.test_training_from_webhooks import annotation_webhook
+from tests.support.rule_model import build_rule_model
+
+# A cold build (no cached layers) takes 15-20 minutes on 2 busy cores, inside the first test's setup.
+# Not yet green end to end, and written for the stack before the PostgreSQL-backed MLflow registry joined
+# docker-compose.yml (it needs a postgres stand-in image): opt-in until it passes (README, "Container test").
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600),
+              pytest.mark.skipif(os.environ.get("CONTAINER_TESTS") != "1",
+                                 reason="container stack test is opt-in until it passes: CONTAINER_TESTS=1")]
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+IMAGE = "localhost/ner-backend:latest"
+PROJECT = "1.1795511008"
+BACKEND_PORT, REDIS_PORT, MLFLOW_PORT = 19090, 16379, 15000
+MAX_IMAGE_BYTES = 1.6e9
+# docker-compose.yml's worker waits this long after SIGTERM (compose.ci.yml shortens the users' 60 s); the other
+# services get podman's 10 s, and podman-compose stops them one after the other.
+WORKER_GRACE = 20
+STOP_BOUND = WORKER_GRACE + 3 * 10 + 20
+LOGS = Path(tempfile.gettempdir()) / "nerb-stack-logs.txt"
+TEXT = "Angela Merkel met Sony in Tokyo."
+
+
+def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CONTAINERS_CONF": str(HERE / "containers.conf")}
+    done = subprocess.run(["podman", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@dataclass
+class Stack:
+    """One compose project (its own name, so its volumes are its own) with its .env and the logs of past runs."""
+
+    compose_bin: str
+    directory: Path
+    settings: dict[str, str]
+    name: str = field(default_factory=lambda: f"nerb-ci-{secrets.token_hex(3)}")
+    logs: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{BACKEND_PORT}"
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return self.settings["BASIC_AUTH_USER"], self.settings["BASIC_AUTH_PASS"]
+
+    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        env_file = self.directory / ".env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings.items()))
+        # The shell's own settings would win over .env: the stack sees only what the test wrote.
+        clean = {k: v for k, v in os.environ.items() if k not in self.settings and k not in settings_variables()}
+        clean["CONTAINERS_CONF"] = str(HERE / "containers.conf")
+        command = [self.compose_bin, "--env-file", str(env_file), "-p", self.name, "--profile", "mlflow",
+                   "-f", str(REPO / "docker-compose.yml"), "-f", str(HERE / "compose.ci.yml"), *args]
+        done = subprocess.run(command, cwd=REPO, env=clean, capture_output=True, text=True, timeout=timeout)
+        assert done.returncode == 0, f"podman-compose {' '.join(args)} -> {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        return done
+
+    def container(self, service: str) -> str:
+        rows = json.loads(podman("ps", "-a", "--format", "json", "--filter",
+                                 f"label=io.podman.compose.project={self.name}").stdout or "[]")
+        ids = [row["Id"] for row in rows if row.get("Labels", {}).get("com.docker.compose.service") == service]
+        assert len(ids) == 1, f"{service}: {len(ids)} containers in project {self.name}"
+        return ids[0]
+
+    def log(self, service: str) -> str:
+        done = podman("logs", self.container(service), check=False)
+        return done.stdout + done.stderr
+
+    def keep_logs(self) -> None:
+        """Containers go with `down`: keep what they logged for the secrets test."""
+        for service in ("backend", "worker", "redis", "mlflow"):
+            self.logs.append(f"--- {service}\n{self.log(service)}")
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, auth=self.auth, timeout=30, **kwargs)
+
+    def post(self, path: str, body: dict, **kwargs) -> requests.Response:
+        kwargs.setdefault("auth", self.auth)
+        return requests.post(self.url + path, json=body, timeout=60, **kwargs)
+
+    def webhook(self, body: dict) -> requests.Response:
+        """As Label Studio sends it with the README's webhook URL: the secret in the query, no basic auth."""
+        return requests.post(f"{self.url}/webhook?secret={self.settings['WEBHOOK_SECRET']}", json=body, timeout=30)
+
+    def job(self) -> dict:
+        return self.get("/train_status?project=1").json()["jobs"].get("1", {})
+
+    def wait_job(self, predicate, timeout: float) -> dict:
+        deadline, state = time.time() + timeout, {}
+        while time.time() < deadline:
+            state = self.job()
+            if predicate(state):
+                return state
+            time.sleep(1)
+        raise AssertionError(f"job state never matched in {timeout}s: {state}\n{self.log('worker')[-3000:]}")
+
+    def up(self, command: str = "up") -> float:
+        """`up -d` (or `start`), then wait for /health; returns the seconds until the backend answered."""
+        start = time.time()
+        self.compose(*(["up", "-d"] if command == "up" else [command]))
+        deadline = start + 240
+        while time.time() < deadline:
+            try:
+                if self.get("/health").status_code == 200:
+                    return time.time() - start
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        raise AssertionError(f"the backend did not answer /health in 240s:\n{self.log('backend')[-3000:]}")
+
+    def predict(self) -> dict:
+        body = {"project": PROJECT, "label_config": LABEL_CONFIG, "tasks": [{"id": 1, "data": {"text": TEXT}}]}
+        answer = self.post("/predict", body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["results"][0]
+
+
+def build_images() -> float:
+    start = time.time()
+    done = subprocess.run([str(HERE / "images.sh")], cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, f"tests/containers/images.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return time.time() - start
+
+
+@pytest.fixture(scope="module")
+def image() -> tuple[str, float]:
+    """The container tools installed and the images built: (podman-compose's path, seconds the build took)."""
+    tools = subprocess.run([str(REPO / "scripts" / "container_tools.sh")], capture_output=True, text=True, timeout=900)
+    assert tools.returncode == 0, f"scripts/container_tools.sh failed:\n{tools.stderr}"
+    return tools.stdout.strip().splitlines()[-1], build_images()
+
+
+@pytest.fixture(scope="module")
+def stack(image):
+    compose_bin, built = image
+    directory = Path(tempfile.mkdtemp(prefix="nerb-stack-"))
+    model = build_rule_model(directory / "model", NER_TAGS, RULES)
+    for path in [directory, *model.rglob("*")]:  # the container's user (uid 1000) reads the mounted model
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    settings = {
+        # README, "Connect it to Label Studio": basic auth, a webhook secret, an API key.
+        "BASIC_AUTH_USER": "label-studio",
+        "BASIC_AUTH_PASS": f"pw-{secrets.token_hex(8)}",
+        "WEBHOOK_SECRET": f"hook-{secrets.token_hex(8)}",
+        # No LABEL_STUDIO_HOST: the job trains on the annotations the webhooks delivered.
+        "LABEL_STUDIO_API_KEY": f"key-{secrets.token_hex(8)}",
+        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+        "BASELINE_MODEL_NAME": "/ci-model",
+        "START_TRAINING_EACH_N_UPDATES": "12",
+        "MIN_TRAIN_STEPS": "20",
+        "NUM_TRAIN_EPOCHS": "2",
+        "DEPLOY_POLICY": "always",
+        "JOB_HEARTBEAT_TIMEOUT": "10",
+        "TRAINING_THREADS": "1",
+        "NERB_CI_MODEL_DIR": str(model),
+        "NERB_CI_BACKEND_PORT": str(BACKEND_PORT),
+        "NERB_CI_MLFLOW_PORT": str(MLFLOW_PORT),
+    }
+    result = Stack(compose_bin, directory, settings)
+    result.timings["build_s"] = built
+    try:
+        result.timings["first_healthy_s"] = result.up()
+        yield result
+    finally:
+        try:
+            result.keep_logs()
+            LOGS.write_text("\n".join(result.logs))
+            result.compose("down", "-v", timeout=180)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+            print(f"\n[containers] {json.dumps(result.timings)}; the containers' logs: {LOGS}")
+
+
+def test_the_serving_image_is_at_most_1_6_gb(image):
+    size = int(podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip())
+    assert size <= MAX_IMAGE_BYTES, f"{IMAGE} is {size / 1e9:.2f} GB"
+
+
+def test_the_image_healthcheck_passes_and_the_web_answers_health_setup_predict(stack):
+    assert requests.get(stack.url + "/health", timeout=10).status_code == 401, "basic auth is on"
+    check = podman("healthcheck", "run", stack.container("backend"), check=False)
+    assert check.returncode == 0 and "unhealthy" not in check.stdout, check.stdout + check.stderr
+    health = stack.get("/health").json()
+    assert health["status"] == "UP"
+    setup = stack.post("/setup", {"project": PROJECT, "schema": LABEL_CONFIG})
+    assert setup.status_code == 200 and setup.json()["model_version"].startswith("base-"), setup.text
+    spans = {(r["value"]["text"], r["value"]["labels"][0]) for r in stack.predict()["result"]}
+    assert spans == {("Angela Merkel", "PER"), ("Sony", "ORG"), ("Tokyo", "LOC")}
+
+
+def test_the_image_ships_its_base_encoder_which_loads_offline(image):
+    code = ("from transformers import AutoModel; from ner.base_model import resolve_model_path; "
+            "print(type(AutoModel.from_pretrained(resolve_model_path(None))).__name__)")
+    done = podman("run", "--rm", "--network", "none", IMAGE, "python", "-c", code, timeout=180)
+    assert done.stdout.strip().splitlines()[-1] == "BertModel", done.stdout + done.stderr
+
+
+def test_webhooks_to_the_web_container_make_the_worker_container_train_and_the_web_serve_it(stack):
+    tasks = make_tasks(12, seed=4)
+    start = time.time()
+    answers = [stack.webhook(annotation_webhook(task, annotated=i + 1)) for i, task in enumerate(tasks)]
+    assert [a.status_code for a in answers] == [201] * 12, [a.text for a in answers]
+    assert [a.json()["status"] for a in answers] == ["counted"] * 11 + ["queued"]
+    state = stack.wait_job(lambda s: s.get("state") in ("finished", "failed"), timeout=300)
+    stack.timings["first_trained_version_s"] = time.time() - start
+    assert state["state"] == "finished" and state["deployed"] is True, state
+    assert state["version"] == "p1-v1-n12"
+    assert "p1-v1-n12" in stack.log("worker"), "the job ran in the worker container"
+    assert stack.predict()["model_version"] == "p1-v1-n12", "the web container serves the worker's version"
+
+
+def test_web_and_worker_processes_run_as_the_non_root_user(stack):
+    for service in ("backend", "worker", "mlflow"):
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", stack.container(service)).stdout)
+        root = psutil.Process(pid)
+        users = {p.pid: p.uids().real for p in [root, *root.children(recursive=True)]}
+        assert set(users.values()) == {1000}, f"{service}: {users}"
+
+
+def test_down_then_up_keeps_the_deployed_version_and_the_annotation_counter(stack):
+    for i, task in enumerate(make_tasks(15, seed=4)[12:]):
+        assert stack.webhook(annotation_webhook(task, annotated=13 + i)).json()["status"] == "counted"
+    assert stack.job()["annotations_since_last_job"] == 3
+    stack.keep_logs()
+    stack.compose("down")
+    # For the next test: a job long enough to be running when the stack stops.
+    stack.settings["MIN_TRAIN_STEPS"] = "1000000"
+    stack.timings["healthy_after_up_s"] = stack.up()
+    assert stack.post("/setup", {"project": PROJECT, "schema": LABEL_CONFIG}).json()["model_version"] == "p1-v1-n12"
+    assert stack.predict()["model_version"] == "p1-v1-n12"
+    assert stack.job()["annotations_since_last_job"] == 3
+    assert stack.job()["version"] == "p1-v1-n12"
+
+
+def test_the_mlflow_service_shows_the_runs_training_logged(stack):
+    deadline, answer = time.time() + 180, None
+    while time.time() < deadline:
+        try:
+            answer = requests.post(f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow/runs/search",
+                                   json={"experiment_ids": [], "max_results": 10}, timeout=10)
+            experiments = requests.post(f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow/experiments/search",
+                                        json={"max_results": 100}, timeout=10)
+            if experiments.status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(2)
+    else:
+        raise AssertionError(f"the mlflow service did not answer: {answer}\n{stack.log('mlflow')[-3000:]}")
+    ids = [e["experiment_id"] for e in experiments.json().get("experiments", [])]
+    runs = requests.post(f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow/runs/search",
+                         json={"experiment_ids": ids, "max_results": 10}, timeout=10).json().get("runs", [])
+    assert runs, f"no run in the mlflow service's database (experiments {ids})"
+
+
+def test_stop_during_a_job_ends_both_within_the_grace_period_and_the_job_is_not_left_running(stack):
+    body = {"action": "START_TRAINING", "project": {"id": 1, "label_config": LABEL_CONFIG}}
+    assert stack.webhook(body).json()["status"] == "queued"
+    stack.wait_job(lambda s: s.get("state") == "running", timeout=180)
+    backend, worker = stack.container("backend"), stack.container("worker")
+    start = time.time()
+    stack.compose("stop", timeout=STOP_BOUND + 120)
+    stack.timings["stop_s"] = stopped = time.time() - start
+    assert stopped < STOP_BOUND, f"stop took {stopped:.0f}s"
+    backend_log, worker_log = stack.log("backend"), stack.log("worker")
+    assert "Handling signal: term" in backend_log, "gunicorn never saw SIGTERM"
+    assert podman("inspect", "--format", "{{.State.ExitCode}}", backend).stdout.strip() == "0", backend_log[-2000:]
+    assert "warm shut down requested" in worker_log.lower(), f"rq never saw SIGTERM:\n{worker_log[-2000:]}"
+    stack.up("start")
+    state = stack.wait_job(lambda s: s.get("state") != "running", timeout=120)
+    assert state["state"] == "failed" and "worker lost" in state.get("error", ""), state
+
+
+def test_no_secret_appears_in_any_container_log(stack):
+    stack.keep_logs()
+    text = "\n".join(stack.logs)
+    assert "Handling signal" in text and "p1-v1-n12" in text, "the logs were not collected"
+    for name in ("BASIC_AUTH_PASS", "WEBHOOK_SECRET", "LABEL_STUDIO_API_KEY"):
+        assert stack.settings[name] not in text, f"{name} appears in `podman logs`"
