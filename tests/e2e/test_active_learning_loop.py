@@ -25,6 +25,7 @@ import requests
 
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.e2e.backend import Backend, Steps, Worker, entity_f1, spans_of
+from tests.support.serving import results_once_serving
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger("e2e")
@@ -92,8 +93,13 @@ class Loop:
         return list(self.ls.predictions.list(project=project_id or self.project.id))
 
     def held_out_f1(self) -> dict:
+        """Entity F1 on the held-out tasks of the version the backend serves for the project once it has switched to
+        the one it reports (a newly deployed version is loaded in the background while the old one answers)."""
         tasks = [{"id": t["id"], "data": t["data"]} for t in self.held_out]
-        results = self.backend.predict(tasks, self.key, LABEL_CONFIG)
+        version = self.backend.setup(self.key, LABEL_CONFIG)
+        results = results_once_serving(lambda: {"results": self.backend.predict(tasks, self.key, LABEL_CONFIG)},
+                                       version, timeout=120)
+        assert {r["model_version"] for r in results} == {version}, (version, results[:1])
         return entity_f1([spans_of(gold_result(t)) for t in self.held_out], [spans_of(r["result"]) for r in results])
 
 
