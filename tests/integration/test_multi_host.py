@@ -119,7 +119,8 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         # a rollback through web B is served by web A
         rollback = requests.post(url_b + "/deploy", json={"project_id": int(project), "version": first}, timeout=30)
         assert rollback.status_code == 200, rollback.text
-        assert served_version(url_b, project) == first
+        # web B loads the version in the background (the old one answers meanwhile), web A after its alias timer
+        wait_for(lambda: served_version(url_b, project) == first, 10 * POLL + 20, "web B never rolled back", logs)
         wait_for(lambda: served_version(url_a, project) == first, 10 * POLL + 20, "web A never rolled back", logs)
 
         # the worker killed mid-upload: the alias and every served model stay as they were
