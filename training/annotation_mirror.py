@@ -68,10 +68,9 @@ class AnnotationMirror:
                 stored = self._read(path)
                 if not stored:
                     continue
-                kept = [a for a in stored["annotations"] if a.get("id") not in annotation_ids]
-                if len(kept) != len(stored["annotations"]):
-                    removed += len(stored["annotations"]) - len(kept)
-                    stored["annotations"] = kept
+                dropped = _drop_annotations(stored, annotation_ids)
+                if dropped:
+                    removed += dropped
                     self._write(path, stored)
         return removed
 
@@ -134,10 +133,9 @@ class RedisAnnotationMirror:
                 stored = _loads(raw)
                 if not stored:
                     continue
-                kept = [a for a in stored["annotations"] if a.get("id") not in annotation_ids]
-                if len(kept) != len(stored["annotations"]):
-                    removed += len(stored["annotations"]) - len(kept)
-                    stored["annotations"] = kept
+                dropped = _drop_annotations(stored, annotation_ids)
+                if dropped:
+                    removed += dropped
                     self.redis.hset(key, field, json.dumps(stored))
         return removed
 
@@ -158,3 +156,11 @@ def open_mirror(settings, store: Store, connection=None):
     if settings.model_store == "mlflow" and connection is not None:
         return RedisAnnotationMirror(connection)
     return AnnotationMirror(store)
+
+
+def _drop_annotations(stored: dict, annotation_ids: set) -> int:
+    """Remove the annotations with these ids from one stored task in place; how many were removed."""
+    kept = [a for a in stored["annotations"] if a.get("id") not in annotation_ids]
+    dropped = len(stored["annotations"]) - len(kept)
+    stored["annotations"] = kept
+    return dropped
