@@ -1,6 +1,7 @@
 """Benchmark 7: serving speed at each SERVING_PRECISION on CoNLL sentences, over HTTP, side by side in one run.
 
-    python -m bench.speed_serving [--quick] [--threads N] [--model DIR | --train-sentences N]
+    python -m bench.speed_serving [--quick] [--threads N] [--model DIR | --train-sentences N [--train-epochs E]
+        [--save-model DIR]]
         [--conll-test FILE] [--conll-train FILE] [--sizes 256 2000] [--precisions fp32 bf16 int8]
         [--clients 8] [--requests N] [--rounds R]
 
@@ -16,8 +17,9 @@ directory; this process runs the references on the same weights with the same th
   - --clients concurrent clients sending single tasks: throughput against one client's, p99 against idle p99;
   - the web worker's peak RSS (VmHWM) after all of that.
 The model: --model DIR (any token-classification checkpoint whose labels are the CoNLL file's), or the default
-encoder fine-tuned here on --train-sentences sentences of --conll-train (1 epoch), or with neither the default
-encoder with a seeded untrained head (speed is the same; F1 then means nothing). The load average is printed at
+encoder fine-tuned here on --train-sentences sentences of --conll-train (--train-epochs, the service's learning
+rate; --save-model keeps it for a later --model), or with neither the default encoder with a seeded untrained head
+(speed is the same; F1 then means nothing). The load average is printed at
 the start and the end and stored with the results.
 """
 from __future__ import annotations
@@ -39,7 +41,9 @@ TARGETS = {"vs_pipeline_min": 5.0, "f1_drop_max": 0.005, "vs_bare_max": 1.15, "s
 def add_arguments(parser) -> None:
     parser.add_argument("--model", help="a token-classification checkpoint directory (default: see --train-sentences)")
     parser.add_argument("--train-sentences", type=int, default=0,
-                        help="fine-tune the default encoder on this many --conll-train sentences first (1 epoch)")
+                        help="fine-tune the default encoder on this many --conll-train sentences first")
+    parser.add_argument("--train-epochs", type=int, default=1, help="epochs of that fine-tuning (default 1)")
+    parser.add_argument("--save-model", help="keep the fine-tuned checkpoint in this directory (reuse with --model)")
     parser.add_argument("--conll-test", default=str(CONLL_DIR / "test.tsv"))
     parser.add_argument("--conll-train", default=str(CONLL_DIR / "train.tsv"))
     parser.add_argument("--sizes", type=int, nargs="+", help="sentences per /predict (default 256 2000)")
@@ -64,13 +68,15 @@ def prepare_model(args, labels: tuple[str, ...], directory: Path) -> tuple[Path,
         from training.trainer import fine_tune
 
         train = subsample(read_conll(args.conll_train), args.train_sentences, args.seed)
-        settings = Settings.from_env({"NUM_TRAIN_EPOCHS": "1", "MIN_TRAIN_STEPS": "0", "BATCH_SIZE": "16",
-                                      "LEARNING_RATE": "5e-5"})
+        settings = Settings.from_env({"NUM_TRAIN_EPOCHS": str(args.train_epochs), "MIN_TRAIN_STEPS": "0",
+                                      "BATCH_SIZE": "16"})
         started = time.perf_counter()
         fine_tune(loaded, train, [], settings)
-        how = f"default encoder fine-tuned on {len(train)} sentences of {args.conll_train} (1 epoch, " \
-              f"{time.perf_counter() - started:.0f}s)"
+        how = f"default encoder fine-tuned on {len(train)} sentences of {args.conll_train} ({args.train_epochs} " \
+              f"epoch(s), {time.perf_counter() - started:.0f}s)"
         loaded.model.cpu()
+        if args.save_model:
+            directory = Path(args.save_model)
     loaded.model.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
     return directory, how
