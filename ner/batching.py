@@ -1,9 +1,11 @@
 """Micro-batching of concurrent /predict requests: small requests that arrive within a few milliseconds of each
 other share one forward pass, and each is answered with its own outputs, in its own order.
 
-One thread per served model runs the shared passes. A request waits at most `window` after the first queued one
-for company (requests queued while a pass runs go with the next pass at once), so an idle server adds at most
-the window to a lone request. Requests of more than `max_texts` texts run alone in their own thread, as before.
+One thread per served model runs the shared passes. While requests keep coming (a pass ended less than `busy_s`
+ago) a request waits at most `window` after the first queued one for company, and requests queued while a pass
+runs go with the next pass at once; on an idle server a lone request runs at once, so an annotator opening one
+task at a time never pays the window (measured: the 2 ms window was most of the in-process overhead of a
+single-task /predict, bench/SPEED.md). Requests of more than `max_texts` texts run alone in their own thread, as before.
 A failing shared pass is rerun request by request, so an exception reaches only the request that causes it; a
 request still waiting after `timeout` gets BatchTimeout instead of waiting behind a slow pass forever.
 """
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 IDLE_S = 30.0  # the batching thread ends after this long without requests (a new one starts on demand)
+BUSY_S = 0.1  # a pass ended less than this long ago: requests are arriving together, wait the window for company
 
 
 class BatchTimeout(Exception):
@@ -38,12 +41,14 @@ class MicroBatcher:
     """`predict(texts)` with the outputs of `run(texts)`, the texts of concurrent small calls run together."""
 
     def __init__(self, run: Callable[[list[str]], Sequence], window_s: float, max_texts: int,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, idle_s: float = IDLE_S):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, idle_s: float = IDLE_S, busy_s: float = BUSY_S):
         self.run = run
         self.window_s = window_s
         self.max_texts = max_texts
         self.timeout_s = timeout_s
         self.idle_s = idle_s
+        self.busy_s = busy_s
+        self._last_pass_end = float("-inf")
         self._queue: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -71,7 +76,11 @@ class MicroBatcher:
                 batch = self._next_batch()
                 if batch is None:
                     return
-                self._execute(batch)
+                try:
+                    self._execute(batch)
+                finally:
+                    with self._cond:
+                        self._last_pass_end = time.monotonic()
         finally:
             with self._cond:
                 if self._worker is threading.current_thread():
@@ -81,13 +90,16 @@ class MicroBatcher:
                     self._worker.start()
 
     def _next_batch(self) -> list[_Request] | None:
-        """Requests for one pass: wait for the first, then up to `window` after its arrival or `max_texts` texts."""
+        """Requests for one pass: wait for the first, then, if the server is busy, up to `window` after its arrival
+        or `max_texts` texts."""
         with self._cond:
             while not self._queue:
                 if not self._cond.wait(self.idle_s) and not self._queue:
                     self._worker = None
                     return None
-            deadline = self._queue[0].arrived + self.window_s
+            first = self._queue[0].arrived
+            busy = first - self._last_pass_end < self.busy_s
+            deadline = first + self.window_s if busy else first
             while sum(len(r.texts) for r in self._queue) < self.max_texts:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -19,9 +19,10 @@ def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], co
                      int8_fragile: bool = False) -> Path:
     """Save a checkpoint where the word piece `w` gets tag rules[w] (others "O"; UNSURE: uniform); returns the dir.
 
-    `int8_fragile`: one huge classifier weight on a hidden dimension no token ever uses (the negative half of a tag
-    no rule gives) leaves fp32 outputs exactly as they were, but int8 quantizes the classifier per tensor, so its
-    step (that weight / 127) rounds every real weight to 0: at int8 the model has no opinion left.
+    `int8_fragile`: a huge classifier weight in every row, on a hidden dimension no token ever uses (the negative
+    half of a tag no rule gives), leaves fp32 outputs exactly as they were, but int8 quantizes each row (output
+    channel) with one step (that weight / 127), which rounds every real weight to 0: at int8 the model has no
+    opinion left.
     """
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
@@ -69,7 +70,7 @@ def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], co
             model.classifier.weight[t, t] = confidence
         if int8_fragile:
             unused = [t for t, tag in enumerate(tags) if tag not in rules.values() and t != 0]
-            model.classifier.weight[0, k + unused[0]] = 1e4
+            model.classifier.weight[:, k + unused[0]] = 1e4
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -59,6 +59,16 @@ def test_concurrent_requests_share_a_pass_and_each_gets_its_own_outputs_in_order
     assert sorted(t for call in run.calls for t in call) == sorted(t for texts in requests for t in texts)
 
 
+def test_a_lone_request_on_an_idle_server_runs_at_once_without_waiting_for_the_window():
+    run = Recorder()
+    batcher = MicroBatcher(run, window_s=2.0, max_texts=8)
+    for text in ("first", "later"):  # the second comes after the busy period of the first pass
+        started = time.monotonic()
+        assert batcher.predict([text]) == [f"out:{text}"]
+        assert time.monotonic() - started < 1.0
+        time.sleep(batcher.busy_s + 0.05)
+
+
 def test_a_pass_never_takes_more_than_max_texts_and_big_requests_run_alone_in_their_own_thread():
     run = Recorder()
     batcher = MicroBatcher(run, window_s=0.2, max_texts=4)
