@@ -5,13 +5,14 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from ner.parity import PRECISIONS
+from ner.parity import AUTO, PRECISIONS
 from uncertainty import REDUCTIONS, STRATEGIES
 
 # The precision /predict serves at when a version passes the parity gate: the one place to change the default.
-# fp32: on a MiniLM fine-tuned on CoNLL, int8 (2x the tasks/s) lost 1.2 points of entity F1, beyond the gate's 0.5
-# (bench/SPEED.md), so the gate would refuse it on the models users train; int8 stays an opt-in, gated.
-DEFAULT_SERVING_PRECISION = "fp32"
+# auto (bf16 where the device has it natively, else fp32): on a MiniLM fine-tuned on CoNLL bf16 served 1.7-1.9x
+# fp32's tasks/s within the gate (0.0003 entity F1 lost), while int8 (2x) lost 1.2 points, beyond the gate's 0.5
+# (bench/SPEED.md): int8 stays an opt-in, gated.
+DEFAULT_SERVING_PRECISION = AUTO
 
 
 class SettingsError(ValueError):
@@ -178,7 +179,7 @@ class Settings:
             job_heartbeat_timeout=_float(env, "JOB_HEARTBEAT_TIMEOUT", 60.0, 5.0, 86400.0),
             job_queued_timeout=_float(env, "JOB_QUEUED_TIMEOUT", 300.0, 1.0, 86400.0),
             training_threads=_int(env, "TRAINING_THREADS", 0, 0, 1024),
-            serving_precision=_choice(env, "SERVING_PRECISION", DEFAULT_SERVING_PRECISION, PRECISIONS),
+            serving_precision=_choice(env, "SERVING_PRECISION", DEFAULT_SERVING_PRECISION, (*PRECISIONS, AUTO)),
             serving_precision_force=_bool(env, "SERVING_PRECISION_FORCE", False),
             precision_parity_max_f1_drop=_float(env, "PRECISION_PARITY_MAX_F1_DROP", 0.005, 0.0, 1.0),
             precision_parity_min_agreement=_float(env, "PRECISION_PARITY_MIN_AGREEMENT", 0.98, 0.0, 1.0),

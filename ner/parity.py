@@ -14,6 +14,8 @@ from ner.decoding import Span
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 FULL = "fp32"
+# SERVING_PRECISION=auto: bf16 where the serving device computes it natively, else fp32 (ner.precision)
+AUTO = "auto"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ner.base_model import has_ner_head, load_base_model, load_saved_model, matc
 from ner.batching import MicroBatcher
 from ner.inference import Predictor
 from ner.parity import FULL, ParityBounds, choose_precision
-from ner.precision import to_precision
+from ner.precision import resolve_precision, to_precision
 from ner.store import Store
 from ner.tags import tag_labels
 
@@ -164,8 +164,9 @@ class ModelPool:
         else:
             loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
         bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
-        precision, why = choose_precision(s.serving_precision, s.serving_precision_force, parity, bounds)
-        (log.warning if parity and precision != s.serving_precision else log.info)(
+        wanted = resolve_precision(s.serving_precision, next(loaded.model.parameters()).device.type)
+        precision, why = choose_precision(wanted, s.serving_precision_force, parity, bounds)
+        (log.warning if parity and precision != wanted else log.info)(
             "project %s, %s: served %s (%s)", project, version, precision, why)
         model = to_precision(loaded.model, precision)
         predictor = Predictor(model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)

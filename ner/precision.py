@@ -7,6 +7,10 @@ int8  dynamic quantization of the Linear layers (int8 weights with one scale per
       fp32; CPU only. Per-channel weights, not PyTorch's per-tensor default: on a MiniLM fine-tuned on CoNLL they
       lost 1.2 points of entity F1 against 1.6 (span agreement 0.90 against 0.85) and ran faster (bench/SPEED.md)
 
+auto  bf16 where the device computes it natively (CPUs with AVX-512 BF16 / AMX, CUDA GPUs that support it), else
+      fp32: on 2 AVX-512 BF16 cores bf16 served 1.7-1.9x fp32's tasks/s with 0.0003 entity F1 lost, but a CPU
+      without native bf16 emulates it, slower than fp32 (bench/SPEED.md)
+
 Whether a version may be served so is `ner.parity`'s call.
 """
 from __future__ import annotations
@@ -15,9 +19,26 @@ import copy
 
 import torch
 
-from ner.parity import FULL, PRECISIONS
+from ner.parity import AUTO, FULL, PRECISIONS
 
-__all__ = ["FULL", "PRECISIONS", "to_precision"]
+__all__ = ["AUTO", "FULL", "PRECISIONS", "fast_bf16", "resolve_precision", "to_precision"]
+
+
+def fast_bf16(device: str = "cpu") -> bool:
+    """Whether `device` ("cpu", "cuda", ...) runs bf16 matrix products natively rather than by emulation."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def resolve_precision(setting: str, device: str = "cpu") -> str:
+    """The precision SERVING_PRECISION asks for on `device`: itself, or for `auto` bf16 or fp32 (see above)."""
+    if setting == AUTO:
+        return "bf16" if fast_bf16(device) else FULL
+    return setting
 
 
 def to_precision(model: torch.nn.Module, precision: str, *, inplace: bool = True) -> torch.nn.Module:

@@ -20,6 +20,7 @@ from typing import Callable, ContextManager, Sequence
 from ner.base_model import DEFAULT_BASE_MODEL, LoadedModel
 from ner.inference import Predictor
 from ner.parity import FULL
+from ner.precision import resolve_precision
 from ner.store import Store, project_key
 from ner.tags import tag_labels
 from training.annotations import Example
@@ -197,7 +198,7 @@ def _parity_gate(project: str, served: Fit, validation: Sequence[Example], setti
     """SERVING_PRECISION against fp32 on the held-out texts of the deploy decision (`training.parity`), or None
     when serving is fp32. A gate that cannot run records a failure (the version is then served fp32), it never
     fails the job."""
-    precision = settings.serving_precision
+    precision = resolve_precision(settings.serving_precision, "cpu")  # the gate measures on the CPU
     if precision == FULL:
         return None
     report(0.885, f"comparing {precision} with fp32 on {len(validation)} held-out tasks")

@@ -10,7 +10,7 @@ from ner.decoding import decode_probs
 from ner.inference import Predictor
 from ner.label_config import parse_ner_config
 from ner.pool import ModelPool
-from ner.precision import to_precision
+from ner.precision import fast_bf16, resolve_precision, to_precision
 from ner.store import ModelStore
 from settings import Settings
 from tests.conftest import NER_TAGS, RULES
@@ -117,6 +117,28 @@ def test_a_base_model_has_no_figures_so_it_is_served_fp32_unless_forced(make_cli
         result = client.post("/predict", json=body).get_json()["results"][0]["result"]
         assert [(r["value"]["start"], r["value"]["end"]) for r in result] == [(0, 13), (22, 28)]
         assert client.get("/health").get_json()["models"]["3"]["precision"] == expected
+
+
+def test_the_default_auto_serves_bf16_where_the_cpu_has_it_natively_and_fp32_elsewhere(tmp_path, rule_model_dir):
+    """The shipped default (SERVING_PRECISION unset = auto): this machine decides; on one without native bf16 the
+    job records no figures and the version is served fp32."""
+    expected = "bf16" if fast_bf16("cpu") else "fp32"
+    settings, store, config, meta = train(tmp_path, rule_model_dir)
+    assert settings.serving_precision == "auto"
+    if expected == "bf16":
+        assert meta["parity"]["precision"] == "bf16" and meta["parity"]["passed"], meta["parity"]
+    else:
+        assert "parity" not in meta
+    served = ModelPool(settings, store).get("5", config)
+    assert served.precision == expected
+    assert next(served.predictor.model.parameters()).dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
+
+
+def test_auto_resolves_to_bf16_only_on_a_device_that_computes_it_natively():
+    assert resolve_precision("auto", "cpu") == ("bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32")
+    assert resolve_precision("auto", "meta") == "fp32"  # no native bf16 known: never guess
+    for setting in ("fp32", "bf16", "int8"):
+        assert resolve_precision(setting, "meta") == setting  # an explicit choice is kept (the gate still checks it)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
