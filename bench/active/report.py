@@ -15,6 +15,7 @@ from bench.active.stats import first_reaching, normalised_aulc, paired
 
 AXES = {"sentences": "labelled_sentences", "tokens": "labelled_tokens", "entities": "labelled_entities"}
 BASELINE = "random"
+DEFAULT = "default"  # one-factor arms ("default:factor=value") are also compared with it, paired by seed
 
 
 def _tracks(rows: Sequence[dict]) -> dict[str, dict[int, list[dict]]]:
@@ -78,6 +79,15 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
             entry["f1_vs_baseline_at_round"] = [
                 paired([tracks[name][s][k]["entity_f1"] - tracks[baseline][s][k]["entity_f1"] for s in seeds])
                 for k in range(rounds)]
+    if DEFAULT in arms:
+        for name, entry in arms.items():
+            if name.startswith(DEFAULT + ":"):
+                entry["vs_default"] = {
+                    axis: paired([entry["aulc_per_seed"][axis][s] - arms[DEFAULT]["aulc_per_seed"][axis][s]
+                                  for s in seeds]) for axis in AXES}
+                entry["f1_vs_default_at_last_round"] = paired(
+                    [tracks[name][s][rounds - 1]["entity_f1"] - tracks[DEFAULT][s][rounds - 1]["entity_f1"]
+                     for s in seeds]) if rounds else None
     return {"pool_size": pool_size, "seeds": seeds, "rounds": rounds, "baseline": baseline,
             "full_pool_f1": full_f1, "ranges": ranges, "arms": arms, "plan": plan or {},
             "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]["sentences"])}
@@ -125,6 +135,16 @@ def markdown(summary: dict) -> str:
             lines.append("| " + " | ".join([name, _interval(v["sentences"]), _percent(v["relative_aulc_sentences"]),
                                              _interval(v["tokens"]), _interval(v["entities"]),
                                              _interval(arms[name]["f1_vs_baseline_at_round"][-1])]) + " |")
+    variants = [name for name in order if "vs_default" in arms[name]]
+    if variants:
+        head3 = ["one change from the default", "AULC task - default", "AULC token - default",
+                 "AULC entity - default", f"F1 - default @{budgets[-1]}"]
+        lines += ["", "| " + " | ".join(head3) + " |", "|" + "|".join("---" for _ in head3) + "|"]
+        for name in variants:
+            v = arms[name]["vs_default"]
+            lines.append("| " + " | ".join([name, _interval(v["sentences"]), _interval(v["tokens"]),
+                                             _interval(v["entities"]),
+                                             _interval(arms[name]["f1_vs_default_at_last_round"])]) + " |")
     r = summary["ranges"]
     notes = [
         f"Seeds {summary['seeds']}, {summary['rounds']} rounds each; F1 = entity F1 of the spans the service serves "

@@ -126,6 +126,20 @@ def test_summary_pairs_arms_with_random_by_seed_and_reports_pool_shares():
     assert "| default |" in text and "not reached" in text and "AULC task - random" in text
 
 
+def test_one_factor_arms_are_paired_with_the_default_by_seed():
+    curves = {"random": {0: [0.5, 0.6], 1: [0.5, 0.6]}, "default": {0: [0.5, 0.7], 1: [0.4, 0.6]},
+              "default:start=warm": {0: [0.5, 0.8], 1: [0.4, 0.6]}}
+    rows = [_row(arm, s, k, n, f) for arm, seeds in curves.items() for s, f1s in seeds.items()
+            for k, (n, f) in enumerate(zip([10, 20], f1s))]
+    summary = report.summarise(rows, pool_size=100)
+    warm = summary["arms"]["default:start=warm"]
+    # AULC (10 to 20): warm seed 0 0.65 vs default 0.6; seed 1 0.5 vs 0.5
+    assert warm["vs_default"]["sentences"]["mean"] == pytest.approx(0.025)
+    assert warm["f1_vs_default_at_last_round"]["mean"] == pytest.approx(0.05)
+    assert "vs_default" not in summary["arms"]["default"] and "vs_default" not in summary["arms"]["random"]
+    assert "| default:start=warm | +0.025 [" in report.markdown(summary)
+
+
 def test_records_resume_after_the_last_complete_round_and_ignore_a_torn_line(tmp_path):
     log = records.RoundLog(tmp_path / "rounds.csv")
     for row in [_row("default", 0, 0, 3, 0.1), _row("default", 0, 1, 5, 0.2), _row("random", 0, 0, 3, 0.1)]:
