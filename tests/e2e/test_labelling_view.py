@@ -78,9 +78,16 @@ def located(text: str, spans: list[tuple[str, str]]) -> list[tuple[int, int, str
     return found
 
 
-def region_result(text: str, start: int, end: int, label: str) -> dict:
+def region_result(text: str, start: int, end: int, label: str, offsets: tuple[int, int] | None = None) -> dict:
+    """A Labels region over text[start:end]; `offsets` overrides the start/end it claims (the control's bad ones)."""
+    claimed = offsets or (start, end)
     return {"from_name": "label", "to_name": "text", "type": "labels",
-            "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}
+            "value": {"start": claimed[0], "end": claimed[1], "text": text[start:end], "labels": [label]}}
+
+
+def utf16(text: str, offset: int) -> int:
+    """The UTF-16 offset of code point `offset`: what a backend that counts like JavaScript sends."""
+    return len(text[:offset].encode("utf-16-le")) // 2
 
 
 def served_spans(prediction) -> list[tuple[int, int, str]]:
@@ -159,9 +166,11 @@ class View:
 @pytest.fixture(scope="module")
 def driver():
     try:
-        browser = chromium()
+        browser, missing = chromium(), None
     except BrowserMissing as exc:
-        pytest.fail(str(exc), pytrace=False)  # never a skip: .ci/run installs the browser
+        browser, missing = None, str(exc)
+    if missing:
+        pytest.fail(missing, pytrace=False)  # never a skip: .ci/run installs the browser
     try:
         yield browser
     finally:
@@ -179,6 +188,7 @@ def view(label_studio, rule_model_dir, tmp_path_factory, driver):
                       MIN_TRAIN_STEPS=5, BATCH_SIZE=16, HF_HUB_OFFLINE=1)
     state = View(label_studio, backend, driver)
     try:
+        log_in(driver, label_studio.url, label_studio.username, label_studio.password)
         yield state
     finally:
         backend.stop()
@@ -205,7 +215,6 @@ def test_1_view_draws_the_served_spans(view):
         counts = Counter({task: len(held) for task, held in view.predictions().items()})
         assert set(counts) == set(ids) and set(counts.values()) == {1}, f"predictions per task: {dict(counts)}"
 
-        log_in(view.driver, view.label_studio.url, view.label_studio.username, view.label_studio.password)
         shown = view.check_views(version, "before-retrain")
         expected = sum(len(spans) for _, spans in VIEW_TASKS)
         assert shown == expected, (shown, expected)
@@ -231,3 +240,24 @@ def test_2_view_shows_the_retrained_version(view):
         view.retrieve_predictions()
         shown = view.check_views(version, "after-retrain")
         view.steps.note(name, f"{view.versions[0]} -> {version} in {state.get('duration_s')} s, {shown} spans drawn")
+
+
+def test_3_control_offsets_that_drift_are_caught(view):
+    """The check can fail: a prediction with UTF-16 offsets (the classic bug of a backend that counts like
+    JavaScript) is drawn on the wrong characters after an emoji, and the view reader reports exactly those."""
+    name = "3 control: UTF-16 offsets drawn wrong"
+    with view.steps.step(name, independent=True):
+        ls = view.ls
+        project = ls.projects.create(title="labelling view control", label_config=LABEL_CONFIG)
+        text, wanted = VIEW_TASKS[0]
+        task_id = ls.projects.import_tasks(project.id, request=[{"text": text}], return_task_ids=True).task_ids[0]
+        spans = located(text, wanted)
+        drifted = [(utf16(text, start), utf16(text, end), label) for start, end, label in spans]
+        assert drifted != spans
+        ls.predictions.create(task=task_id, model_version="utf16-offsets", score=0.5, result=[
+            region_result(text, start, end, label, offsets=bad[:2]) for (start, end, label), bad in zip(spans, drifted)])
+        seen = open_task(view.driver, view.label_studio.url, project.id, task_id, wanted[-1][0], len(spans))
+        screenshot(view.driver, ARTIFACTS / "control-utf16-offsets.png")
+        assert seen.regions == drawn_as(text, drifted), f"the view draws {seen.regions}"
+        assert seen.regions != drawn_as(text, spans)
+        view.steps.note(name, f"drawn {[r.text for r in seen.regions]} for {[text[s:e] for s, e, _ in spans]}")
