@@ -1,12 +1,13 @@
 """What the annotator sees: our predictions drawn in Label Studio's labelling view, in a real (headless) browser.
 
 The most common complaint about ML backends is "the backend returned predictions but nothing shows in the
-labelling view" (a wrong result shape, a model_version the view filters out, offsets that drift after an emoji
-or a CRLF). This test guards the whole path: Label Studio itself fetches predictions from our backend (the data
-manager's "Retrieve Predictions" action), then Chromium opens each task's labelling view and the highlighted
-regions are read from the page: their count, their characters and their labels must be exactly the spans the
-backend served, on texts with emoji, ZWJ sequences, skin tones, flags, CRLF line ends, accents and CJK. After a
-retrain, the view must show the new version's predictions and name that version.
+labelling view" (a wrong result shape, predictions of a model version the view does not pick, offsets that drift
+after an emoji or a CRLF). This test guards the whole path: Label Studio itself fetches predictions from our
+backend (the data manager's "Retrieve Predictions" action), then Chromium opens each task's labelling view and
+reads what it shows: the highlighted regions (their count, characters, offsets and labels must be exactly the
+spans the backend served), the Regions panel, and the prediction's tab, named by its model version. Texts hold
+emoji, ZWJ sequences, skin tones, flags, CRLF line ends, accents and CJK. After a retrain the view must show the
+new version's predictions and name that version. A control proves the reader sees drift when there is some.
 
 The model is the rule model of tests/conftest.py (a real BertForTokenClassification whose tag per word piece is
 set by hand), so the served spans are known in advance and checked too: the test fails if the backend's offsets
@@ -38,8 +39,8 @@ CODER = "\U0001F469\U0001F3FD\u200D\U0001F4BB"  # woman, medium skin tone, ZWJ l
 HOLDING_HANDS = "\U0001F9D1\u200D\U0001F91D\u200D\U0001F9D1"
 JAPAN_FLAG = "\U0001F1EF\U0001F1F5"
 
-# (task text, the spans the rule model must find: (characters, label) in text order). 18 spans in 5 tasks; every
-# span sits after at least one emoji, ZWJ sequence, CRLF or CJK character, where offsets drift if they ever do.
+# (task text, the spans the rule model must find: (characters, label) in text order). 18 spans in 5 tasks; each
+# task has spans after an emoji, a ZWJ sequence, a CRLF or CJK characters, where offsets drift if they ever do.
 VIEW_TASKS = [
     (f"{FAMILY} Angela Merkel met Tim Cook in Berlin.",
      [("Angela Merkel", "PER"), ("Tim Cook", "PER"), ("Berlin", "LOC")]),
@@ -152,6 +153,8 @@ class View:
             picture = screenshot(self.driver, ARTIFACTS / f"{tag}-task{n}.png")
             (ARTIFACTS / f"{tag}-task{n}.html").write_text(self.driver.page_source)
             where = f"task {task_id} ({text!r}, screenshot {picture})"
+            # The editor shows every character; it draws each CR and LF as a line break (<br>), not as text.
+            assert seen.text == text.replace("\r", "").replace("\n", ""), f"{where}: the editor shows {seen.text!r}"
             assert seen.regions == drawn_as(text, spans), (
                 f"{where}: the view draws {seen.regions}, the backend served {drawn_as(text, spans)}")
             assert Counter(seen.listed) == listed_as(text, spans), (
@@ -238,6 +241,8 @@ def test_2_view_shows_the_retrained_version(view):
         # What a user does after a retrain; the backend's refresh already holds the new version's predictions, so
         # Label Studio must leave them as they are (one per unlabelled task, of the new version).
         view.retrieve_predictions()
+        # With several predictions and no annotation, the editor drafts from the one of the project's model version.
+        assert ls.projects.get(id=pid).model_version == version
         shown = view.check_views(version, "after-retrain")
         view.steps.note(name, f"{view.versions[0]} -> {version} in {state.get('duration_s')} s, {shown} spans drawn")
 
@@ -255,7 +260,8 @@ def test_3_control_offsets_that_drift_are_caught(view):
         drifted = [(utf16(text, start), utf16(text, end), label) for start, end, label in spans]
         assert drifted != spans
         ls.predictions.create(task=task_id, model_version="utf16-offsets", score=0.5, result=[
-            region_result(text, start, end, label, offsets=bad[:2]) for (start, end, label), bad in zip(spans, drifted)])
+            region_result(text, start, end, label, offsets=bad[:2])
+            for (start, end, label), bad in zip(spans, drifted)])
         seen = open_task(view.driver, view.label_studio.url, project.id, task_id, wanted[-1][0], len(spans))
         screenshot(view.driver, ARTIFACTS / "control-utf16-offsets.png")
         assert seen.regions == drawn_as(text, drifted), f"the view draws {seen.regions}"
