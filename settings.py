@@ -92,7 +92,7 @@ class Settings:
     batch_size: int = 8
     validation_split: float = 0.2
     deploy_policy: str = "if_better"
-    training_start: str = "scratch"
+    training_start: str = "warm"
     final_fit: str = "all"
     epoch_selection: str = "last"
     uncertainty_strategy: str = "boundary_entropy"
@@ -160,7 +160,7 @@ class Settings:
             batch_size=_int(env, "BATCH_SIZE", 8, 1, 4096),
             validation_split=_float(env, "VALIDATION_SPLIT", 0.2, 0.0, 0.9),
             deploy_policy=_choice(env, "DEPLOY_POLICY", "if_better", ("always", "if_better", "manual")),
-            training_start=_choice(env, "TRAINING_START", "scratch", ("scratch", "warm")),
+            training_start=_choice(env, "TRAINING_START", "warm", ("scratch", "warm")),
             final_fit=_choice(env, "FINAL_FIT", "all", ("all", "train")),
             epoch_selection=_choice(env, "EPOCH_SELECTION", "last", ("last", "best")),
             uncertainty_strategy=strategy,

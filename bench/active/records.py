@@ -73,8 +73,18 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
             raise PlanMismatchError(
                 f"{path.parent} holds rounds of another plan ({', '.join(changed)} differ): use another --out, "
                 "or --fresh to start over")
+        # An arm name means what its factors say: "default" follows the shipped settings, which may have changed
+        # since its rounds were recorded, and resuming would then mix two arms under one name.
+        old_factors, new_factors = old.get("arm_factors", {}), plan.get("arm_factors", {})
+        redefined = [a for a in new_factors if a in old_factors and old_factors[a] != new_factors[a]]
+        if redefined:
+            raise PlanMismatchError(
+                f"{path.parent} holds rounds of arm(s) {', '.join(redefined)} with other factors "
+                f"({'; '.join(f'{a}: {old_factors[a]} now {new_factors[a]}' for a in redefined)}): use another "
+                "--out, or name the old factors explicitly (e.g. default:start=scratch)")
         old_arms = old.get("arms", [])
-        plan = {**old, **plan, "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms]}
+        plan = {**old, **plan, "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms],
+                "arm_factors": {**old_factors, **new_factors}}
     path.write_text(json.dumps(plan, indent=2, default=float) + "\n")
 
 

@@ -161,6 +161,19 @@ def test_a_folder_of_another_plan_is_refused(tmp_path):
         records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 30]}, identity)
 
 
+def test_an_arm_whose_factors_changed_since_its_rounds_were_recorded_is_refused(tmp_path):
+    """`default` follows the shipped settings: after a default changes, its old rounds are another arm."""
+    identity = ("pool_size",)
+    scratch, warm = {"name": "default", "start": "scratch"}, {"name": "default", "start": "warm"}
+    plan = {"pool_size": 100, "arms": ["default"], "arm_factors": {"default": scratch}}
+    records.check_plan(tmp_path / "plan.json", plan, identity)
+    more = {"pool_size": 100, "arms": ["default", "random"], "arm_factors": {"default": scratch, "random": {}}}
+    records.check_plan(tmp_path / "plan.json", more, identity)  # same factors, one more arm: fine
+    assert json.loads((tmp_path / "plan.json").read_text())["arm_factors"]["random"] == {}
+    with pytest.raises(records.PlanMismatchError, match="default"):
+        records.check_plan(tmp_path / "plan.json", {**plan, "arm_factors": {"default": warm}}, identity)
+
+
 def _write_conll(path, tasks):
     """Authored corpus tasks as a CoNLL file: the project's words as tokens, their aligned BIO tags."""
     from ner.words import split_words

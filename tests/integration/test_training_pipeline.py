@@ -27,7 +27,7 @@ def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
 
     # FINAL_FIT=train keeps this long test to one fit per job; test_training_regime.py covers the fit on all labels.
     settings = Settings.from_env({"MODEL_DIR": str(tmp_path / "models"), "DEPLOY_POLICY": "if_better",
-                                  "FINAL_FIT": "train"})
+                                  "FINAL_FIT": "train", "TRAINING_START": "scratch"})
     assert settings.mlflow_tracking_uri.startswith("sqlite:///") and str(tmp_path) in settings.mlflow_tracking_uri
     store = ModelStore(settings.model_dir, keep=settings.keep_versions)
     config = parse_ner_config(LABEL_CONFIG)

@@ -40,7 +40,8 @@ def tiny(tmp_path, rule_model_dir, tracking_uri):
     def make(**env) -> Settings:
         base = {"MODEL_DIR": str(tmp_path / "models"), "BASELINE_MODEL_NAME": str(rule_model_dir),
                 "MLFLOW_TRACKING_URI": tracking_uri, "MIN_TRAIN_STEPS": "8", "NUM_TRAIN_EPOCHS": "1",
-                "LEARNING_RATE": "0.05", "MAX_SEQUENCE_LENGTH": "64", "DEPLOY_POLICY": "always"}
+                "LEARNING_RATE": "0.05", "MAX_SEQUENCE_LENGTH": "64", "DEPLOY_POLICY": "always",
+                "TRAINING_START": "scratch"}
         return Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
 
     return make

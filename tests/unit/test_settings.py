@@ -7,7 +7,7 @@ def test_defaults_need_no_environment():
     s = Settings.from_env({})
     assert s.max_sequence_length == 128 and s.start_training_each_n_updates == 10
     assert s.mlflow_tracking_uri.startswith("sqlite:///") and s.mlflow_tracking_uri.endswith("models/mlflow.db")
-    assert (s.training_start, s.final_fit) == ("scratch", "all")
+    assert (s.training_start, s.final_fit) == ("warm", "all")
     assert s.model_store == "local"  # the embedded default: no MLflow server needed
 
 
