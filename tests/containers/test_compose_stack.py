@@ -1,13 +1,16 @@
-"""The image and docker-compose.yml run for real: podman builds the image, podman-compose runs the stack.
+"""The image and docker-compose.yml run for real: podman builds the image, podman-compose runs the whole stack.
 
-As a user runs it (README, "With Docker Compose"), in its recommended secure setup (basic auth, webhook secret, an
-API key), with only tests/containers/compose.ci.yml on top (host network, loopback ports). The tests run in file
-order on one stack: serve, train in the worker container, `down` + `up`, `stop` during a job, then the logs.
+As a user runs it (README, "With Docker Compose": `.env` from .env.example with basic auth, a webhook secret and an
+API key set, then `up -d`), with only tests/containers/compose.ci.yml on top (host network, loopback ports) and
+stand-ins for the public base images (tests/containers/images.sh). The tests run in file order on one stack: serve,
+train in the worker container, `down` + `up`, `stop` during a job, then the logs. Not optional: a machine without
+podman gets it from scripts/container_tools.sh, and a machine where that fails fails this test.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -19,30 +22,36 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import yaml
 
 from tests.conftest import NER_TAGS, RULES
+from tests.containers.figures import record
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.integration.test_deploy_files import settings_variables
 from tests.integration.test_training_from_webhooks import annotation_webhook
 from tests.support.rule_model import build_rule_model
 
-# A cold build (no cached layers) takes 15-20 minutes on 2 busy cores, inside the first test's setup.
-# Not yet green end to end, and written for the stack before the PostgreSQL-backed MLflow registry joined
-# docker-compose.yml (it needs a postgres stand-in image): opt-in until it passes (README, "Container test").
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600),
-              pytest.mark.skipif(os.environ.get("CONTAINER_TESTS") != "1",
-                                 reason="container stack test is opt-in until it passes: CONTAINER_TESTS=1")]
+# A cold build (no image cached) took 6 minutes on the 2-core CI machine (more under load), in the first setup.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 IMAGE = "localhost/ner-backend:latest"
 PROJECT = "1.1795511008"
-BACKEND_PORT, REDIS_PORT, MLFLOW_PORT = 19090, 16379, 15000
+BACKEND_PORT, MLFLOW_PORT = 19090, 15000  # as in compose.ci.yml
 MAX_IMAGE_BYTES = 1.6e9
-# docker-compose.yml's worker waits this long after SIGTERM (compose.ci.yml shortens the users' 60 s); the other
-# services get podman's 10 s, and podman-compose stops them one after the other.
+# Every service docker-compose.yml defines, and those whose health is checked (the worker's check is disabled).
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+SERVICES = tuple(COMPOSE)
+HEALTHCHECKED = tuple(s for s in SERVICES if not (COMPOSE[s].get("healthcheck") or {}).get("disable"))
+APP_SERVICES = tuple(s for s in SERVICES if COMPOSE[s].get("image") == "ner-backend:latest")
+# The services no other service depends on: Docker stops these first.
+APP_DEPENDENTS = tuple(s for s in SERVICES if not any(s in (COMPOSE[o].get("depends_on") or {}) for o in SERVICES))
+# compose.ci.yml's worker waits this long after SIGTERM before it is killed (users get 60 s); gunicorn gets 10 s.
 WORKER_GRACE = 20
-STOP_BOUND = WORKER_GRACE + 3 * 10 + 20
+STOP_BOUND = WORKER_GRACE + 25
+HEALTHY_TIMEOUT = 420  # MLflow's first start creates its tables in PostgreSQL: minutes on a loaded 2-core machine
+SERVED_TIMEOUT = 240  # the web follows the alias every 5 s, then loads the version (47 s seen under a load of 9)
 LOGS = Path(tempfile.gettempdir()) / "nerb-stack-logs.txt"
 TEXT = "Angela Merkel met Sony in Tokyo."
 
@@ -55,6 +64,18 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     return done
 
 
+def env_file_text(settings: dict[str, str]) -> str:
+    """`cp .env.example .env` and then set the values: the README's quick start, so .env.example is what is tested."""
+    lines, pending = [], dict(settings)
+    for line in (REPO / ".env.example").read_text().splitlines():
+        match = re.match(r"([A-Z][A-Z0-9_]*)=", line)
+        if match and match.group(1) in pending:
+            line = f"{match.group(1)}={pending.pop(match.group(1))}"
+        lines.append(line)
+    lines += [f"{name}={value}" for name, value in pending.items()]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class Stack:
     """One compose project (its own name, so its volumes are its own) with its .env and the logs of past runs."""
@@ -64,7 +85,6 @@ class Stack:
     settings: dict[str, str]
     name: str = field(default_factory=lambda: f"nerb-ci-{secrets.token_hex(3)}")
     logs: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -76,11 +96,11 @@ class Stack:
 
     def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         env_file = self.directory / ".env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings.items()))
+        env_file.write_text(env_file_text(self.settings))
         # The shell's own settings would win over .env: the stack sees only what the test wrote.
         clean = {k: v for k, v in os.environ.items() if k not in self.settings and k not in settings_variables()}
         clean["CONTAINERS_CONF"] = str(HERE / "containers.conf")
-        command = [self.compose_bin, "--env-file", str(env_file), "-p", self.name, "--profile", "mlflow",
+        command = [self.compose_bin, "--env-file", str(env_file), "-p", self.name,
                    "-f", str(REPO / "docker-compose.yml"), "-f", str(HERE / "compose.ci.yml"), *args]
         done = subprocess.run(command, cwd=REPO, env=clean, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, f"podman-compose {' '.join(args)} -> {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -93,25 +113,32 @@ class Stack:
         assert len(ids) == 1, f"{service}: {len(ids)} containers in project {self.name}"
         return ids[0]
 
+    def status(self, service: str) -> str:
+        return podman("inspect", "--format", "{{.State.Status}}", self.container(service)).stdout.strip()
+
     def log(self, service: str) -> str:
         done = podman("logs", self.container(service), check=False)
         return done.stdout + done.stderr
 
     def keep_logs(self) -> None:
         """Containers go with `down`: keep what they logged for the secrets test."""
-        for service in ("backend", "worker", "redis", "mlflow"):
+        for service in SERVICES:
             self.logs.append(f"--- {service}\n{self.log(service)}")
+
+    def healthy(self, service: str) -> bool:
+        """The service's health check, run as the engine would run it (podman schedules none without systemd)."""
+        return podman("healthcheck", "run", self.container(service), check=False, timeout=60).returncode == 0
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, auth=self.auth, timeout=30, **kwargs)
 
     def post(self, path: str, body: dict, **kwargs) -> requests.Response:
         kwargs.setdefault("auth", self.auth)
-        return requests.post(self.url + path, json=body, timeout=60, **kwargs)
+        return requests.post(self.url + path, json=body, timeout=120, **kwargs)
 
     def webhook(self, body: dict) -> requests.Response:
         """As Label Studio sends it with the README's webhook URL: the secret in the query, no basic auth."""
-        return requests.post(f"{self.url}/webhook?secret={self.settings['WEBHOOK_SECRET']}", json=body, timeout=30)
+        return requests.post(f"{self.url}/webhook?secret={self.settings['WEBHOOK_SECRET']}", json=body, timeout=60)
 
     def job(self) -> dict:
         return self.get("/train_status?project=1").json()["jobs"].get("1", {})
@@ -125,19 +152,19 @@ class Stack:
             time.sleep(1)
         raise AssertionError(f"job state never matched in {timeout}s: {state}\n{self.log('worker')[-3000:]}")
 
-    def up(self, command: str = "up") -> float:
-        """`up -d` (or `start`), then wait for /health; returns the seconds until the backend answered."""
+    def up(self) -> float:
+        """`up -d`, then wait until every service runs and every health check passes, as `docker compose ps` would
+        show it; returns the seconds that took."""
         start = time.time()
-        self.compose(*(["up", "-d"] if command == "up" else [command]))
-        deadline = start + 240
-        while time.time() < deadline:
-            try:
-                if self.get("/health").status_code == 200:
-                    return time.time() - start
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise AssertionError(f"the backend did not answer /health in 240s:\n{self.log('backend')[-3000:]}")
+        self.compose("up", "-d")
+        waiting = set(HEALTHCHECKED)
+        while waiting and time.time() < start + HEALTHY_TIMEOUT:
+            waiting = {s for s in waiting if not self.healthy(s)}
+            time.sleep(2 if waiting else 0)
+        logs = "\n".join(f"--- {s} ({self.status(s)})\n{self.log(s)[-2500:]}" for s in sorted(waiting))
+        assert not waiting, f"not healthy {HEALTHY_TIMEOUT}s after `up -d`: {sorted(waiting)}\n{logs}"
+        assert {s: self.status(s) for s in SERVICES} == {s: "running" for s in SERVICES}
+        return time.time() - start
 
     def predict(self) -> dict:
         body = {"project": PROJECT, "label_config": LABEL_CONFIG, "tasks": [{"id": 1, "data": {"text": TEXT}}]}
@@ -145,25 +172,51 @@ class Stack:
         assert answer.status_code == 200, answer.text
         return answer.json()["results"][0]
 
+    def wait_served(self, version: str) -> None:
+        """Five answers in a row from `version`: the web loads a new version in the background."""
+        deadline, served = time.time() + SERVED_TIMEOUT, []
+        while time.time() < deadline:
+            served = [self.predict()["model_version"] for _ in range(5)]
+            if served == [version] * 5:
+                return
+            time.sleep(1)
+        raise AssertionError(f"the web never served {version} (last: {served})\n{self.log('backend')[-3000:]}")
 
-def build_images() -> float:
-    start = time.time()
-    done = subprocess.run([str(HERE / "images.sh")], cwd=REPO, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, f"tests/containers/images.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    return time.time() - start
+
+def remove_leftover_stacks() -> None:
+    """A run that was killed leaves its stack running on the fixed loopback ports (its containers restart): remove
+    the containers and volumes of every earlier project of this test (named nerb-ci-*) before starting one."""
+    def ours(rows: list[dict]) -> list[str]:
+        return [row.get("Id") or row["Name"] for row in rows
+                if (row.get("Labels") or {}).get("io.podman.compose.project", "").startswith("nerb-ci-")]
+
+    containers = ours(json.loads(podman("ps", "-a", "--format", "json").stdout or "[]"))
+    if containers:
+        podman("rm", "-f", "-t", "0", *containers, timeout=180)
+    volumes = ours(json.loads(podman("volume", "ls", "--format", "json").stdout or "[]"))
+    if volumes:
+        podman("volume", "rm", "-f", *volumes)
+
+
+def run_script(path: Path, timeout: float) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(path)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{path.relative_to(REPO)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done
 
 
 @pytest.fixture(scope="module")
-def image() -> tuple[str, float]:
-    """The container tools installed and the images built: (podman-compose's path, seconds the build took)."""
-    tools = subprocess.run([str(REPO / "scripts" / "container_tools.sh")], capture_output=True, text=True, timeout=900)
-    assert tools.returncode == 0, f"scripts/container_tools.sh failed:\n{tools.stderr}"
-    return tools.stdout.strip().splitlines()[-1], build_images()
+def image() -> str:
+    """The container tools installed and the images built: podman-compose's path."""
+    compose_bin = run_script(REPO / "scripts" / "container_tools.sh", timeout=900).stdout.strip().splitlines()[-1]
+    start = time.time()
+    built = run_script(HERE / "images.sh", timeout=2400)
+    record("build_s", time.time() - start)
+    print(built.stderr[-2000:])
+    return compose_bin
 
 
 @pytest.fixture(scope="module")
 def stack(image):
-    compose_bin, built = image
     directory = Path(tempfile.mkdtemp(prefix="nerb-stack-"))
     model = build_rule_model(directory / "model", NER_TAGS, RULES)
     for path in [directory, *model.rglob("*")]:  # the container's user (uid 1000) reads the mounted model
@@ -175,7 +228,7 @@ def stack(image):
         "WEBHOOK_SECRET": f"hook-{secrets.token_hex(8)}",
         # No LABEL_STUDIO_HOST: the job trains on the annotations the webhooks delivered.
         "LABEL_STUDIO_API_KEY": f"key-{secrets.token_hex(8)}",
-        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+        # A tiny training: the rule model, a few steps, always deployed.
         "BASELINE_MODEL_NAME": "/ci-model",
         "START_TRAINING_EACH_N_UPDATES": "12",
         "MIN_TRAIN_STEPS": "20",
@@ -184,35 +237,40 @@ def stack(image):
         "JOB_HEARTBEAT_TIMEOUT": "10",
         "TRAINING_THREADS": "1",
         "NERB_CI_MODEL_DIR": str(model),
-        "NERB_CI_BACKEND_PORT": str(BACKEND_PORT),
-        "NERB_CI_MLFLOW_PORT": str(MLFLOW_PORT),
     }
-    result = Stack(compose_bin, directory, settings)
-    result.timings["build_s"] = built
+    result = Stack(image, directory, settings)
+    remove_leftover_stacks()
     try:
-        result.timings["first_healthy_s"] = result.up()
+        record("time_to_healthy_s", result.up())
         yield result
     finally:
         try:
             result.keep_logs()
             LOGS.write_text("\n".join(result.logs))
-            result.compose("down", "-v", timeout=180)
         finally:
+            result.compose("down", "-v", timeout=180)
             shutil.rmtree(directory, ignore_errors=True)
-            print(f"\n[containers] {json.dumps(result.timings)}; the containers' logs: {LOGS}")
+            print(f"\n[containers] the containers' logs: {LOGS}")
 
 
 def test_the_serving_image_is_at_most_1_6_gb(image):
     size = int(podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip())
+    record("image_mb", size / 1e6)
     assert size <= MAX_IMAGE_BYTES, f"{IMAGE} is {size / 1e9:.2f} GB"
 
 
-def test_the_image_healthcheck_passes_and_the_web_answers_health_setup_predict(stack):
-    assert requests.get(stack.url + "/health", timeout=10).status_code == 401, "basic auth is on"
+def test_every_service_runs_and_the_image_healthcheck_passes(stack):
+    assert set(SERVICES) == {"backend", "worker", "redis", "mlflow", "postgres"}, SERVICES
+    assert {s: stack.status(s) for s in SERVICES} == {s: "running" for s in SERVICES}
+    assert "backend" in HEALTHCHECKED and "healthcheck" not in COMPOSE["backend"], "the backend's check is the image's"
     check = podman("healthcheck", "run", stack.container("backend"), check=False)
     assert check.returncode == 0 and "unhealthy" not in check.stdout, check.stdout + check.stderr
+
+
+def test_the_web_answers_health_setup_and_predict_behind_basic_auth(stack):
+    assert requests.get(stack.url + "/health", timeout=10).status_code == 401, "basic auth is on"
     health = stack.get("/health").json()
-    assert health["status"] == "UP"
+    assert health["status"] == "UP", health
     setup = stack.post("/setup", {"project": PROJECT, "schema": LABEL_CONFIG})
     assert setup.status_code == 200 and setup.json()["model_version"].startswith("base-"), setup.text
     spans = {(r["value"]["text"], r["value"]["labels"][0]) for r in stack.predict()["result"]}
@@ -222,7 +280,7 @@ def test_the_image_healthcheck_passes_and_the_web_answers_health_setup_predict(s
 def test_the_image_ships_its_base_encoder_which_loads_offline(image):
     code = ("from transformers import AutoModel; from ner.base_model import resolve_model_path; "
             "print(type(AutoModel.from_pretrained(resolve_model_path(None))).__name__)")
-    done = podman("run", "--rm", "--network", "none", IMAGE, "python", "-c", code, timeout=180)
+    done = podman("run", "--rm", "--network", "none", IMAGE, "python", "-c", code, timeout=300)
     assert done.stdout.strip().splitlines()[-1] == "BertModel", done.stdout + done.stderr
 
 
@@ -232,16 +290,17 @@ def test_webhooks_to_the_web_container_make_the_worker_container_train_and_the_w
     answers = [stack.webhook(annotation_webhook(task, annotated=i + 1)) for i, task in enumerate(tasks)]
     assert [a.status_code for a in answers] == [201] * 12, [a.text for a in answers]
     assert [a.json()["status"] for a in answers] == ["counted"] * 11 + ["queued"]
-    state = stack.wait_job(lambda s: s.get("state") in ("finished", "failed"), timeout=300)
-    stack.timings["first_trained_version_s"] = time.time() - start
+    state = stack.wait_job(lambda s: s.get("state") in ("finished", "failed"), timeout=420)
     assert state["state"] == "finished" and state["deployed"] is True, state
     assert state["version"] == "p1-v1-n12"
     assert "p1-v1-n12" in stack.log("worker"), "the job ran in the worker container"
-    assert stack.predict()["model_version"] == "p1-v1-n12", "the web container serves the worker's version"
+    stack.wait_served("p1-v1-n12")
+    record("time_to_first_trained_version_s", time.time() - start)
 
 
-def test_web_and_worker_processes_run_as_the_non_root_user(stack):
-    for service in ("backend", "worker", "mlflow"):
+def test_web_worker_and_mlflow_processes_run_as_the_non_root_user(stack):
+    assert set(APP_SERVICES) == {"backend", "worker", "mlflow"}, APP_SERVICES
+    for service in APP_SERVICES:
         pid = int(podman("inspect", "--format", "{{.State.Pid}}", stack.container(service)).stdout)
         root = psutil.Process(pid)
         users = {p.pid: p.uids().real for p in [root, *root.children(recursive=True)]}
@@ -254,51 +313,56 @@ def test_down_then_up_keeps_the_deployed_version_and_the_annotation_counter(stac
     assert stack.job()["annotations_since_last_job"] == 3
     stack.keep_logs()
     stack.compose("down")
-    # For the next test: a job long enough to be running when the stack stops.
+    # For the test of `stop`: a job long enough to be running when the stack stops.
     stack.settings["MIN_TRAIN_STEPS"] = "1000000"
-    stack.timings["healthy_after_up_s"] = stack.up()
+    record("time_to_healthy_after_down_up_s", stack.up())
     assert stack.post("/setup", {"project": PROJECT, "schema": LABEL_CONFIG}).json()["model_version"] == "p1-v1-n12"
-    assert stack.predict()["model_version"] == "p1-v1-n12"
+    stack.wait_served("p1-v1-n12")
     assert stack.job()["annotations_since_last_job"] == 3
     assert stack.job()["version"] == "p1-v1-n12"
 
 
-def test_the_mlflow_service_shows_the_runs_training_logged(stack):
-    deadline, answer = time.time() + 180, None
-    while time.time() < deadline:
-        try:
-            answer = requests.post(f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow/runs/search",
-                                   json={"experiment_ids": [], "max_results": 10}, timeout=10)
-            experiments = requests.post(f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow/experiments/search",
-                                        json={"max_results": 100}, timeout=10)
-            if experiments.status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(2)
-    else:
-        raise AssertionError(f"the mlflow service did not answer: {answer}\n{stack.log('mlflow')[-3000:]}")
-    ids = [e["experiment_id"] for e in experiments.json().get("experiments", [])]
-    runs = requests.post(f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow/runs/search",
-                         json={"experiment_ids": ids, "max_results": 10}, timeout=10).json().get("runs", [])
-    assert runs, f"no run in the mlflow service's database (experiments {ids})"
+def test_the_mlflow_service_holds_the_run_and_the_registered_version(stack):
+    api = f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow"
+    experiments = requests.post(f"{api}/experiments/search", json={"max_results": 100}, timeout=30).json()
+    ids = [e["experiment_id"] for e in experiments.get("experiments", [])]
+    runs = requests.post(f"{api}/runs/search", json={"experiment_ids": ids, "max_results": 10}, timeout=30).json()
+    assert runs.get("runs"), f"no run in the mlflow service's database (experiments {ids})"
+    model = requests.get(f"{api}/registered-models/get", params={"name": "ner-project-1"}, timeout=30).json()
+    aliases = {a["alias"]: a["version"] for a in model["registered_model"].get("aliases", [])}
+    assert aliases.get("deployed") == "1", model
 
 
 def test_stop_during_a_job_ends_both_within_the_grace_period_and_the_job_is_not_left_running(stack):
+    """`docker compose stop` stops the backend and the worker before Redis, MLflow and PostgreSQL, so a running job
+    keeps its Redis until the worker's grace period ends it; podman-compose 1.6 stops every service at once (the
+    worker then quits early on losing Redis). The test stops them in Docker's order: the grace period is what it
+    bounds."""
     body = {"action": "START_TRAINING", "project": {"id": 1, "label_config": LABEL_CONFIG}}
     assert stack.webhook(body).json()["status"] == "queued"
-    stack.wait_job(lambda s: s.get("state") == "running", timeout=180)
-    backend, worker = stack.container("backend"), stack.container("worker")
+    stack.wait_job(lambda s: s.get("state") == "running", timeout=300)
+    backend = stack.container("backend")
     start = time.time()
-    stack.compose("stop", timeout=STOP_BOUND + 120)
-    stack.timings["stop_s"] = stopped = time.time() - start
+    assert set(APP_DEPENDENTS) == {"backend", "worker"}, APP_DEPENDENTS
+    stack.compose("stop", *APP_DEPENDENTS, timeout=STOP_BOUND + 120)
+    stopped = time.time() - start
+    record("stop_during_job_s", stopped)
     assert stopped < STOP_BOUND, f"stop took {stopped:.0f}s"
+    stack.compose("stop")
+    assert {s: stack.status(s) for s in SERVICES} == {s: "exited" for s in SERVICES}
     backend_log, worker_log = stack.log("backend"), stack.log("worker")
-    assert "Handling signal: term" in backend_log, "gunicorn never saw SIGTERM"
-    assert podman("inspect", "--format", "{{.State.ExitCode}}", backend).stdout.strip() == "0", backend_log[-2000:]
+    assert "Handling signal: term" in backend_log and "Worker exiting" in backend_log, "gunicorn never saw SIGTERM"
+    # 0: gunicorn shut down by itself; 137: its interpreter's teardown outlasted the engine's 10 s (seen under a load
+    # of 9 on 2 cores), after which the engine kills it, as Docker does. Either way it ended within the bound.
+    exit_code = podman("inspect", "--format", "{{.State.ExitCode}}", backend).stdout.strip()
+    record("backend_exit_code", int(exit_code))
+    assert exit_code in ("0", "137"), backend_log[-2000:]
     assert "warm shut down requested" in worker_log.lower(), f"rq never saw SIGTERM:\n{worker_log[-2000:]}"
-    stack.up("start")
-    state = stack.wait_job(lambda s: s.get("state") != "running", timeout=120)
+    # Back with `up -d`, which starts the services one by one in dependency order: podman-compose's `start` starts
+    # them all at once, and podman 4.3 starting a container also starts the ones it requires, which races (seen: the
+    # backend left stopped).
+    stack.up()
+    state = stack.wait_job(lambda s: s.get("state") != "running", timeout=300)
     assert state["state"] == "failed" and "worker lost" in state.get("error", ""), state
 
 
