@@ -21,6 +21,7 @@ from transformers import AutoConfig
 
 from ner.base_model import has_ner_head, load_base_model, load_saved_model, match_labels, resolve_model_path
 from ner.batching import MicroBatcher
+from ner.device import pick_device
 from ner.inference import Predictor
 from ner.parity import FULL, ParityBounds, choose_precision
 from ner.precision import resolve_precision, to_precision
@@ -164,7 +165,9 @@ class ModelPool:
         else:
             loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
         bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
-        wanted = resolve_precision(s.serving_precision, next(loaded.model.parameters()).device.type)
+        device = pick_device()  # a GPU when there is one (int8 stays on the CPU: its kernels are CPU kernels)
+        loaded.model.to(device)
+        wanted = resolve_precision(s.serving_precision, device.type)
         precision, why = choose_precision(wanted, s.serving_precision_force, parity, bounds)
         (log.warning if parity and precision != wanted else log.info)(
             "project %s, %s: served %s (%s)", project, version, precision, why)

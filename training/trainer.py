@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ner.base_model import LoadedModel, load_base_model, load_saved_model, match_labels
+from ner.device import pick_device
 from ner.encoding import IGNORE_INDEX, TextEncoder
 from ner.inference import Predictor
 from ner.tags import bio_tags, parse_tag, tag_labels
@@ -190,10 +191,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def fine_tune(

@@ -7,6 +7,7 @@ import torch
 
 from ner.base_model import load_saved_model
 from ner.decoding import decode_probs
+from ner.device import pick_device
 from ner.inference import Predictor
 from ner.label_config import parse_ner_config
 from ner.pool import ModelPool
@@ -131,6 +132,7 @@ def test_the_default_auto_serves_bf16_where_the_cpu_has_it_natively_and_fp32_els
         assert "parity" not in meta
     served = ModelPool(settings, store).get("5", config)
     assert served.precision == expected
+    assert served.predictor.device.type == pick_device().type  # served where training runs: a GPU when present
     assert next(served.predictor.model.parameters()).dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
 
 
