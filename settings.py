@@ -9,7 +9,7 @@ from ner.parity import AUTO, PRECISIONS
 from uncertainty import REDUCTIONS, STRATEGIES
 
 # The precision /predict serves at when a version passes the parity gate: the one place to change the default.
-# auto (bf16 where the device has it natively, else fp32): on a MiniLM fine-tuned on CoNLL bf16 served 1.7-1.9x
+# auto (bf16 where the device has it natively, else fp32): on a MiniLM fine-tuned on CoNLL bf16 served 1.6-1.9x
 # fp32's tasks/s within the gate (0.0003 entity F1 lost), while int8 (2x) lost 1.2 points, beyond the gate's 0.5
 # (bench/SPEED.md): int8 stays an opt-in, gated.
 DEFAULT_SERVING_PRECISION = AUTO

@@ -8,7 +8,7 @@ int8  dynamic quantization of the Linear layers (int8 weights with one scale per
       lost 1.2 points of entity F1 against 1.6 (span agreement 0.90 against 0.85) and ran faster (bench/SPEED.md)
 
 auto  bf16 where the device computes it natively (CPUs with AVX-512 BF16 / AMX, CUDA GPUs that support it), else
-      fp32: on 2 AVX-512 BF16 cores bf16 served 1.7-1.9x fp32's tasks/s with 0.0003 entity F1 lost, but a CPU
+      fp32: on 2 AVX-512 BF16 cores bf16 served 1.6-1.9x fp32's tasks/s with 0.0003 entity F1 lost, but a CPU
       without native bf16 emulates it, slower than fp32 (bench/SPEED.md)
 
 Whether a version may be served so is `ner.parity`'s call.
