@@ -67,27 +67,28 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
                 reached = first_reaching(curve["sentences"], curve["f1"], share * full_f1)
                 entry[f"share_for_{int(share * 100)}pct"] = None if reached is None else reached / pool_size
         arms[name] = entry
+    def aulc_minus(entry: dict, reference: str) -> dict:
+        """Per axis, the paired (by seed) AULC difference of an arm against `reference`."""
+        return {axis: paired([entry["aulc_per_seed"][axis][s] - arms[reference]["aulc_per_seed"][axis][s]
+                              for s in seeds]) for axis in AXES}
+
+    def f1_minus(name: str, reference: str, k: int) -> dict:
+        """The paired (by seed) F1 difference of arm `name` against `reference` at round k."""
+        return paired([tracks[name][s][k]["entity_f1"] - tracks[reference][s][k]["entity_f1"] for s in seeds])
+
     baseline = BASELINE if BASELINE in arms else None
     if baseline:
         for name, entry in arms.items():
-            entry["vs_baseline"] = {
-                axis: paired([entry["aulc_per_seed"][axis][s] - arms[baseline]["aulc_per_seed"][axis][s]
-                              for s in seeds]) for axis in AXES}
+            entry["vs_baseline"] = aulc_minus(entry, baseline)
             base = arms[baseline]["aulc"]["sentences"]
             entry["vs_baseline"]["relative_aulc_sentences"] = (
                 entry["aulc"]["sentences"] / base - 1.0 if base > 0 else math.nan)
-            entry["f1_vs_baseline_at_round"] = [
-                paired([tracks[name][s][k]["entity_f1"] - tracks[baseline][s][k]["entity_f1"] for s in seeds])
-                for k in range(rounds)]
+            entry["f1_vs_baseline_at_round"] = [f1_minus(name, baseline, k) for k in range(rounds)]
     if DEFAULT in arms:
         for name, entry in arms.items():
             if name.startswith(DEFAULT + ":"):
-                entry["vs_default"] = {
-                    axis: paired([entry["aulc_per_seed"][axis][s] - arms[DEFAULT]["aulc_per_seed"][axis][s]
-                                  for s in seeds]) for axis in AXES}
-                entry["f1_vs_default_at_last_round"] = paired(
-                    [tracks[name][s][rounds - 1]["entity_f1"] - tracks[DEFAULT][s][rounds - 1]["entity_f1"]
-                     for s in seeds]) if rounds else None
+                entry["vs_default"] = aulc_minus(entry, DEFAULT)
+                entry["f1_vs_default_at_last_round"] = f1_minus(name, DEFAULT, rounds - 1) if rounds else None
     return {"pool_size": pool_size, "seeds": seeds, "rounds": rounds, "baseline": baseline,
             "full_pool_f1": full_f1, "ranges": ranges, "arms": arms, "plan": plan or {},
             "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]["sentences"])}

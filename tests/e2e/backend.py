@@ -194,5 +194,10 @@ def entity_f1(gold: list[set], predicted: list[set]) -> dict:
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "predicted": n_pred, "gold": n_gold}
 
 
+def project_key(project) -> str:
+    """What Label Studio sends as `project` to /setup and /predict: "<id>.<created unix time>"."""
+    return f"{project.id}.{int(project.created_at.timestamp())}"
+
+
 def spans_of(result: list[dict]) -> set[tuple[int, int, str]]:
     return {(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in result}

@@ -24,7 +24,7 @@ import redis
 import requests
 
 from tests.data.corpus import LABEL_CONFIG, make_tasks
-from tests.e2e.backend import Backend, Steps, Worker, entity_f1, spans_of
+from tests.e2e.backend import Backend, Steps, Worker, entity_f1, project_key, spans_of
 from tests.support.serving import results_once_serving
 
 pytestmark = pytest.mark.e2e
@@ -48,11 +48,6 @@ def pool_and_held_out() -> tuple[list[dict], list[dict]]:
 
 def gold_result(task: dict) -> list[dict]:
     return [{k: r[k] for k in ("from_name", "to_name", "type", "value")} for r in task["annotations"][0]["result"]]
-
-
-def project_key(project) -> str:
-    """What Label Studio sends as `project` to /setup and /predict: "<id>.<created unix time>"."""
-    return f"{project.id}.{int(project.created_at.timestamp())}"
 
 
 class Loop:

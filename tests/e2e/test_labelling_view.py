@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.corpus import LABEL_CONFIG
-from tests.e2e.backend import Backend, Steps
+from tests.e2e.backend import Backend, Steps, project_key
 from tests.e2e.browser import BrowserMissing, Listed, Region, chromium, log_in, open_task, screenshot, shown_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -62,11 +62,6 @@ TRAIN_TASKS = [
     ("Alice met Bob in London.", [("Alice", "PER"), ("Bob", "PER"), ("London", "LOC")]),
     ("The UN office in Munich was closed.", [("UN", "ORG"), ("Munich", "LOC")]),
 ]
-
-
-def project_key(project) -> str:
-    """What Label Studio sends as `project` to /setup and /predict: "<id>.<created unix time>"."""
-    return f"{project.id}.{int(project.created_at.timestamp())}"
 
 
 def located(text: str, spans: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
