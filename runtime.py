@@ -17,6 +17,7 @@ from training.annotation_mirror import open_mirror
 from training.annotation_times import AnnotationTimes
 from training.job import JobContext, execute
 from training.local_queue import LocalQueue
+from training.redis_clients import web_client
 from training.refresh import PredictionRefresh
 from training.rq_queue import RQQueue
 from training.triggers import LocalTriggers, RedisTriggers
@@ -28,13 +29,6 @@ log = logging.getLogger(__name__)
 COST_REFIT_S = 60.0
 
 
-def _redis(url: str):
-    """A client with short timeouts (a slow Redis must not hold a request), or None without REDIS_URL."""
-    if not url:
-        return None
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-
-
 class Runtime:
     """Built once per process (gunicorn --preload builds it in the master, before forking)."""
 
@@ -44,7 +38,7 @@ class Runtime:
         self.store = open_store(settings, serving=True)
         self.pool = ModelPool(settings, self.store)
         self.scores = ScoreCache()
-        connection = _redis(settings.redis_url)  # one client for lead times, job state and the queue
+        connection = web_client(settings.redis_url)  # one client for lead times, job state and the queue
         self.times = AnnotationTimes(self.store, connection)
         self._observed: dict[str, tuple[float, tuple[list[int], list[float]]]] = {}
         self.jobs = self._training_jobs(settings, connection)

@@ -11,7 +11,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import redis  # noqa: E402
 from redis.exceptions import RedisError  # noqa: E402
 from rq import get_current_job  # noqa: E402
 
@@ -23,20 +22,12 @@ from training.annotation_mirror import open_mirror  # noqa: E402
 from training.annotation_times import AnnotationTimes  # noqa: E402
 from training.job import JobContext, execute  # noqa: E402
 from training.niceness import yield_cpu_to_serving  # noqa: E402
+from training.redis_clients import heartbeat_client, job_client  # noqa: E402
 from training.refresh import PredictionRefresh  # noqa: E402
 from training.rq_queue import RQQueue  # noqa: E402
 from training.triggers import RedisTriggers  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-STATE_TIMEOUT_S = 2.0  # a job state write waits at most this long for Redis (the training never waits for it)
-
-
-def with_timeouts(connection: redis.Redis, timeout: float = STATE_TIMEOUT_S) -> redis.Redis:
-    """A client to the worker's Redis (same host, port, database, credentials) whose calls give up after `timeout`."""
-    pool = connection.connection_pool
-    kwargs = {**pool.connection_kwargs, "socket_timeout": timeout, "socket_connect_timeout": timeout}
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
 def run_job(project: str) -> dict:
@@ -45,14 +36,16 @@ def run_job(project: str) -> dict:
     settings = Settings.from_env()
     yield_cpu_to_serving(settings)
     store = open_store(settings)
-    state = with_timeouts(job.connection)
+    state = job_client(job.connection)
     times = AnnotationTimes(store, state)
     pool = ModelPool(settings, store)
     refresh = PredictionRefresh(
         pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
         settings.refresh_max_tasks)
-    context = JobContext(settings, store, RedisTriggers(state, stale_after=settings.job_heartbeat_timeout),
-                         RQQueue(job.connection).enqueue, refresh, open_mirror(settings, store, state))
+    stale_after = settings.job_heartbeat_timeout
+    context = JobContext(settings, store, RedisTriggers(state, stale_after=stale_after), RQQueue(state).enqueue,
+                         refresh, open_mirror(settings, store, state),
+                         beats=RedisTriggers(heartbeat_client(job.connection), stale_after=stale_after))
     return execute(project, job.id, context)
 
 
@@ -72,7 +65,7 @@ def _abandon(job, connection, error: str) -> None:
         return
     project = str(job.args[0])
     try:
-        if RedisTriggers(with_timeouts(connection)).abandon(project, job.id, error[:500]):
+        if RedisTriggers(job_client(connection)).abandon(project, job.id, error[:500]):
             log.warning("project %s: job %s %s", project, job.id, error[:500])
     except RedisError as exc:  # /train_status settles it from RQ's registries later
         log.warning("project %s: could not mark job %s failed (%s): %s", project, job.id, exc, error[:300])

@@ -19,12 +19,11 @@ from training.annotation_mirror import AnnotationMirror
 from training.annotations import tasks_to_examples
 from training.heartbeat import Heartbeat
 from training.pipeline import run_training
-from training.retries import retry, with_retries
+from training.retries import with_retries
 
 log = logging.getLogger(__name__)
 
 Refresh = Callable[[LabelStudioAPI, str, str], int]  # (api, project, label config) -> predictions imported
-OUTCOME_ATTEMPTS = 6  # recording the outcome waits ~30 s for a Redis that is restarting
 
 
 @dataclass
@@ -37,6 +36,7 @@ class JobContext:
     enqueue: Callable[[str, str], None]  # (project, job id): puts a job on the queue this job came from
     refresh: Refresh | None = None  # re-predicts the unlabelled tasks after a deploy
     mirror: object = None  # the annotations webhooks delivered (training.annotation_mirror), read without an API key
+    beats: object = None  # the job state the heartbeat writes to, failing fast (default: `triggers`)
 
 
 def new_job_id(project: str) -> str:
@@ -55,7 +55,7 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
     summary: dict = {}
     ok = False
     try:
-        with Heartbeat(triggers, project, job_id, generation) as heartbeat:
+        with Heartbeat(context.beats or triggers, project, job_id, generation) as heartbeat:
             summary = train_from_label_studio(project, context, heartbeat.progress,
                                               lambda: triggers.deploying(project, generation))
         ok = True
@@ -66,8 +66,7 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
                    message="finished" if ok else "failed", generation=generation)
     next_job_id = new_job_id(project)
     try:
-        followup = retry(lambda: triggers.finish(project, job_id, ok, next_job_id, **summary), OUTCOME_ATTEMPTS, 1.0,
-                         (RedisError,))
+        followup = triggers.finish(project, job_id, ok, next_job_id, **summary)  # the client waits out a restart
     except RedisError as exc:
         log.error("project %s: could not record job %s's outcome (%s): %s", project, job_id, exc, summary)
         return summary

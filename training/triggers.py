@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 
 from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,21 @@ HEARTBEAT_STALE_S = 60.0
 ACTIVE = ("queued", "running")
 DEPLOY_LOCK_S = 120  # the lock expires by itself if its holder dies while deploying
 DEPLOY_WAIT_S = 30
+
+
+class RetrySafeLock(Lock):
+    """redis-py's Lock under a client that retries timed-out commands (the job path's, training.redis_clients).
+
+    A SET that timed out on a paused Redis is applied when Redis resumes; its retry then finds the key taken, by
+    our own token, and redis-py's Lock would wait for itself until it gives up and leave the lock taken for
+    DEPLOY_LOCK_S, refusing every later deploy of the project meanwhile. Finding our own token means we hold it.
+    """
+
+    def do_acquire(self, token: bytes) -> bool:
+        if super().do_acquire(token):
+            return True
+        held = self.redis.get(self.name)
+        return held is not None and self.redis.get_encoder().encode(held) == token
 
 
 def _now() -> float:
@@ -300,7 +316,8 @@ class RedisTriggers:
 
     @contextmanager
     def deploying(self, project: str, generation: int):
-        lock = self.redis.lock(self._key(project, "deploy"), timeout=DEPLOY_LOCK_S, blocking_timeout=DEPLOY_WAIT_S)
+        lock = self.redis.lock(self._key(project, "deploy"), timeout=DEPLOY_LOCK_S, blocking_timeout=DEPLOY_WAIT_S,
+                               lock_class=RetrySafeLock)
         refusal = self._claim(lock, project, generation)
         try:
             yield refusal

@@ -12,7 +12,7 @@ import pytest
 from tests.hardening.conftest import PrivateRedis
 from training.heartbeat import Heartbeat
 from training.triggers import RedisTriggers
-from worker import with_timeouts
+from training.redis_clients import heartbeat_client
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def redis_server(tmp_path):
 
 
 def test_progress_never_waits_for_a_hanging_redis_and_the_heartbeat_logs_it(redis_server, caplog):
-    triggers = RedisTriggers(with_timeouts(redis_server.client(), timeout=0.3))
+    triggers = RedisTriggers(heartbeat_client(redis_server.client(), timeout=0.3))
     triggers.request("1", "test", "job-a")
     generation = triggers.start("1", "job-a")
     caplog.set_level(logging.WARNING, logger="training.heartbeat")
