@@ -1,4 +1,5 @@
 """App factory and entry points: `gunicorn _wsgi:app`, or `python _wsgi.py --port 9090` like Label Studio's backends."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,9 @@ def configure_logging(level: str) -> None:
 def create_app(settings: Settings | None = None):
     """Build the Flask app with its runtime; `settings` defaults to the environment."""
     from model import NERBackend
-    from ner.threads import apply_thread_budget, budget_for
-    from protocol.app import create_app as create_protocol_app
-    from runtime import Runtime
+    from modeling.threads import apply_thread_budget, budget_for
+    from services.runtime import Runtime
+    from web.app import create_app as create_protocol_app
 
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
@@ -47,8 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--basic-auth-pass", help="sets BASIC_AUTH_PASS")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
-    for flag, name in [("model_dir", "MODEL_DIR"), ("log_level", "LOG_LEVEL"),
-                       ("basic_auth_user", "BASIC_AUTH_USER"), ("basic_auth_pass", "BASIC_AUTH_PASS")]:
+    for flag, name in [
+        ("model_dir", "MODEL_DIR"),
+        ("log_level", "LOG_LEVEL"),
+        ("basic_auth_user", "BASIC_AUTH_USER"),
+        ("basic_auth_pass", "BASIC_AUTH_PASS"),
+    ]:
         if getattr(args, flag):
             os.environ[name] = getattr(args, flag)
     app = _load_app()

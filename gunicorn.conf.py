@@ -1,6 +1,7 @@
 """gunicorn reads this file from the working directory: each worker, once forked, takes its share of the cores
-(`ner.threads`: TORCH_THREADS, or the cores divided by --workers)."""
-from ner.threads import apply_thread_budget, budget_for
+(`modeling.threads`: TORCH_THREADS, or the cores divided by --workers)."""
+
+from modeling.threads import apply_thread_budget, budget_for
 from settings import Settings
 
 

@@ -1,21 +1,22 @@
 """The NER backend: setup / predict / fit / select_samples for Label Studio, on Hugging Face token classifiers."""
+
 from __future__ import annotations
 
 import logging
 
 import uncertainty
-from label_studio_api import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
-from ner.batching import BatchTimeout
-from ner.label_config import NerConfig, parse_ner_config
-from ner.store import InvalidProjectError, StoreUnavailable, UnknownVersionError, project_key
-from ner.tasks import task_text
-from ner.threads import torch_threads
-from prediction import predict_tasks
-from protocol import errors
-from protocol.base import LabelStudioMLBase
-from protocol.errors import BadRequest, Unprocessable
-from sampling import select_samples
-from training.webhooks import JobStateUnavailable, WebhookError
+from infra.dispatch import JobStateUnavailable, WebhookError
+from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
+from modeling.batching import BatchTimeout
+from modeling.threads import torch_threads
+from services.predict import predict_tasks
+from services.select import SelectionInputError, SelectRequest, select_samples
+from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError, project_key
+from text.label_config import NerConfig, parse_ner_config
+from text.tasks import task_text
+from web import errors
+from web.base import LabelStudioMLBase
+from web.errors import BadRequest, Unprocessable
 
 log = logging.getLogger(__name__)
 errors.register(InvalidProjectError, 400)
@@ -28,6 +29,7 @@ errors.register(LabelStudioError, 502)
 errors.register(WebhookError, 400)
 errors.register(JobStateUnavailable, 503)
 errors.register(BatchTimeout, 503)
+errors.register(SelectionInputError, 400)
 
 
 class NERBackend(LabelStudioMLBase):
@@ -59,7 +61,9 @@ class NERBackend(LabelStudioMLBase):
         if tasks and all(t is None for t in texts):
             raise Unprocessable(
                 f"no task has a text in data[{config.value_key!r}] (the field the label config's "
-                f"<Text value=\"${config.value_key}\"> reads)", field=f"tasks[].data.{config.value_key}")
+                f'<Text value="${config.value_key}"> reads)',
+                field=f"tasks[].data.{config.value_key}",
+            )
         ranking = self.runtime.ranking(project).single_pass()  # /predict stays one deterministic pass
         return predict_tasks(self.runtime.pool, ranking, project, config, tasks, context)
 
@@ -80,9 +84,14 @@ class NERBackend(LabelStudioMLBase):
     def health(self) -> dict:
         pool = self.runtime.pool
         jobs = self.runtime.jobs
-        return {"models": pool.status(), "load_errors": dict(pool.last_error), "model_store": self.runtime.store.health(),
-                "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
-                "training_mode": jobs.mode if jobs is not None else "off", "torch_threads": torch_threads()}
+        return {
+            "models": pool.status(),
+            "load_errors": dict(pool.last_error),
+            "model_store": self.runtime.store.health(),
+            "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
+            "training_mode": jobs.mode if jobs is not None else "off",
+            "torch_threads": torch_threads(),
+        }
 
     def metrics(self) -> dict:
         jobs = self.runtime.jobs
@@ -104,8 +113,8 @@ class NERBackend(LabelStudioMLBase):
         self.runtime.store.deploy(project, version)
         return {"project_id": int(project), "model_version": version}
 
-    def select_samples(self, body: dict) -> dict:
-        return select_samples(self.runtime, body)
+    def select_samples(self, request: SelectRequest) -> dict:
+        return select_samples(self.runtime, request)
 
     def train_status(self, project: str | None) -> dict:
         jobs = self.runtime.jobs

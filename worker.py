@@ -3,6 +3,7 @@
 Composition root of the worker, as `_wsgi.create_app` is the web's: settings from the environment, Redis from the
 worker that runs the job (REDIS_URL need not be set in the worker's environment).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,18 +15,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from redis.exceptions import RedisError  # noqa: E402
 from rq import get_current_job  # noqa: E402
 
-from ner.pool import ModelPool  # noqa: E402
-from ner.stores import open_store  # noqa: E402
-from prediction import settings_ranking  # noqa: E402
+from infra.annotation_mirror import open_mirror  # noqa: E402
+from infra.job_state import RedisTriggers  # noqa: E402
+from infra.lead_times import AnnotationTimes  # noqa: E402
+from infra.redis_clients import heartbeat_client, job_client  # noqa: E402
+from infra.rq_queue import RQQueue  # noqa: E402
+from modeling.cache import ModelPool  # noqa: E402
+from modeling.niceness import yield_cpu_to_serving  # noqa: E402
+from services.predict import settings_ranking  # noqa: E402
+from services.refresh import PredictionRefresh  # noqa: E402
+from services.train_job import JobContext, execute  # noqa: E402
 from settings import Settings  # noqa: E402
-from training.annotation_mirror import open_mirror  # noqa: E402
-from training.annotation_times import AnnotationTimes  # noqa: E402
-from training.job import JobContext, execute  # noqa: E402
-from training.niceness import yield_cpu_to_serving  # noqa: E402
-from training.redis_clients import heartbeat_client, job_client  # noqa: E402
-from training.refresh import PredictionRefresh  # noqa: E402
-from training.rq_queue import RQQueue  # noqa: E402
-from training.triggers import RedisTriggers  # noqa: E402
+from store.opening import open_store  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,20 @@ def run_job(project: str) -> dict:
     times = AnnotationTimes(store, state)
     pool = ModelPool(settings, store)
     refresh = PredictionRefresh(
-        pool, lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
-        settings.refresh_max_tasks)
+        pool,
+        lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
+        settings.refresh_max_tasks,
+    )
     stale_after = settings.job_heartbeat_timeout
-    context = JobContext(settings, store, RedisTriggers(state, stale_after=stale_after), RQQueue(state).enqueue,
-                         refresh, open_mirror(settings, store, state),
-                         beats=RedisTriggers(heartbeat_client(job.connection), stale_after=stale_after))
+    context = JobContext(
+        settings,
+        store,
+        RedisTriggers(state, stale_after=stale_after),
+        RQQueue(state).enqueue,
+        refresh,
+        open_mirror(settings, store, state),
+        beats=RedisTriggers(heartbeat_client(job.connection), stale_after=stale_after),
+    )
     return execute(project, job.id, context)
 
 

@@ -2,6 +2,7 @@
 
 Every benchmark measures the things it compares in one process run, interleaved, and reports ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,13 +32,19 @@ TYPICAL_TEXT = "Tomas Reinholt told reporters in Port Alvar that talks with Norv
 
 # ---------------------------------------------------------------------------------------------- command line
 
-def parse_args(description: str, argv: Sequence[str] | None = None,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+
+def parse_args(
+    description: str, argv: Sequence[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     """The flags every benchmark takes: --quick (tiny sizes, for tests), --threads, --out, --seed."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run (used by the tests)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="torch threads for every measured party (default: all cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch threads for every measured party (default: all cores)",
+    )
     parser.add_argument("--out", default=str(RESULTS), help="directory for <name>.json and <name>.md")
     parser.add_argument("--seed", type=int, default=0)
     if extra is not None:
@@ -59,10 +66,11 @@ def set_threads(n: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- model and texts
 
+
 def build_model(directory: Path) -> Path:
     """Save the default encoder with a seeded PER/ORG/LOC/MISC BIO head, so the service and the references
     load the very same weights (the service serves it as a trained base model with an NER head)."""
-    from ner.base_model import load_base_model
+    from modeling.base_model import load_base_model
 
     directory = Path(directory)
     if (directory / "config.json").is_file():
@@ -103,14 +111,24 @@ def label_config() -> str:
 
 
 def predict_body(texts: Sequence[str], project: str = "1", start_id: int = 1) -> dict:
-    return {"tasks": tasks_for(texts, start_id), "project": project, "label_config": label_config(),
-            "params": {"context": None}}
+    return {
+        "tasks": tasks_for(texts, start_id),
+        "project": project,
+        "label_config": label_config(),
+        "params": {"context": None},
+    }
 
 
 def service_env(model_dir: Path, store_dir: Path, threads: int, **extra) -> dict[str, str]:
     """Environment for the service under test: our saved model as the base model, thread count pinned."""
-    return {"MODEL_DIR": str(store_dir), "BASELINE_MODEL_NAME": str(model_dir), "LOG_LEVEL": "WARNING",
-            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **{k: str(v) for k, v in extra.items()}}
+    return {
+        "MODEL_DIR": str(store_dir),
+        "BASELINE_MODEL_NAME": str(model_dir),
+        "LOG_LEVEL": "WARNING",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        **{k: str(v) for k, v in extra.items()},
+    }
 
 
 def flask_client(model_dir: Path, store_dir: Path, **env):
@@ -121,12 +139,16 @@ def flask_client(model_dir: Path, store_dir: Path, **env):
     """
     from _wsgi import configure_logging
     from model import NERBackend
-    from protocol.app import create_app
-    from runtime import Runtime
+    from services.runtime import Runtime
     from settings import Settings
+    from web.app import create_app
 
-    values = {"MODEL_DIR": str(store_dir), "BASELINE_MODEL_NAME": str(model_dir), "LOG_LEVEL": "WARNING",
-              **{k: str(v) for k, v in env.items()}}
+    values = {
+        "MODEL_DIR": str(store_dir),
+        "BASELINE_MODEL_NAME": str(model_dir),
+        "LOG_LEVEL": "WARNING",
+        **{k: str(v) for k, v in env.items()},
+    }
     settings = Settings.from_env(values)
     configure_logging(settings.log_level)
     runtime = Runtime(settings)
@@ -138,6 +160,7 @@ def flask_client(model_dir: Path, store_dir: Path, **env):
 
 
 # ---------------------------------------------------------------------------------------------- timing
+
 
 def timed(fn: Callable, *args, **kwargs) -> tuple[float, object]:
     start = time.perf_counter()
@@ -157,9 +180,14 @@ def latency_summary(seconds: Sequence[float]) -> dict:
     import numpy as np
 
     ms = [s * 1000 for s in seconds]
-    return {"n": len(ms), "mean_ms": float(np.mean(ms)) if ms else float("nan"),
-            "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90), "p99_ms": percentile(ms, 99),
-            "max_ms": max(ms) if ms else float("nan")}
+    return {
+        "n": len(ms),
+        "mean_ms": float(np.mean(ms)) if ms else float("nan"),
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms) if ms else float("nan"),
+    }
 
 
 def median(values: Sequence[float]) -> float:
@@ -168,8 +196,10 @@ def median(values: Sequence[float]) -> float:
 
 # ---------------------------------------------------------------------------------------------- reporting
 
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown pipe table that also reads well in a terminal."""
+
     def cell(v: object) -> str:
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 10 else f"{v:,.1f}"
@@ -198,16 +228,23 @@ def cpu_model() -> str:
 
 def git_commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return head or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 def machine_info(threads: int | None = None) -> dict:
-    info = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
-            "git_commit": git_commit(), "python": platform.python_version(), "load_average_at_end": load_average()}
+    info = {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "load_average_at_end": load_average(),
+    }
     try:
         import torch
         import transformers
@@ -220,26 +257,48 @@ def machine_info(threads: int | None = None) -> dict:
     return info
 
 
-def write_results(name: str, out_dir: str | Path, args: argparse.Namespace, results: dict, tables: Sequence[str],
-                  notes: Sequence[str] = (), machine: dict | None = None) -> tuple[Path, Path]:
+def write_results(
+    name: str,
+    out_dir: str | Path,
+    args: argparse.Namespace,
+    results: dict,
+    tables: Sequence[str],
+    notes: Sequence[str] = (),
+    machine: dict | None = None,
+) -> tuple[Path, Path]:
     """bench/results/<name>.json (machine, command, results) and <name>.md (the same tables and notes)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     machine = machine or machine_info(getattr(args, "threads", None))
     command = " ".join(["python -m bench." + name, *getattr(args, "argv", [])])
-    payload = {"name": name, "quick": bool(getattr(args, "quick", False)), "command": command, "machine": machine,
-               "results": results}
+    payload = {
+        "name": name,
+        "quick": bool(getattr(args, "quick", False)),
+        "command": command,
+        "machine": machine,
+        "results": results,
+    }
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
     json_path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    header = (f"# {name}\n\n`{command}` on {machine['cpu_model']}, {machine['cores']} cores, "
-              f"torch threads {machine.get('torch_threads')}, {machine['date']}, commit {machine['git_commit']}\n")
+    header = (
+        f"# {name}\n\n`{command}` on {machine['cpu_model']}, {machine['cores']} cores, "
+        f"torch threads {machine.get('torch_threads')}, {machine['date']}, commit {machine['git_commit']}\n"
+    )
     body = "\n\n".join(tables)
-    md_path.write_text(header + "\n" + body + "\n" + ("\n" + "\n".join(f"- {n}" for n in notes) + "\n" if notes else ""))
+    md_path.write_text(
+        header + "\n" + body + "\n" + ("\n" + "\n".join(f"- {n}" for n in notes) + "\n" if notes else "")
+    )
     return json_path, md_path
 
 
-def report(name: str, args: argparse.Namespace, results: dict, tables: Sequence[str], notes: Sequence[str] = (),
-           machine: dict | None = None) -> None:
+def report(
+    name: str,
+    args: argparse.Namespace,
+    results: dict,
+    tables: Sequence[str],
+    notes: Sequence[str] = (),
+    machine: dict | None = None,
+) -> None:
     """Print the tables and notes, then write the results files."""
     print()
     for table in tables:
@@ -252,6 +311,7 @@ def report(name: str, args: argparse.Namespace, results: dict, tables: Sequence[
 
 
 # ---------------------------------------------------------------------------------------------- the floor
+
 
 class BareModel:
     """The same weights with nothing around them: tokenize, forward under inference_mode, keep the logits.
@@ -271,8 +331,9 @@ class BareModel:
         """All texts in length-sorted batches with dynamic padding; returns the number of windows run."""
         import torch
 
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, stride=self.stride,
-                             return_overflowing_tokens=True)
+        enc = self.tokenizer(
+            list(texts), truncation=True, max_length=self.max_length, stride=self.stride, return_overflowing_tokens=True
+        )
         rows = sorted(enc["input_ids"], key=len, reverse=True)
         with torch.inference_mode():
             for b in range(0, len(rows), batch_size):

@@ -3,6 +3,7 @@
 A sentence becomes one Example: its tokens joined by single spaces, its IOB2 entities as (start, end, label)
 spans in code points. Subsamples are drawn with a fixed seed so every run sees the same pool and test set.
 """
+
 from __future__ import annotations
 
 import random

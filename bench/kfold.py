@@ -7,6 +7,7 @@ candidates: the first k of them (one fixed shuffle, so sets are nested) train a 
 own settings and code (`training.trainer`), and the held-out part scores it (`training.evaluation`, seqeval
 strict IOB2 entity F1). The curve guides START_TRAINING_EACH_N_UPDATES and the active-learning seed size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,18 @@ import numpy as np  # noqa: E402
 from bench.conll import CONLL_DIR, labels_of, read_conll, subsample  # noqa: E402
 
 PREFIX = "kfold_"
-FIELDS = ["fold", "size", "entity_f1", "entity_precision", "entity_recall", "train_seconds", "steps", "epochs",
-          "test_size", "seqeval_mode"]
+FIELDS = [
+    "fold",
+    "size",
+    "entity_f1",
+    "entity_precision",
+    "entity_recall",
+    "train_seconds",
+    "steps",
+    "epochs",
+    "test_size",
+    "seqeval_mode",
+]
 
 
 def fold_indices(n: int, folds: int, seed: int) -> list[list[int]]:
@@ -76,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from bench.plots import plot_kfold
     from bench.active.lab import Lab
+    from bench.plots import plot_kfold
     from bench.simulate import machine_info, settings_from_args
 
     hf_logging.set_verbosity_error()
@@ -117,10 +128,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 trained = lab.train(model, [data[i] for i in candidates[:size]], args.seed * 100 + fold)
                 seconds = time.perf_counter() - started
                 metrics = lab.evaluate(model, test)
-                row = {"fold": fold, "size": size, "entity_f1": metrics["entity_f1"],
-                       "entity_precision": metrics["entity_precision"], "entity_recall": metrics["entity_recall"],
-                       "train_seconds": round(seconds, 2), "steps": trained.steps, "epochs": trained.epochs,
-                       "test_size": len(test), "seqeval_mode": metrics["seqeval_mode"]}
+                row = {
+                    "fold": fold,
+                    "size": size,
+                    "entity_f1": metrics["entity_f1"],
+                    "entity_precision": metrics["entity_precision"],
+                    "entity_recall": metrics["entity_recall"],
+                    "train_seconds": round(seconds, 2),
+                    "steps": trained.steps,
+                    "epochs": trained.epochs,
+                    "test_size": len(test),
+                    "seqeval_mode": metrics["seqeval_mode"],
+                }
                 rows.append(row)
                 writer.writerow(row)
                 handle.flush()
@@ -134,25 +153,49 @@ def main(argv: Sequence[str] | None = None) -> dict:
     maxs = [float(np.max([r["entity_f1"] for r in rows if r["size"] == s])) for s in sizes]
     steps = [float(np.mean([r["steps"] for r in rows if r["size"] == s])) for s in sizes]
     secs = [float(np.mean([r["train_seconds"] for r in rows if r["size"] == s])) for s in sizes]
-    plot_kfold(sizes, means, mins, maxs, out / f"{PREFIX}f1_vs_size.png",
-               title=f"{args.folds}-fold held-out entity F1 vs initial labelled examples")
+    plot_kfold(
+        sizes,
+        means,
+        mins,
+        maxs,
+        out / f"{PREFIX}f1_vs_size.png",
+        title=f"{args.folds}-fold held-out entity F1 vs initial labelled examples",
+    )
     text = conclusion(sizes, means)
-    table = ["| labelled examples | mean F1 | min F1 | max F1 | mean steps | mean train s |", "|---|---|---|---|---|---|"]
-    table += [f"| {s} | {m:.3f} | {lo:.3f} | {hi:.3f} | {st:.0f} | {sec:.0f} |"
-              for s, m, lo, hi, st, sec in zip(sizes, means, mins, maxs, steps, secs)]
+    table = [
+        "| labelled examples | mean F1 | min F1 | max F1 | mean steps | mean train s |",
+        "|---|---|---|---|---|---|",
+    ]
+    table += [
+        f"| {s} | {m:.3f} | {lo:.3f} | {hi:.3f} | {st:.0f} | {sec:.0f} |"
+        for s, m, lo, hi, st, sec in zip(sizes, means, mins, maxs, steps, secs)
+    ]
     command = "python -m bench.kfold " + " ".join(argv_list)
-    summary = {"command": command, "sizes": sizes, "mean_f1": means, "min_f1": mins, "max_f1": maxs,
-               "mean_steps": steps, "mean_train_seconds": secs, "folds": args.folds, "subsample": len(data),
-               "seqeval_mode": rows[0]["seqeval_mode"] if rows else "strict IOB2", "conclusion": text,
-               "settings": {k: getattr(settings, k) for k in ("learning_rate", "num_train_epochs", "min_train_steps",
-                                                                "batch_size")},
-               "wall_seconds": round(time.perf_counter() - started_all, 1),
-               "machine": machine_info(torch.get_num_threads())}
+    summary = {
+        "command": command,
+        "sizes": sizes,
+        "mean_f1": means,
+        "min_f1": mins,
+        "max_f1": maxs,
+        "mean_steps": steps,
+        "mean_train_seconds": secs,
+        "folds": args.folds,
+        "subsample": len(data),
+        "seqeval_mode": rows[0]["seqeval_mode"] if rows else "strict IOB2",
+        "conclusion": text,
+        "settings": {
+            k: getattr(settings, k) for k in ("learning_rate", "num_train_epochs", "min_train_steps", "batch_size")
+        },
+        "wall_seconds": round(time.perf_counter() - started_all, 1),
+        "machine": machine_info(torch.get_num_threads()),
+    }
     (out / f"{PREFIX}summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / f"{PREFIX}summary.md").write_text(
-        f"# {args.folds}-fold F1 vs initial labelled examples\n\n`{command}`\n\n" + "\n".join(table)
+        f"# {args.folds}-fold F1 vs initial labelled examples\n\n`{command}`\n\n"
+        + "\n".join(table)
         + f"\n\n- Entity F1 = seqeval strict IOB2, on the held-out fold ({len(data) // args.folds} sentences).\n"
-        f"- {text}\n")
+        f"- {text}\n"
+    )
     print("\n".join(table))
     print(text)
     return summary

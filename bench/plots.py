@@ -1,4 +1,5 @@
 """Learning-curve and k-fold plots for the label-efficiency benchmarks (matplotlib, no display needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,11 +10,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-AXIS_LABELS = {"sentences": "labelled sentences (tasks)", "tokens": "labelled tokens", "entities": "labelled gold entities"}
+AXIS_LABELS = {
+    "sentences": "labelled sentences (tasks)",
+    "tokens": "labelled tokens",
+    "entities": "labelled gold entities",
+}
 
 
-def plot_learning_curves(curves: Mapping[str, dict], full_f1: float | None, axis: str, path: str | Path,
-                         title: str = "") -> Path:
+def plot_learning_curves(
+    curves: Mapping[str, dict], full_f1: float | None, axis: str, path: str | Path, title: str = ""
+) -> Path:
     """F1 (mean over seeds, min-max band) against labelled sentences or tokens; the full-pool F1 as a line."""
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, c in curves.items():
@@ -28,8 +34,14 @@ def plot_learning_curves(curves: Mapping[str, dict], full_f1: float | None, axis
     return _finish(fig, ax, path, title, legend_loc="lower right")
 
 
-def plot_kfold(sizes: Sequence[int], means: Sequence[float], mins: Sequence[float], maxs: Sequence[float],
-               path: str | Path, title: str = "") -> Path:
+def plot_kfold(
+    sizes: Sequence[int],
+    means: Sequence[float],
+    mins: Sequence[float],
+    maxs: Sequence[float],
+    path: str | Path,
+    title: str = "",
+) -> Path:
     """Held-out F1 against the number of training examples, mean over folds with a min-max band."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     ax.plot(sizes, means, marker="o", label="mean over folds")

@@ -9,11 +9,11 @@ the gold spans of the sentences an arm picks are revealed. Every step runs the s
 `default` arm, its own defaults (see `bench.active`). A run is resumable: rounds are appended to
 <out>/rounds.csv as they finish, and the same command continues where it stopped.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 import time
@@ -34,8 +34,17 @@ from bench.conll import CONLL_DIR, labels_of, load_hub_dataset, read_conll, subs
 log = logging.getLogger("bench.simulate")
 
 BUDGET_SHARES = (0.0125, 0.025, 0.05, 0.1, 0.15, 0.2)  # of the pool: the seed set, then each round's total
-PLAN_IDENTITY = ("data", "train_file", "test_file", "pool_size", "test_size", "data_seed", "budgets", "labels",
-                 "settings")
+PLAN_IDENTITY = (
+    "data",
+    "train_file",
+    "test_file",
+    "pool_size",
+    "test_size",
+    "data_seed",
+    "budgets",
+    "labels",
+    "settings",
+)
 
 
 def default_budgets(pool_size: int) -> list[int]:
@@ -53,13 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--test", type=int, default=2000, help="sentences drawn from the test file")
     data.add_argument("--data-seed", type=int, default=0)
     al = p.add_argument_group("active learning")
-    al.add_argument("--arms", nargs="+", default=["default", "random"],
-                    help="default, random, or default:factor=value,... (factors: strategy, reduction, top_k, "
-                         "diversity=on|off, start=scratch|warm, seed_set=typical|random)")
+    al.add_argument(
+        "--arms",
+        nargs="+",
+        default=["default", "random"],
+        help="default, random, or default:factor=value,... (factors: strategy, reduction, top_k, "
+        "diversity=on|off, start=scratch|warm, seed_set=typical|random)",
+    )
     al.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    al.add_argument("--budgets", nargs="+", type=int,
-                    help="labelled sentences after each round, the first being the seed set "
-                         f"(default: {', '.join(f'{100 * s:g}%' for s in BUDGET_SHARES)} of the pool)")
+    al.add_argument(
+        "--budgets",
+        nargs="+",
+        type=int,
+        help="labelled sentences after each round, the first being the seed set "
+        f"(default: {', '.join(f'{100 * s:g}%' for s in BUDGET_SHARES)} of the pool)",
+    )
     al.add_argument("--no-full-pool", action="store_true", help="skip the full-pool reference")
     al.add_argument("--full-pool-epochs", type=int, help="epochs of the full-pool reference (default: the service's)")
     al.add_argument("--agreement-sample", type=int, default=500, help="pool sentences the agreement is measured on")
@@ -80,8 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args):
     from settings import Settings
 
-    changes = {k: v for k, v in (("num_train_epochs", args.epochs), ("min_train_steps", args.min_steps),
-                                 ("learning_rate", args.lr), ("batch_size", args.batch_size)) if v is not None}
+    changes = {
+        k: v
+        for k, v in (
+            ("num_train_epochs", args.epochs),
+            ("min_train_steps", args.min_steps),
+            ("learning_rate", args.lr),
+            ("batch_size", args.batch_size),
+        )
+        if v is not None
+    }
     return Settings.from_env().replace(**changes)
 
 
@@ -146,17 +171,40 @@ def main(argv: Sequence[str] | None = None) -> dict:
     pool, test, labels = load_data(args)
     budgets = args.budgets or default_budgets(len(pool))
     arms = [parse_arm(a, settings) for a in args.arms]
-    plan = Plan(arms, list(args.seeds), list(budgets), full_pool=not args.no_full_pool,
-                full_pool_epochs=args.full_pool_epochs, agreement_sample=args.agreement_sample)
+    plan = Plan(
+        arms,
+        list(args.seeds),
+        list(budgets),
+        full_pool=not args.no_full_pool,
+        full_pool_epochs=args.full_pool_epochs,
+        agreement_sample=args.agreement_sample,
+    )
     command = "python -m bench.simulate " + " ".join(sys.argv[1:] if argv is None else argv)
     plan_info = {
-        "command": command, "data": None if (args.train or args.dataset) else args.data_dir,
-        "train_file": args.train, "test_file": args.test_file, "dataset": args.dataset,
-        "pool_size": len(pool), "test_size": len(test), "data_seed": args.data_seed, "labels": list(labels),
-        "budgets": list(budgets), "arms": [a.name for a in arms], "arm_factors": {a.name: a.__dict__ for a in arms},
+        "command": command,
+        "data": None if (args.train or args.dataset) else args.data_dir,
+        "train_file": args.train,
+        "test_file": args.test_file,
+        "dataset": args.dataset,
+        "pool_size": len(pool),
+        "test_size": len(test),
+        "data_seed": args.data_seed,
+        "labels": list(labels),
+        "budgets": list(budgets),
+        "arms": [a.name for a in arms],
+        "arm_factors": {a.name: a.__dict__ for a in arms},
         "seeds": plan.seeds,
-        "settings": {k: getattr(settings, k) for k in ("learning_rate", "num_train_epochs", "min_train_steps",
-                                                         "batch_size", "max_sequence_length", "boundary_weight")},
+        "settings": {
+            k: getattr(settings, k)
+            for k in (
+                "learning_rate",
+                "num_train_epochs",
+                "min_train_steps",
+                "batch_size",
+                "max_sequence_length",
+                "boundary_weight",
+            )
+        },
         "machine": machine_info(torch.get_num_threads()),
     }
     records.check_plan(plan_json, plan_info, PLAN_IDENTITY)
@@ -170,8 +218,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=plan.trainings(), initial=done + len(full_rows), desc="trainings", unit="run",
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=plan.trainings(), initial=done + len(full_rows), desc="trainings", unit="run", dynamic_ncols=True
+        )
 
     def tick(message: str) -> None:
         log.info(message)
@@ -181,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     started = time.perf_counter()
     Simulation(pool, test, Lab(labels, settings), plan, records.RoundLog(rounds_csv), tick).run(
-        recorded, full_rows, out)
+        recorded, full_rows, out
+    )
     if bar is not None:
         bar.close()
     log.info("done in %.0f s", time.perf_counter() - started)

@@ -2,7 +2,7 @@
 
     python -m bench.speed_mc_dropout [--quick] [--threads N] [--sentences N] [--samples T] [--layers M] [--rounds R]
 
-On N CoNLL test sentences (bench.conll.read_conll, a seeded subsample), through ner.inference.Predictor with the
+On N CoNLL test sentences (bench.conll.read_conll, a seeded subsample), through modeling.inference.Predictor with the
 default encoder and a seeded PER/ORG/LOC/MISC head, in one process and interleaved round by round:
 - deterministic: one pass with embeddings (what selection computes without MC dropout);
 - plain: one pass without embeddings (what /predict computes);
@@ -10,6 +10,7 @@ default encoder and a seeded PER/ORG/LOC/MISC head, in one process and interleav
 - mc_full: the same pass plus T dropout samples over every layer (what MC dropout costs without the split).
 Ratios are taken per round (so both sides saw the same load) and the median is reported, with the load average.
 """
+
 from __future__ import annotations
 
 import time
@@ -55,8 +56,13 @@ def measure(predictor, texts: list[str], samples: int, layers: int, total_layers
         return median([a / b for a, b in zip(seconds[name], seconds["deterministic"])])
 
     return {
-        "sentences": len(texts), "samples": samples, "layers": layers, "total_layers": total_layers,
-        "rounds": rounds, "seconds": seconds, "median_s": {k: median(v) for k, v in seconds.items()},
+        "sentences": len(texts),
+        "samples": samples,
+        "layers": layers,
+        "total_layers": total_layers,
+        "rounds": rounds,
+        "seconds": seconds,
+        "median_s": {k: median(v) for k, v in seconds.items()},
         "ratio_to_deterministic": {k: ratio(k) for k in parties},
         "mc_full_over_mc_last": median([f / m for f, m in zip(seconds["mc_full"], seconds["mc_last"])]),
         # One full pass plus T passes over M of L layers, counting layers only (embeddings and head are small).
@@ -71,8 +77,8 @@ def main(argv=None) -> dict:
     set_threads(args.threads)
     n = args.sentences or (16 if args.quick else 500)
     samples, rounds = (2, args.rounds or 1) if args.quick else (args.samples, args.rounds or 2)
-    from ner.base_model import load_base_model
-    from ner.inference import Predictor
+    from modeling.base_model import load_base_model
+    from modeling.inference import Predictor
     from settings import Settings
 
     texts, source = load_texts(args.data, n, args.seed, args.quick)
@@ -96,15 +102,23 @@ def publish(args, results: dict) -> None:
         "mc_last": f"MC dropout, T={results['samples']} over the last {results['layers']} layers + head",
         "mc_full": f"MC dropout, T={results['samples']} over all {results['total_layers']} layers (full passes)",
     }
-    estimates = {"plain": "", "deterministic": "1", "mc_last": f"{results['layer_count_estimate_mc_last']:.2f}",
-                 "mc_full": f"{results['layer_count_estimate_mc_full']:.2f}"}
-    rows = [[labels[k], f"{med[k]:.2f}", f"{results['sentences'] / med[k]:.0f}", f"{ratios[k]:.2f}x", estimates[k]]
-            for k in ("plain", "deterministic", "mc_last", "mc_full")]
+    estimates = {
+        "plain": "",
+        "deterministic": "1",
+        "mc_last": f"{results['layer_count_estimate_mc_last']:.2f}",
+        "mc_full": f"{results['layer_count_estimate_mc_full']:.2f}",
+    }
+    rows = [
+        [labels[k], f"{med[k]:.2f}", f"{results['sentences'] / med[k]:.0f}", f"{ratios[k]:.2f}x", estimates[k]]
+        for k in ("plain", "deterministic", "mc_last", "mc_full")
+    ]
     table = format_table(["pass", "median s", "sentences/s", "x deterministic", "layer-count estimate"], rows)
-    notes = [f"texts: {results['texts']}; {results['rounds']} interleaved rounds; torch threads {args.threads}",
-             f"MC over all layers costs {results['mc_full_over_mc_last']:.2f}x MC over the last {results['layers']}",
-             "1/5/15-min load average before and after each round: "
-             + " -> ".join(str(x) for x in results["load_average_by_round"])]
+    notes = [
+        f"texts: {results['texts']}; {results['rounds']} interleaved rounds; torch threads {args.threads}",
+        f"MC over all layers costs {results['mc_full_over_mc_last']:.2f}x MC over the last {results['layers']}",
+        "1/5/15-min load average before and after each round: "
+        + " -> ".join(str(x) for x in results["load_average_by_round"]),
+    ]
     report(NAME, args, results, [table], notes)
 
 

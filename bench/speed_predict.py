@@ -7,6 +7,7 @@ the whole /predict route are counted but no socket is. All three run in this one
 thread count, interleaved round by round; the pipeline's texts are split over the rounds.
 Targets: ours at least 5x faster than the pipeline, and at most 1.15x the bare forward pass.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (BareModel, build_model, flask_client, format_table, median, make_texts, parse_args,
-                          predict_body, report, set_threads, timed, verdict)
+from bench.common import (
+    BareModel,
+    build_model,
+    flask_client,
+    format_table,
+    make_texts,
+    median,
+    parse_args,
+    predict_body,
+    report,
+    set_threads,
+    timed,
+    verdict,
+)
 
 NAME = "speed_predict"
 PIPELINE_TARGET = 5.0  # ours must be at least this many times faster than the per-text pipeline
@@ -36,16 +49,27 @@ def measure_size(n: int, rounds: int, client, bare: BareModel, pipe, seed: int) 
         for text in chunks[r]:
             pipe(text)
         pipe_parts.append(time.perf_counter() - start)
-        print(f"  n={n} round {r + 1}/{rounds}: ours {ours[-1]:.2f}s  bare {floor[-1]:.2f}s  "
-              f"pipeline {pipe_parts[-1]:.2f}s for {len(chunks[r])} texts", flush=True)
+        print(
+            f"  n={n} round {r + 1}/{rounds}: ours {ours[-1]:.2f}s  bare {floor[-1]:.2f}s  "
+            f"pipeline {pipe_parts[-1]:.2f}s for {len(chunks[r])} texts",
+            flush=True,
+        )
     pipeline_s = sum(pipe_parts)
     ours_s, floor_s = median(ours), median(floor)
     # Per round: the pipeline's time per text there, scaled to n texts, over ours in the same round.
     per_round = [part / len(chunk) * n / o for part, chunk, o in zip(pipe_parts, chunks, ours)]
     return {
-        "tasks": n, "rounds": rounds, "ours_s": ours, "bare_s": floor, "pipeline_parts_s": pipe_parts,
-        "ours_median_s": ours_s, "bare_median_s": floor_s, "pipeline_s": pipeline_s,
-        "ours_tasks_per_s": n / ours_s, "bare_tasks_per_s": n / floor_s, "pipeline_tasks_per_s": n / pipeline_s,
+        "tasks": n,
+        "rounds": rounds,
+        "ours_s": ours,
+        "bare_s": floor,
+        "pipeline_parts_s": pipe_parts,
+        "ours_median_s": ours_s,
+        "bare_median_s": floor_s,
+        "pipeline_s": pipeline_s,
+        "ours_tasks_per_s": n / ours_s,
+        "bare_tasks_per_s": n / floor_s,
+        "pipeline_tasks_per_s": n / pipeline_s,
         "speedup_vs_pipeline_rounds": per_round,
         "speedup_vs_pipeline": median(per_round),
         "speedup_vs_pipeline_totals": pipeline_s / ours_s,
@@ -67,8 +91,11 @@ def profile_predict(client, texts: list[str], out_dir: Path) -> Path:
 
 
 def main(argv=None) -> dict:
-    args = parse_args(__doc__.splitlines()[0], argv,
-                      lambda p: p.add_argument("--profile", action="store_true", help="also profile one /predict"))
+    args = parse_args(
+        __doc__.splitlines()[0],
+        argv,
+        lambda p: p.add_argument("--profile", action="store_true", help="also profile one /predict"),
+    )
     set_threads(args.threads)
     sizes = [(8, 2), (24, 2)] if args.quick else [(256, 3), (2000, 2)]
     from transformers import pipeline
@@ -94,15 +121,33 @@ def publish(args, results: dict, machine: dict | None = None) -> None:
     """Print the table and write the results files (also used to re-render a saved run)."""
     rows = []
     for s in results["sizes"]:
-        rows.append([s["tasks"], f"{s['ours_median_s']:.2f}", f"{s['bare_median_s']:.2f}", f"{s['pipeline_s']:.2f}",
-                     f"{s['ours_tasks_per_s']:.0f}", f"{s['pipeline_tasks_per_s']:.0f}",
-                     f"{s['speedup_vs_pipeline']:.2f}x ({verdict(PIPELINE_TARGET, s['speedup_vs_pipeline'])})",
-                     ", ".join(f"{x:.1f}" for x in s["speedup_vs_pipeline_rounds"]),
-                     f"{s['ratio_to_bare']:.2f}x ({verdict(s['ratio_to_bare'], FLOOR_TARGET)})"])
+        rows.append(
+            [
+                s["tasks"],
+                f"{s['ours_median_s']:.2f}",
+                f"{s['bare_median_s']:.2f}",
+                f"{s['pipeline_s']:.2f}",
+                f"{s['ours_tasks_per_s']:.0f}",
+                f"{s['pipeline_tasks_per_s']:.0f}",
+                f"{s['speedup_vs_pipeline']:.2f}x ({verdict(PIPELINE_TARGET, s['speedup_vs_pipeline'])})",
+                ", ".join(f"{x:.1f}" for x in s["speedup_vs_pipeline_rounds"]),
+                f"{s['ratio_to_bare']:.2f}x ({verdict(s['ratio_to_bare'], FLOOR_TARGET)})",
+            ]
+        )
     table = format_table(
-        ["tasks", "ours s", "bare forward s", "pipeline s", "ours tasks/s", "pipeline tasks/s",
-         f"pipeline/ours (target >= {PIPELINE_TARGET:g}x)", "per round", f"ours/bare (target <= {FLOOR_TARGET}x)"],
-        rows)
+        [
+            "tasks",
+            "ours s",
+            "bare forward s",
+            "pipeline s",
+            "ours tasks/s",
+            "pipeline tasks/s",
+            f"pipeline/ours (target >= {PIPELINE_TARGET:g}x)",
+            "per round",
+            f"ours/bare (target <= {FLOOR_TARGET}x)",
+        ],
+        rows,
+    )
     results["targets"] = {"speedup_vs_pipeline_min": PIPELINE_TARGET, "ratio_to_bare_max": FLOOR_TARGET}
     notes = [
         "ours: Flask test client of create_app(settings) (in-process, JSON in/out, no socket); median over rounds",

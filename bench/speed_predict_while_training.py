@@ -11,6 +11,7 @@ so the served version does not change mid-measurement. The job process is left a
 Latency is measured idle (before and after) and over the whole job (from its first progress report to its exit).
 Target: p99 while training at most 2x the idle p99.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,23 +23,39 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import (REPO, TYPICAL_TEXT, build_model, format_table, latency_summary, parse_args, predict_body,
-                          report, service_env, set_threads, verdict)
+from bench.common import (
+    REPO,
+    TYPICAL_TEXT,
+    build_model,
+    format_table,
+    latency_summary,
+    parse_args,
+    predict_body,
+    report,
+    service_env,
+    set_threads,
+    verdict,
+)
 
 NAME = "speed_predict_while_training"
 TARGET = 2.0  # p99 while training / idle p99
-SHIPPED = -1  # the child calls training.niceness.yield_cpu_to_serving, as the RQ entry point does
-VARIANTS = {"default": {"nice": 0, "threads": 0}, "nice 19": {"nice": 19, "threads": 0},
-            "1 torch thread": {"nice": 0, "threads": 1}, "as shipped": {"nice": SHIPPED, "threads": SHIPPED}}
+SHIPPED = -1  # the child calls modeling.niceness.yield_cpu_to_serving, as the RQ entry point does
+VARIANTS = {
+    "default": {"nice": 0, "threads": 0},
+    "nice 19": {"nice": 19, "threads": 0},
+    "1 torch thread": {"nice": 0, "threads": 1},
+    "as shipped": {"nice": SHIPPED, "threads": SHIPPED},
+}
 
 
 # ---------------------------------------------------------------------------------------------- the job process
 
+
 def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice: int, threads: int) -> None:
     """Run one training job like the RQ worker does, printing progress lines the parent waits on."""
     if nice == SHIPPED:
+        from modeling.niceness import yield_cpu_to_serving
         from settings import Settings as _Settings
-        from training.niceness import yield_cpu_to_serving
 
         yield_cpu_to_serving(_Settings.from_env({}))
         nice = threads = 0
@@ -48,15 +65,23 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
 
     if threads:
         torch.set_num_threads(threads)
-    from ner.label_config import parse_ner_config
     from settings import Settings
     from tests.data.corpus import LABEL_CONFIG, make_tasks
+    from text.label_config import parse_ner_config
     from training.annotations import tasks_to_examples
     from training.pipeline import run_training
 
-    settings = Settings.from_env({"MODEL_DIR": store_dir, "BASELINE_MODEL_NAME": model_dir, "DEPLOY_POLICY": "manual",
-                                  "NUM_TRAIN_EPOCHS": str(epochs), "MIN_TRAIN_STEPS": "0", "LOG_LEVEL": "WARNING"})
-    from ner.store import ModelStore
+    settings = Settings.from_env(
+        {
+            "MODEL_DIR": store_dir,
+            "BASELINE_MODEL_NAME": model_dir,
+            "DEPLOY_POLICY": "manual",
+            "NUM_TRAIN_EPOCHS": str(epochs),
+            "MIN_TRAIN_STEPS": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    from store.local import ModelStore
 
     config = parse_ner_config(LABEL_CONFIG)
     data, _ = tasks_to_examples(make_tasks(examples, seed=7), config)
@@ -66,19 +91,46 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
         print(f"PROGRESS {fraction:.3f} {message}", flush=True)
 
     outcome = run_training("1", data, config, settings, store, progress=progress)
-    print("DONE " + json.dumps({"version": outcome.version, "seconds": round(outcome.seconds, 1),
-                                "train_size": outcome.train_size, "steps": len(outcome.history)}), flush=True)
+    print(
+        "DONE "
+        + json.dumps(
+            {
+                "version": outcome.version,
+                "seconds": round(outcome.seconds, 1),
+                "train_size": outcome.train_size,
+                "steps": len(outcome.history),
+            }
+        ),
+        flush=True,
+    )
 
 
 class TrainingJob:
     """The job process, with its latest progress line read in the background."""
 
-    def __init__(self, model_dir: Path, store_dir: Path, examples: int, epochs: int, nice: int, threads: int, log: Path):
+    def __init__(
+        self, model_dir: Path, store_dir: Path, examples: int, epochs: int, nice: int, threads: int, log: Path
+    ):
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-        args = [sys.executable, "-m", "bench.speed_predict_while_training", "--train-child", "--model-dir",
-                str(model_dir), "--store", str(store_dir), "--examples", str(examples), "--epochs", str(epochs),
-                "--nice", str(nice), "--child-threads", str(threads)]
+        args = [
+            sys.executable,
+            "-m",
+            "bench.speed_predict_while_training",
+            "--train-child",
+            "--model-dir",
+            str(model_dir),
+            "--store",
+            str(store_dir),
+            "--examples",
+            str(examples),
+            "--epochs",
+            str(epochs),
+            "--nice",
+            str(nice),
+            "--child-threads",
+            str(threads),
+        ]
         self.log = open(log, "w")
         self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.started = threading.Event()
@@ -110,8 +162,10 @@ class TrainingJob:
 
 # ---------------------------------------------------------------------------------------------- the client
 
-def sequential(session, url: str, body: str, count: int | None = None, while_running: TrainingJob | None = None,
-               cap_s: float = 600) -> tuple[list[float], list[str]]:
+
+def sequential(
+    session, url: str, body: str, count: int | None = None, while_running: TrainingJob | None = None, cap_s: float = 600
+) -> tuple[list[float], list[str]]:
     """Back-to-back single-task requests: `count` of them, or as long as the job runs (at most cap_s)."""
     latencies, phases = [], []
     deadline = time.perf_counter() + cap_s
@@ -175,24 +229,39 @@ def main(argv=None) -> dict:
                 idle, _ = sequential(session, url, body, count=idle_n)
                 for name in names:
                     variant = VARIANTS[name]
-                    job = TrainingJob(model_dir, store, examples, epochs, variant["nice"], variant["threads"],
-                                      tmp / f"train-{len(runs)}.log")
+                    job = TrainingJob(
+                        model_dir,
+                        store,
+                        examples,
+                        epochs,
+                        variant["nice"],
+                        variant["threads"],
+                        tmp / f"train-{len(runs)}.log",
+                    )
                     if not job.started.wait(timeout=300):
-                        raise RuntimeError(f"training job did not start: {(tmp / f'train-{len(runs)}.log').read_text()[-2000:]}")
+                        raise RuntimeError(
+                            f"training job did not start: {(tmp / f'train-{len(runs)}.log').read_text()[-2000:]}"
+                        )
                     cap = 15 if args.quick else 900  # a quick run stops the job after 15 s
                     busy, phases = sequential(session, url, body, while_running=job, cap_s=cap)
                     rc = job.finish(timeout=0.1 if args.quick else 600)
                     if not args.quick and (rc != 0 or job.done is None):
-                        raise RuntimeError(f"training job failed ({rc}): {(tmp / f'train-{len(runs)}.log').read_text()[-3000:]}")
+                        raise RuntimeError(
+                            f"training job failed ({rc}): {(tmp / f'train-{len(runs)}.log').read_text()[-3000:]}"
+                        )
                     by_phase: dict[str, list[float]] = {}
                     for latency, message in zip(busy, phases):
                         by_phase.setdefault(phase_of(message), []).append(latency)
                     after, _ = sequential(session, url, body, count=idle_n)
                     idle += after
-                    runs[name] = {"job": variant, "training": latency_summary(busy), "outcome": job.done,
-                                  "job_seconds": time.perf_counter() - job.started_at,
-                                  "phases": {k: latency_summary(v) for k, v in by_phase.items()},
-                                  "idle_after": latency_summary(after)}
+                    runs[name] = {
+                        "job": variant,
+                        "training": latency_summary(busy),
+                        "outcome": job.done,
+                        "job_seconds": time.perf_counter() - job.started_at,
+                        "phases": {k: latency_summary(v) for k, v in by_phase.items()},
+                        "idle_after": latency_summary(after),
+                    }
         finally:
             server.stop()
 
@@ -200,23 +269,55 @@ def main(argv=None) -> dict:
     for run in runs.values():
         run["p99_ratio"] = run["training"]["p99_ms"] / idle_s["p99_ms"]
         run["p50_ratio"] = run["training"]["p50_ms"] / idle_s["p50_ms"]
-    results = {"idle": idle_s, "runs": runs, "target_p99_ratio": TARGET, "examples": examples, "epochs": epochs,
-               "setup": "gunicorn 1 worker x 4 threads; run_training in a separate process (as the RQ worker); "
-                        "DEPLOY_POLICY=manual; sequential single-task client"}
-    rows = [["idle (before + after each job)", idle_s["n"], idle_s["p50_ms"], idle_s["p90_ms"], idle_s["p99_ms"], "", ""]]
+    results = {
+        "idle": idle_s,
+        "runs": runs,
+        "target_p99_ratio": TARGET,
+        "examples": examples,
+        "epochs": epochs,
+        "setup": "gunicorn 1 worker x 4 threads; run_training in a separate process (as the RQ worker); "
+        "DEPLOY_POLICY=manual; sequential single-task client",
+    }
+    rows = [
+        ["idle (before + after each job)", idle_s["n"], idle_s["p50_ms"], idle_s["p90_ms"], idle_s["p99_ms"], "", ""]
+    ]
     for name, run in runs.items():
         t = run["training"]
-        rows.append([f"while training: job {name}", t["n"], t["p50_ms"], t["p90_ms"], t["p99_ms"],
-                     f"{run['p99_ratio']:.2f}x ({verdict(run['p99_ratio'], TARGET)})", f"{run['job_seconds']:.0f}"])
-    table = format_table(["/predict, 1 task", "requests", "p50 ms", "p90 ms", "p99 ms",
-                          f"p99 / idle p99 (target <= {TARGET:g}x)", "job s"], rows)
-    phase_rows = [[name, phase, s["n"], s["p50_ms"], s["p99_ms"]] for name, run in runs.items()
-                  for phase, s in run["phases"].items()]
+        rows.append(
+            [
+                f"while training: job {name}",
+                t["n"],
+                t["p50_ms"],
+                t["p90_ms"],
+                t["p99_ms"],
+                f"{run['p99_ratio']:.2f}x ({verdict(run['p99_ratio'], TARGET)})",
+                f"{run['job_seconds']:.0f}",
+            ]
+        )
+    table = format_table(
+        [
+            "/predict, 1 task",
+            "requests",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            f"p99 / idle p99 (target <= {TARGET:g}x)",
+            "job s",
+        ],
+        rows,
+    )
+    phase_rows = [
+        [name, phase, s["n"], s["p50_ms"], s["p99_ms"]]
+        for name, run in runs.items()
+        for phase, s in run["phases"].items()
+    ]
     phase_table = format_table(["job", "phase of the job", "requests", "p50 ms", "p99 ms"], phase_rows)
-    notes = [f"job: run_training on {examples} generated annotated tasks, NUM_TRAIN_EPOCHS={epochs}, "
-             "MIN_TRAIN_STEPS=0, in a separate process (the RQ setup, not the in-process worker thread)",
-             "job 'default' uses torch's default threads (all cores), like an RQ worker; 'nice 19' lowers its CPU "
-             "priority; '1 torch thread' leaves one core to the web worker"]
+    notes = [
+        f"job: run_training on {examples} generated annotated tasks, NUM_TRAIN_EPOCHS={epochs}, "
+        "MIN_TRAIN_STEPS=0, in a separate process (the RQ setup, not the in-process worker thread)",
+        "job 'default' uses torch's default threads (all cores), like an RQ worker; 'nice 19' lowers its CPU "
+        "priority; '1 torch thread' leaves one core to the web worker",
+    ]
     report(NAME, args, results, [table, phase_table], notes)
     return results
 

@@ -7,6 +7,7 @@ outside the timing. After the calls, the parts of a cached call are timed one by
 parsing, reading texts, hashing, cache lookups and aggregation, selection, response) to show what dominates.
 Target: a cached call within 0.3 s.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (build_model, flask_client, format_table, label_config, make_texts, median, parse_args,
-                          report, set_threads, tasks_for, timed, verdict)
+from bench.common import (
+    build_model,
+    flask_client,
+    format_table,
+    label_config,
+    make_texts,
+    median,
+    parse_args,
+    report,
+    set_threads,
+    tasks_for,
+    timed,
+    verdict,
+)
 
 NAME = "speed_select"
 TARGET_CACHED_S = 0.3
@@ -28,23 +41,35 @@ def breakdown(runtime, payload: bytes, repeats: int) -> dict:
     changed); `selection_lookup` is what a repeated call pays instead.
     """
     import uncertainty
-    from ner.tasks import task_text
-    from ner.label_config import parse_ner_config
-    from sampling import _text_hash, parse_request, pool_digest, score_tasks
+    from services.select import _text_hash, pool_digest, score_tasks
+    from text.label_config import parse_ner_config
+    from text.tasks import task_text
+    from web.app import parse_select_request
 
     settings = runtime.settings
-    stages: dict[str, list[float]] = {k: [] for k in ("json_parse", "read_texts", "hash_texts", "pool_digest",
-                                                      "score_tasks_cached", "selection_lookup", "select_uncached",
-                                                      "respond")}
+    stages: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "json_parse",
+            "read_texts",
+            "hash_texts",
+            "pool_digest",
+            "score_tasks_cached",
+            "selection_lookup",
+            "select_uncached",
+            "respond",
+        )
+    }
     for _ in range(repeats):
         seconds, body = timed(json.loads, payload)
         stages["json_parse"].append(seconds)
-        req = parse_request(body, settings)
+        req = parse_select_request(body, settings)
         config = parse_ner_config(label_config())
         pool = [t for t in req.tasks if not (t.get("annotations") or t.get("is_labeled"))]
         start = time.perf_counter()
-        items = [(t.get("id", i), text) for i, t in enumerate(pool)
-                 if (text := task_text(t, config.value_key)) is not None]
+        items = [
+            (t.get("id", i), text) for i, t in enumerate(pool) if (text := task_text(t, config.value_key)) is not None
+        ]
         stages["read_texts"].append(time.perf_counter() - start)
         seconds, hashes = timed(lambda: [_text_hash(text) for _, text in items])
         stages["hash_texts"].append(seconds)
@@ -113,25 +138,52 @@ def main(argv=None) -> dict:
         profile = str(profile_cached(client, payload, args.out)) if args.profile else None
 
     cached_median = median(cached_s)
-    results = {"tasks": n, "payload_bytes": len(payload), "limit": 500, "mode": cold["mode"],
-               "selected": len(cold["task_ids"]), "cold_s": cold_s, "cached_s": cached_s,
-               "cached_median_s": cached_median, "cached_max_s": max(cached_s), "cached_stages_s": stages,
-               "target_cached_s": TARGET_CACHED_S, "profile": profile}
-    rows = [["cold (first call: forward pass over every task)", f"{cold_s:.2f}", f"{n / cold_s:.0f}", ""],
-            [f"cached (same tasks, median of {repeats})", f"{cached_median:.3f}", f"{n / cached_median:.0f}",
-             f"<= {TARGET_CACHED_S} s: {verdict(cached_median, TARGET_CACHED_S)}"],
-            [f"cached, worst of {repeats}", f"{max(cached_s):.3f}", "", ""]]
-    table = format_table([f"/select_samples, {n:,} inline tasks ({len(payload) / 1e6:.1f} MB), limit 500",
-                          "seconds", "tasks/s", "target"], rows)
+    results = {
+        "tasks": n,
+        "payload_bytes": len(payload),
+        "limit": 500,
+        "mode": cold["mode"],
+        "selected": len(cold["task_ids"]),
+        "cold_s": cold_s,
+        "cached_s": cached_s,
+        "cached_median_s": cached_median,
+        "cached_max_s": max(cached_s),
+        "cached_stages_s": stages,
+        "target_cached_s": TARGET_CACHED_S,
+        "profile": profile,
+    }
+    rows = [
+        ["cold (first call: forward pass over every task)", f"{cold_s:.2f}", f"{n / cold_s:.0f}", ""],
+        [
+            f"cached (same tasks, median of {repeats})",
+            f"{cached_median:.3f}",
+            f"{n / cached_median:.0f}",
+            f"<= {TARGET_CACHED_S} s: {verdict(cached_median, TARGET_CACHED_S)}",
+        ],
+        [f"cached, worst of {repeats}", f"{max(cached_s):.3f}", "", ""],
+    ]
+    table = format_table(
+        [
+            f"/select_samples, {n:,} inline tasks ({len(payload) / 1e6:.1f} MB), limit 500",
+            "seconds",
+            "tasks/s",
+            "target",
+        ],
+        rows,
+    )
     repeated = {k: v for k, v in stages.items() if k != "select_uncached"}
     total = sum(repeated.values())
-    stage_rows = [[k, f"{v * 1000:.1f}", f"{100 * v / total:.0f}%"] for k, v in
-                  sorted(repeated.items(), key=lambda kv: -kv[1])]
-    stage_rows.append(["(select_uncached: the diversity loop when the pool changed)",
-                       f"{stages['select_uncached'] * 1000:.1f}", ""])
+    stage_rows = [
+        [k, f"{v * 1000:.1f}", f"{100 * v / total:.0f}%"] for k, v in sorted(repeated.items(), key=lambda kv: -kv[1])
+    ]
+    stage_rows.append(
+        ["(select_uncached: the diversity loop when the pool changed)", f"{stages['select_uncached'] * 1000:.1f}", ""]
+    )
     stage_table = format_table(["stage of a repeated call (timed directly)", "ms", "share"], stage_rows)
-    notes = ["in-process Flask test client of create_app(settings); request JSON serialised outside the timing",
-             f"selection mode {cold['mode']!r} (uncertainty + embedding diversity, threshold 0.8 from settings)"]
+    notes = [
+        "in-process Flask test client of create_app(settings); request JSON serialised outside the timing",
+        f"selection mode {cold['mode']!r} (uncertainty + embedding diversity, threshold 0.8 from settings)",
+    ]
     report(NAME, args, results, [table, stage_table], notes)
     return results
 

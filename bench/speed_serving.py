@@ -22,6 +22,7 @@ rate; --save-model keeps it for a later --model), or with neither the default en
 (speed is the same; F1 then means nothing). The load average is printed at
 the start and the end and stored with the results.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -29,21 +30,42 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import (BareModel, format_table, latency_summary, load_average, median, parse_args, report,
-                          service_env, set_threads, verdict)
+from bench.common import (
+    BareModel,
+    format_table,
+    latency_summary,
+    load_average,
+    median,
+    parse_args,
+    report,
+    service_env,
+    set_threads,
+    verdict,
+)
 from bench.conll import CONLL_DIR, labels_of, read_conll, subsample
 
 NAME = "speed_serving"
 SINGLE_BLOCKS = 4  # single-task latency: HTTP and bare forward in this many alternating blocks each
 SETTLE_S = 0.2  # pause between blocks, longer than an OpenMP spin-wait
-TARGETS = {"vs_pipeline_min": 5.0, "f1_drop_max": 0.005, "vs_bare_max": 1.15, "single_p50_vs_bare_max": 1.5,
-           "concurrent_throughput_min": 3.0, "concurrent_p99_vs_idle_max": 3.0, "worker_rss_mib_max": 700}
+TARGETS = {
+    "vs_pipeline_min": 5.0,
+    "f1_drop_max": 0.005,
+    "vs_bare_max": 1.15,
+    "single_p50_vs_bare_max": 1.5,
+    "concurrent_throughput_min": 3.0,
+    "concurrent_p99_vs_idle_max": 3.0,
+    "worker_rss_mib_max": 700,
+}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", help="a token-classification checkpoint directory (default: see --train-sentences)")
-    parser.add_argument("--train-sentences", type=int, default=0,
-                        help="fine-tune the default encoder on this many --conll-train sentences first")
+    parser.add_argument(
+        "--train-sentences",
+        type=int,
+        default=0,
+        help="fine-tune the default encoder on this many --conll-train sentences first",
+    )
     parser.add_argument("--train-epochs", type=int, default=1, help="epochs of that fine-tuning (default 1)")
     parser.add_argument("--save-model", help="keep the fine-tuned checkpoint in this directory (reuse with --model)")
     parser.add_argument("--conll-test", default=str(CONLL_DIR / "test.tsv"))
@@ -57,11 +79,12 @@ def add_arguments(parser) -> None:
 
 # --------------------------------------------------------------------------------------------------- the model
 
+
 def prepare_model(args, labels: tuple[str, ...], directory: Path) -> tuple[Path, str]:
     """(checkpoint directory, how it was made)."""
     if args.model:
         return Path(args.model), f"--model {args.model}"
-    from ner.base_model import load_base_model
+    from modeling.base_model import load_base_model
 
     loaded = load_base_model(None, list(labels))
     how = "default encoder, seeded untrained head (F1 meaningless)"
@@ -70,12 +93,15 @@ def prepare_model(args, labels: tuple[str, ...], directory: Path) -> tuple[Path,
         from training.trainer import fine_tune
 
         train = subsample(read_conll(args.conll_train), args.train_sentences, args.seed)
-        settings = Settings.from_env({"NUM_TRAIN_EPOCHS": str(args.train_epochs), "MIN_TRAIN_STEPS": "0",
-                                      "BATCH_SIZE": "16"})
+        settings = Settings.from_env(
+            {"NUM_TRAIN_EPOCHS": str(args.train_epochs), "MIN_TRAIN_STEPS": "0", "BATCH_SIZE": "16"}
+        )
         started = time.perf_counter()
         fine_tune(loaded, train, [], settings)
-        how = f"default encoder fine-tuned on {len(train)} sentences of {args.conll_train} ({args.train_epochs} " \
-              f"epoch(s), {time.perf_counter() - started:.0f}s)"
+        how = (
+            f"default encoder fine-tuned on {len(train)} sentences of {args.conll_train} ({args.train_epochs} "
+            f"epoch(s), {time.perf_counter() - started:.0f}s)"
+        )
         loaded.model.cpu()
         if args.save_model:
             directory = Path(args.save_model)
@@ -85,16 +111,23 @@ def prepare_model(args, labels: tuple[str, ...], directory: Path) -> tuple[Path,
 
 
 def label_config(labels) -> str:
-    return ('<View><Labels name="label" toName="text">' + "".join(f'<Label value="{l}"/>' for l in labels)
-            + '</Labels><Text name="text" value="$text"/></View>')
+    return (
+        '<View><Labels name="label" toName="text">'
+        + "".join(f'<Label value="{l}"/>' for l in labels)
+        + '</Labels><Text name="text" value="$text"/></View>'
+    )
 
 
 def body(texts, config: str, start_id: int = 1) -> dict:
-    return {"tasks": [{"id": start_id + i, "data": {"text": t}} for i, t in enumerate(texts)], "project": "1",
-            "label_config": config}
+    return {
+        "tasks": [{"id": start_id + i, "data": {"text": t}} for i, t in enumerate(texts)],
+        "project": "1",
+        "label_config": config,
+    }
 
 
 # --------------------------------------------------------------------------------------------------- accuracy
+
 
 def spans_of(prediction: dict) -> tuple:
     return tuple((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
@@ -102,8 +135,8 @@ def spans_of(prediction: dict) -> tuple:
 
 def entity_f1(examples, predicted: list[tuple]) -> float:
     """Strict IOB2 entity F1 of predicted spans against the gold ones, both aligned to the same words."""
-    from ner.words import split_words
-    from training.alignment import align_spans
+    from text.spans.alignment import align_spans
+    from text.words import split_words
     from training.evaluation import score_tags
 
     gold, guessed = [], []
@@ -119,6 +152,7 @@ def pipeline_spans(entities: list[dict]) -> tuple:
 
 
 # --------------------------------------------------------------------------------------------------- one server
+
 
 def worker_peak_rss_mib(server) -> float:
     """VmHWM (peak resident set) of the gunicorn worker(s) under `server`, the largest, in MiB."""
@@ -164,20 +198,31 @@ def concurrent_clients(url: str, config: str, texts: list[str], clients: int, pe
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"clients": clients, "requests": len(latencies), "wall_s": wall,
-            "throughput_rps": len(latencies) / wall, **latency_summary(latencies)}
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "wall_s": wall,
+        "throughput_rps": len(latencies) / wall,
+        **latency_summary(latencies),
+    }
 
 
 def measure_precision(precision: str, args, model_dir: Path, tmp: Path, examples, config: str, sizes, pipe_s) -> dict:
     import requests
 
-    from ner.precision import to_precision
+    from modeling.precision import to_precision
     from tests.support.servers import start_gunicorn
 
     bare = BareModel(model_dir)
     bare.model = to_precision(bare.model, precision)
-    env = service_env(model_dir, tmp / f"store-{precision}", args.threads, SERVING_PRECISION=precision,
-                      SERVING_PRECISION_FORCE="true", TORCH_THREADS=args.threads)
+    env = service_env(
+        model_dir,
+        tmp / f"store-{precision}",
+        args.threads,
+        SERVING_PRECISION=precision,
+        SERVING_PRECISION_FORCE="true",
+        TORCH_THREADS=args.threads,
+    )
     server, url = start_gunicorn(tmp, workers=1, threads=max(8, args.clients), **env)
     out: dict = {"precision": precision, "sizes": []}
     try:
@@ -204,11 +249,20 @@ def measure_precision(precision: str, args, model_dir: Path, tmp: Path, examples
                 floor.append(time.perf_counter() - t0)
                 print(f"  {precision} n={n}: /predict {ours[-1]:.2f}s  bare {floor[-1]:.2f}s", flush=True)
             spans = [spans_of(a) for a in answers]
-            out["sizes"].append({
-                "tasks": n, "ours_s": ours, "bare_s": floor, "ours_median_s": median(ours),
-                "bare_median_s": median(floor), "tasks_per_s": n / median(ours),
-                "vs_pipeline": pipe_s[n] / median(ours), "vs_bare": median([o / f for o, f in zip(ours, floor)]),
-                "entity_f1": entity_f1(examples[:n], spans), "spans": spans})
+            out["sizes"].append(
+                {
+                    "tasks": n,
+                    "ours_s": ours,
+                    "bare_s": floor,
+                    "ours_median_s": median(ours),
+                    "bare_median_s": median(floor),
+                    "tasks_per_s": n / median(ours),
+                    "vs_pipeline": pipe_s[n] / median(ours),
+                    "vs_bare": median([o / f for o, f in zip(ours, floor)]),
+                    "entity_f1": entity_f1(examples[:n], spans),
+                    "spans": spans,
+                }
+            )
         single = texts_all[: max(1, args.requests)]
         http, floor = [], []
         # Alternating blocks, not request by request: right after a forward pass this process's OpenMP threads
@@ -241,6 +295,7 @@ def measure_precision(precision: str, args, model_dir: Path, tmp: Path, examples
 
 # --------------------------------------------------------------------------------------------------- the run
 
+
 def main(argv=None) -> dict:
     args = parse_args(__doc__.splitlines()[0], argv, add_arguments)
     set_threads(args.threads)
@@ -271,8 +326,9 @@ def main(argv=None) -> dict:
             pipe_s[n] = time.perf_counter() - t0
             pipe_f1[n] = entity_f1(examples[:n], found)
             print(f"  pipeline n={n}: {pipe_s[n]:.2f}s", flush=True)
-        runs = [measure_precision(p, args, model_dir, tmp, examples, config, args.sizes, pipe_s)
-                for p in args.precisions]
+        runs = [
+            measure_precision(p, args, model_dir, tmp, examples, config, args.sizes, pipe_s) for p in args.precisions
+        ]
     results = summarise(runs, pipe_s, pipe_f1, how, load_start)
     publish(args, results)
     return results
@@ -280,8 +336,8 @@ def main(argv=None) -> dict:
 
 def summarise(runs: list[dict], pipe_s: dict, pipe_f1: dict, how: str, load_start) -> dict:
     """Each precision's F1 drop and span agreement against the fp32 server's answers (when fp32 was run)."""
-    from ner.decoding import Span
-    from ner.parity import span_agreement
+    from modeling.parity import span_agreement
+    from text.spans.decoding import Span
 
     def as_spans(rows):
         return [[Span(s, e, label, 0.0) for s, e, label in row] for row in rows]
@@ -296,46 +352,91 @@ def summarise(runs: list[dict], pipe_s: dict, pipe_f1: dict, how: str, load_star
     for run in runs:
         for size in run["sizes"]:
             del size["spans"]
-    return {"model": how, "runs": runs, "pipeline_s": pipe_s, "pipeline_entity_f1": pipe_f1,
-            "load_average_start": load_start, "load_average_end": load_average(), "targets": TARGETS}
+    return {
+        "model": how,
+        "runs": runs,
+        "pipeline_s": pipe_s,
+        "pipeline_entity_f1": pipe_f1,
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "targets": TARGETS,
+    }
 
 
 def publish(args, results: dict) -> None:
     rows = []
     for run in results["runs"]:
         for s in run["sizes"]:
-            rows.append([run["precision"], run.get("served_precision"), s["tasks"], f"{s['tasks_per_s']:.0f}",
-                         f"{s['vs_pipeline']:.2f}x ({verdict(TARGETS['vs_pipeline_min'], s['vs_pipeline'])})",
-                         f"{s['vs_bare']:.2f}x ({verdict(s['vs_bare'], TARGETS['vs_bare_max'])})",
-                         f"{s['entity_f1']:.4f}", f"{s.get('f1_drop_vs_fp32', float('nan')):+.4f}",
-                         f"{s.get('span_agreement_vs_fp32', float('nan')):.4f}"])
+            rows.append(
+                [
+                    run["precision"],
+                    run.get("served_precision"),
+                    s["tasks"],
+                    f"{s['tasks_per_s']:.0f}",
+                    f"{s['vs_pipeline']:.2f}x ({verdict(TARGETS['vs_pipeline_min'], s['vs_pipeline'])})",
+                    f"{s['vs_bare']:.2f}x ({verdict(s['vs_bare'], TARGETS['vs_bare_max'])})",
+                    f"{s['entity_f1']:.4f}",
+                    f"{s.get('f1_drop_vs_fp32', float('nan')):+.4f}",
+                    f"{s.get('span_agreement_vs_fp32', float('nan')):.4f}",
+                ]
+            )
     batch_table = format_table(
-        ["precision", "served", "tasks", "/predict tasks/s", "vs per-text fp32 pipeline (>= 5x)",
-         "/predict / bare batched (<= 1.15x)", "entity F1", "F1 drop vs fp32 (<= 0.005)", "span agreement vs fp32"],
-        rows)
+        [
+            "precision",
+            "served",
+            "tasks",
+            "/predict tasks/s",
+            "vs per-text fp32 pipeline (>= 5x)",
+            "/predict / bare batched (<= 1.15x)",
+            "entity F1",
+            "F1 drop vs fp32 (<= 0.005)",
+            "span agreement vs fp32",
+        ],
+        rows,
+    )
     rows = []
     for run in results["runs"]:
-        rows.append([run["precision"], f"{run['single_http']['p50_ms']:.1f}", f"{run['single_bare']['p50_ms']:.1f}",
-                     f"{run['single_p50_vs_bare']:.2f}x ({verdict(run['single_p50_vs_bare'], 1.5)})",
-                     f"{run['one_client']['throughput_rps']:.1f}", f"{run['concurrent']['throughput_rps']:.1f}",
-                     f"{run['concurrent_throughput_vs_one']:.2f}x ({verdict(3.0, run['concurrent_throughput_vs_one'])})",
-                     f"{run['concurrent']['p99_ms']:.1f}",
-                     f"{run['concurrent_p99_vs_idle']:.2f}x ({verdict(run['concurrent_p99_vs_idle'], 3.0)})",
-                     f"{run['worker_peak_rss_mib']:.0f} ({verdict(run['worker_peak_rss_mib'], 700)})"])
+        rows.append(
+            [
+                run["precision"],
+                f"{run['single_http']['p50_ms']:.1f}",
+                f"{run['single_bare']['p50_ms']:.1f}",
+                f"{run['single_p50_vs_bare']:.2f}x ({verdict(run['single_p50_vs_bare'], 1.5)})",
+                f"{run['one_client']['throughput_rps']:.1f}",
+                f"{run['concurrent']['throughput_rps']:.1f}",
+                f"{run['concurrent_throughput_vs_one']:.2f}x ({verdict(3.0, run['concurrent_throughput_vs_one'])})",
+                f"{run['concurrent']['p99_ms']:.1f}",
+                f"{run['concurrent_p99_vs_idle']:.2f}x ({verdict(run['concurrent_p99_vs_idle'], 3.0)})",
+                f"{run['worker_peak_rss_mib']:.0f} ({verdict(run['worker_peak_rss_mib'], 700)})",
+            ]
+        )
     single_table = format_table(
-        ["precision", "single p50 ms HTTP", "bare single p50 ms", "ratio (<= 1.5x)", "1 client req/s",
-         f"{results['runs'][0]['concurrent']['clients']} clients req/s", "throughput vs 1 (>= 3x)",
-         "concurrent p99 ms", "p99 vs idle p99 (<= 3x)", "worker peak RSS MiB (<= 700)"], rows)
-    pipe = ", ".join(f"{n} tasks: {s:.2f}s, F1 {results['pipeline_entity_f1'][n]:.4f}"
-                     for n, s in results["pipeline_s"].items())
-    notes = [f"model: {results['model']}",
-             f"load average (1, 5, 15 min) at start {results['load_average_start']}, at end "
-             f"{results['load_average_end']}",
-             f"per-text fp32 pipeline('ner', aggregation_strategy='simple'): {pipe}",
-             "ours: gunicorn 1 worker --preload, SERVING_PRECISION forced (no parity gate: the directory is served as a "
-             "base model), one HTTP request per size; medians over rounds interleaved with the bare forward",
-             "entity F1: strict IOB2 over words against the CoNLL gold; F1 drop and span agreement against the fp32 "
-             "server's answers for the same request"]
+        [
+            "precision",
+            "single p50 ms HTTP",
+            "bare single p50 ms",
+            "ratio (<= 1.5x)",
+            "1 client req/s",
+            f"{results['runs'][0]['concurrent']['clients']} clients req/s",
+            "throughput vs 1 (>= 3x)",
+            "concurrent p99 ms",
+            "p99 vs idle p99 (<= 3x)",
+            "worker peak RSS MiB (<= 700)",
+        ],
+        rows,
+    )
+    pipe = ", ".join(
+        f"{n} tasks: {s:.2f}s, F1 {results['pipeline_entity_f1'][n]:.4f}" for n, s in results["pipeline_s"].items()
+    )
+    notes = [
+        f"model: {results['model']}",
+        f"load average (1, 5, 15 min) at start {results['load_average_start']}, at end {results['load_average_end']}",
+        f"per-text fp32 pipeline('ner', aggregation_strategy='simple'): {pipe}",
+        "ours: gunicorn 1 worker --preload, SERVING_PRECISION forced (no parity gate: the directory is served as a "
+        "base model), one HTTP request per size; medians over rounds interleaved with the bare forward",
+        "entity F1: strict IOB2 over words against the CoNLL gold; F1 drop and span agreement against the fp32 "
+        "server's answers for the same request",
+    ]
     print()
     report(NAME, args, results, [batch_table, single_table], notes)
 

@@ -10,10 +10,10 @@ read from where it lies and never copied into the project.
 Prints the held-out strict-IOB2 entity F1, the measured seconds per optimisation step, and the extrapolated
 time to retrain on 1,000 annotations with the same settings (steps for 800 training tasks x seconds per step).
 """
+
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -32,10 +32,10 @@ def read_conll(path: Path, limit: int):
 
 
 def main() -> None:
-    from ner.inference import Predictor
-    from ner.label_config import parse_ner_config
+    from modeling.inference import Predictor
     from settings import Settings
     from tests.data.corpus import LABEL_CONFIG, make_tasks
+    from text.label_config import parse_ner_config
     from training.annotations import tasks_to_examples
     from training.dataset import split_examples
     from training.evaluation import evaluate_model
@@ -52,8 +52,12 @@ def main() -> None:
     p.add_argument("--conll", help="directory with train.tsv/test.tsv (token<TAB>tag, blank line between sentences)")
     a = p.parse_args()
     env = {"MODEL_DIR": "/tmp/nerb-bench"}
-    for key, value in (("LEARNING_RATE", a.lr), ("NUM_TRAIN_EPOCHS", a.epochs), ("MIN_TRAIN_STEPS", a.min_steps),
-                       ("BATCH_SIZE", a.batch_size)):
+    for key, value in (
+        ("LEARNING_RATE", a.lr),
+        ("NUM_TRAIN_EPOCHS", a.epochs),
+        ("MIN_TRAIN_STEPS", a.min_steps),
+        ("BATCH_SIZE", a.batch_size),
+    ):
         if value is not None:
             env[key] = str(value)
     settings = Settings.from_env(env)
@@ -68,21 +72,32 @@ def main() -> None:
     loaded = fresh_start(settings, config)
     adapt_head(loaded, config.labels)
     t0 = time.perf_counter()
-    result = fine_tune(loaded, split.train, split.validation, settings,
-                       progress=lambda f, m: print(m) if m.startswith("epoch") and ":" in m else None)
+    result = fine_tune(
+        loaded,
+        split.train,
+        split.validation,
+        settings,
+        progress=lambda f, m: print(m) if m.startswith("epoch") and ":" in m else None,
+    )
     seconds = time.perf_counter() - t0
     predictor = Predictor(loaded.model, loaded.tokenizer, settings.max_sequence_length)
     scores = evaluate_model(predictor, loaded.tags, test, loaded.label_map)
     rows_1000 = int(1000 * (1 - settings.validation_split))
     epochs, per_epoch = plan_epochs(rows_1000, settings.batch_size, settings.num_train_epochs, settings.min_train_steps)
-    print(f"settings: lr={settings.learning_rate} epochs={settings.num_train_epochs} "
-          f"min_steps={settings.min_train_steps} batch={settings.batch_size}")
-    print(f"trained {len(split.train)} tasks: {result.epochs} epochs, {result.steps} steps, {seconds:.1f} s "
-          f"({result.seconds_per_step:.3f} s/step)")
+    print(
+        f"settings: lr={settings.learning_rate} epochs={settings.num_train_epochs} "
+        f"min_steps={settings.min_train_steps} batch={settings.batch_size}"
+    )
+    print(
+        f"trained {len(split.train)} tasks: {result.epochs} epochs, {result.steps} steps, {seconds:.1f} s "
+        f"({result.seconds_per_step:.3f} s/step)"
+    )
     print(f"held-out entity F1 (strict IOB2) on {len(test)} tasks: {scores['entity_f1']:.3f}")
     print(scores["report_text"])
-    print(f"1,000 annotations -> {rows_1000} training tasks, {epochs} x {per_epoch} = {epochs * per_epoch} steps, "
-          f"about {epochs * per_epoch * result.seconds_per_step / 60:.1f} min at the measured s/step")
+    print(
+        f"1,000 annotations -> {rows_1000} training tasks, {epochs} x {per_epoch} = {epochs * per_epoch} steps, "
+        f"about {epochs * per_epoch * result.seconds_per_step / 60:.1f} min at the measured s/step"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared fixtures: Label Studio's recorded requests, a rule-controlled model, and app clients (whose /predict
 answers are all checked with label-studio-sdk's validator, `tests.support.predictions`)."""
+
 from __future__ import annotations
 
 import itertools
@@ -18,12 +19,32 @@ FIXTURES = REPO / "tests" / "fixtures" / "label-studio-1.23.2"  # requests a rea
 NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 # Word pieces of the default (uncased) tokenizer and the tag the rule model gives them.
 RULES = {
-    "angela": "B-PER", "mer": "I-PER", "##kel": "I-PER", "tim": "B-PER", "cook": "I-PER", "macro": "B-PER",
-    "apple": "B-ORG", "sony": "B-ORG", "un": "B-ORG", "siemens": "B-ORG",
-    "berlin": "B-LOC", "tokyo": "B-LOC", "geneva": "B-LOC", "munich": "B-LOC", "cafe": "B-LOC",
-    "cup": "B-LOC", "##ert": "I-LOC", "##ino": "I-LOC", "北": "B-LOC", "京": "I-LOC",
-    "paris": "B-LOC", "london": "B-LOC", "alice": "B-PER", "bob": "B-PER",
-    "maybe": "?", "perhaps": "?",  # the model is unsure about these (uniform over all tags)
+    "angela": "B-PER",
+    "mer": "I-PER",
+    "##kel": "I-PER",
+    "tim": "B-PER",
+    "cook": "I-PER",
+    "macro": "B-PER",
+    "apple": "B-ORG",
+    "sony": "B-ORG",
+    "un": "B-ORG",
+    "siemens": "B-ORG",
+    "berlin": "B-LOC",
+    "tokyo": "B-LOC",
+    "geneva": "B-LOC",
+    "munich": "B-LOC",
+    "cafe": "B-LOC",
+    "cup": "B-LOC",
+    "##ert": "I-LOC",
+    "##ino": "I-LOC",
+    "北": "B-LOC",
+    "京": "I-LOC",
+    "paris": "B-LOC",
+    "london": "B-LOC",
+    "alice": "B-PER",
+    "bob": "B-PER",
+    "maybe": "?",
+    "perhaps": "?",  # the model is unsure about these (uniform over all tags)
 }
 
 

@@ -2,9 +2,10 @@
 
 Pure: works on the task JSON that the SDK and the REST API return; no HTTP, no torch.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
@@ -89,10 +90,14 @@ def extract_spans(annotation: dict, config, text: str, stats: ExtractionStats | 
         value = result.get("value") or {}
         start, end, labels = value.get("start"), value.get("end"), value.get("labels")
         if (
-            not isinstance(start, int) or isinstance(start, bool)
-            or not isinstance(end, int) or isinstance(end, bool)
+            not isinstance(start, int)
+            or isinstance(start, bool)
+            or not isinstance(end, int)
+            or isinstance(end, bool)
             or not 0 <= start < end <= len(text)
-            or not isinstance(labels, list) or not labels or not isinstance(labels[0], str)
+            or not isinstance(labels, list)
+            or not labels
+            or not isinstance(labels[0], str)
         ):
             stats.malformed += 1
             continue

@@ -1,17 +1,18 @@
 """Examples to model inputs: a stable task-level train/validation split and tokenised, labelled windows.
 
-Windows come from `ner.encoding.TextEncoder`, the encoder prediction uses, so a model is trained on exactly the
+Windows come from `text.encoding.TextEncoder`, the encoder prediction uses, so a model is trained on exactly the
 inputs it will later see. In each window the first sub-token of every word carries the word's tag id; other
 sub-tokens and special tokens carry -100 (ignored by the loss).
 """
+
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from ner.encoding import IGNORE_INDEX, TextEncoder
-from training.alignment import AlignmentStats, align_spans
+from text.encoding import IGNORE_INDEX, TextEncoder
+from text.spans.alignment import AlignmentStats, align_spans
 from training.annotations import Example
 
 SPLIT_SEED = 13
@@ -32,7 +33,7 @@ class Split:
 def _hash_point(example: Example, seed: int) -> float:
     """The task's place in [0, 1): a hash of its id (its text when it has none), so it never changes."""
     ident = example.task_id if example.task_id is not None else example.text
-    digest = hashlib.sha1(f"{seed}:{ident}".encode("utf-8")).digest()
+    digest = hashlib.sha1(f"{seed}:{ident}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -90,8 +91,10 @@ def with_epoch_choice(split: Split, fraction: float, seed: int = SPLIT_SEED) -> 
     choice = [e for e in split.validation if is_epoch_choice(e, fraction, seed)]
     decision = [e for e in split.validation if not is_epoch_choice(e, fraction, seed)]
     if not choice or not decision:
-        note = (f"the {len(split.validation)} validation tasks do not fill both halves (epoch choice and "
-                f"decision): the last epoch is kept")
+        note = (
+            f"the {len(split.validation)} validation tasks do not fill both halves (epoch choice and "
+            f"decision): the last epoch is kept"
+        )
         return replace(split, note="; ".join(n for n in (split.note, note) if n))
     return replace(split, validation=decision, epoch_choice=choice)
 

@@ -1,10 +1,11 @@
 """Entity-level scores of a model on validation examples, through the serving code path.
 
 Scores are seqeval's in strict IOB2 mode (`mode="strict", scheme=IOB2`): an entity counts only when its type
-and both boundaries match exactly. Predictions are the spans /predict serves (`ner.inference.Predictor`, then
-`ner.decoding.decode_probs`: Viterbi path, label map) written back as IOB2 word tags, so the entity scores are
+and both boundaries match exactly. Predictions are the spans /predict serves (`modeling.inference.Predictor`, then
+`text.spans.decoding.decode_probs`: Viterbi path, label map) written back as IOB2 word tags, so the entity scores are
 exact span matching between what a user receives and the gold spans aligned to the same words.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -12,9 +13,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ner.decoding import decode_probs
-from ner.tags import OUTSIDE
-from training.alignment import align_spans
+from text.spans.alignment import align_spans
+from text.spans.bio import OUTSIDE
+from text.spans.decoding import decode_probs
 from training.annotations import Example
 
 # What evaluate_model scores: seqeval strict IOB2 over the served spans (not per-word argmax tags).

@@ -2,19 +2,20 @@
 
 Both runs read the held-out texts the deploy decision was made on and go through the serving code path
 (Predictor, Viterbi decoding, label map), on the CPU where the web process serves. The figures land in the
-version's meta.json (`parity`); the web process reads them (`ner.precision.choose_precision`).
+version's meta.json (`parity`); the web process reads them (`modeling.precision.choose_precision`).
 """
+
 from __future__ import annotations
 
 import logging
 import time
 from typing import Sequence
 
-from ner.base_model import LoadedModel
-from ner.decoding import decode_probs
-from ner.inference import Predictor
-from ner.parity import FULL, ParityBounds, parity_verdict, span_agreement
-from ner.precision import to_precision
+from modeling.base_model import LoadedModel
+from modeling.inference import Predictor
+from modeling.parity import FULL, ParityBounds, parity_verdict, span_agreement
+from modeling.precision import to_precision
+from text.spans.decoding import decode_probs
 from training.annotations import Example
 from training.evaluation import score_outputs
 

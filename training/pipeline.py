@@ -8,6 +8,7 @@ parity gate (SERVING_PRECISION against fp32, `training.parity`) -> save atomical
 The job queue and webhook triggers call `run_training`; everything they need to report comes back in a
 `TrainingOutcome`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -17,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
-from ner.base_model import DEFAULT_BASE_MODEL, LoadedModel
-from ner.inference import Predictor
-from ner.parity import FULL
-from ner.precision import resolve_precision
-from ner.store import Store, project_key
-from ner.tags import tag_labels
+from modeling.base_model import DEFAULT_BASE_MODEL, LoadedModel
+from modeling.inference import Predictor
+from modeling.parity import FULL
+from modeling.precision import resolve_precision
+from store.local import Store, project_key
+from text.spans.bio import tag_labels
 from training.annotations import Example
 from training.dataset import split_examples, with_epoch_choice
 from training.evaluation import evaluate_model, summary
@@ -49,7 +50,11 @@ DeployGuard = Callable[[], ContextManager[str | None]]
 POLICIES = ("always", "if_better", "manual")
 
 __all__ = [
-    "TrainingError", "NoTrainingDataError", "TrainingDivergedError", "TrainingOutcome", "decide_deployment",
+    "TrainingError",
+    "NoTrainingDataError",
+    "TrainingDivergedError",
+    "TrainingOutcome",
+    "decide_deployment",
     "run_training",
 ]
 
@@ -85,7 +90,9 @@ class TrainingOutcome:
     seconds: float = 0.0
 
 
-def decide_deployment(policy: str, new_f1: float, current_f1: float, validation_is_train: bool = False) -> tuple[bool, str]:
+def decide_deployment(
+    policy: str, new_f1: float, current_f1: float, validation_is_train: bool = False
+) -> tuple[bool, str]:
     """(deploy?, reason) under DEPLOY_POLICY: always; if_better = new F1 >= current F1 on one split; manual."""
     where = "the training set (too few tasks to hold any out)" if validation_is_train else "the validation split"
     if policy == "always":
@@ -140,8 +147,11 @@ def run_training(
         log.warning("project %s: %s", project, split.note)
     refit = settings.final_fit == "all" and not split.validation_is_train
     candidate_span, refit_span = ((0.10, 0.48), (0.52, 0.88)) if refit else ((0.10, 0.85), None)
-    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on"
-           + (f", {len(split.epoch_choice)} to choose the epoch" if split.epoch_choice else ""))
+    report(
+        0.02,
+        f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on"
+        + (f", {len(split.epoch_choice)} to choose the epoch" if split.epoch_choice else ""),
+    )
 
     report(0.04, "loading the current model")
     start = load_starting_point(project, config, settings, store)
@@ -159,8 +169,10 @@ def run_training(
     if deploy and refit:
         candidate.model.model.cpu()  # parked while the second model trains (it is saved next to it)
         refit_progress = _phase(report, *refit_span, f"final fit on all {len(examples)} tasks: ")
-        served = _fit_on_all(project, start, examples, settings, config, refit_progress,
-                             candidate.result.best_epoch) or candidate
+        served = (
+            _fit_on_all(project, start, examples, settings, config, refit_progress, candidate.result.best_epoch)
+            or candidate
+        )
         if served is candidate:
             reason += "; the fit on all labels diverged, so the candidate is saved"
 
@@ -178,16 +190,35 @@ def run_training(
 
     params = _params(meta, served, candidate, split, metrics, config, settings, len(examples))
     run_id = log_training_run(
-        settings.mlflow_tracking_uri, project, info.name, params, _tracked_history(served, candidate), metrics,
-        current_metrics, metrics["report_text"], learning_curve_points(store.versions(project)),
-        tags={"deployed": deploy, "current_version": start.current_version or "base"}, run_id=info.run_id,
+        settings.mlflow_tracking_uri,
+        project,
+        info.name,
+        params,
+        _tracked_history(served, candidate),
+        metrics,
+        current_metrics,
+        metrics["report_text"],
+        learning_curve_points(store.versions(project)),
+        tags={"deployed": deploy, "current_version": start.current_version or "base"},
+        run_id=info.run_id,
     )
     outcome = TrainingOutcome(
-        project=project, version=info.name, deployed=deploy, reason=reason, metrics=metrics,
-        current_metrics=current_metrics, current_version=start.current_version, annotations=len(examples),
-        train_size=served.size, validation_size=len(split.validation),
-        validation_is_train=split.validation_is_train, history=candidate.result.history,
-        alignment=served.result.alignment.as_dict(), start=served.start, final_fit=served.on, run_id=run_id,
+        project=project,
+        version=info.name,
+        deployed=deploy,
+        reason=reason,
+        metrics=metrics,
+        current_metrics=current_metrics,
+        current_version=start.current_version,
+        annotations=len(examples),
+        train_size=served.size,
+        validation_size=len(split.validation),
+        validation_is_train=split.validation_is_train,
+        history=candidate.result.history,
+        alignment=served.result.alignment.as_dict(),
+        start=served.start,
+        final_fit=served.on,
+        run_id=run_id,
         seconds=time.perf_counter() - started,
     )
     report(1.0, f"{info.name}: F1 {metrics['entity_f1']:.3f} (current {current_metrics['entity_f1']:.3f}); {reason}")
@@ -250,8 +281,11 @@ def _train_candidate(project: str, start: StartingPoint, split, settings, config
         loaded, source = start.current, start.source
     else:
         if settings.training_start == "warm":
-            log.info("project %s: deployed model knows none of the labels %s, starting from the base model",
-                     project, list(config.labels))
+            log.info(
+                "project %s: deployed model knows none of the labels %s, starting from the base model",
+                project,
+                list(config.labels),
+            )
         del start.current  # free the baseline before the base checkpoint loads
         gc.collect()
         loaded, source = fresh_start(settings, config), base_source(settings)
@@ -263,8 +297,15 @@ def _train_candidate(project: str, start: StartingPoint, split, settings, config
     return Fit(loaded, result, source, "all" if split.validation_is_train else "train", len(split.train))
 
 
-def _fit_on_all(project: str, start: StartingPoint, examples: list[Example], settings, config,
-                progress: Progress, stop_after: int | None = None) -> Fit | None:
+def _fit_on_all(
+    project: str,
+    start: StartingPoint,
+    examples: list[Example],
+    settings,
+    config,
+    progress: Progress,
+    stop_after: int | None = None,
+) -> Fit | None:
     """The model to serve: the candidate's recipe again on every example, so the held-out labels are not lost;
     when the candidate kept an earlier epoch (`stop_after`), the same schedule stopped after that epoch.
 
@@ -294,13 +335,27 @@ def _save_model(loaded: LoadedModel, directory) -> None:
 
 
 def _training_stats(result: TrainResult) -> dict:
-    return {"epochs": result.epochs, "best_epoch": result.best_epoch, "steps": result.steps,
-            "seconds": round(result.seconds, 2), "seconds_per_step": round(result.seconds_per_step, 4),
-            "device": result.device}
+    return {
+        "epochs": result.epochs,
+        "best_epoch": result.best_epoch,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "seconds_per_step": round(result.seconds_per_step, 4),
+        "device": result.device,
+    }
 
 
-def _meta(served: Fit, candidate: Fit, split, metrics: dict, current_metrics: dict, start: StartingPoint,
-          deploy: bool, reason: str, settings) -> dict:
+def _meta(
+    served: Fit,
+    candidate: Fit,
+    split,
+    metrics: dict,
+    current_metrics: dict,
+    start: StartingPoint,
+    deploy: bool,
+    reason: str,
+    settings,
+) -> dict:
     """meta.json of the new version: the saved model's training, and under `decided_on` the candidate that was
     judged (`metrics` are always the candidate's, on validation tasks neither it nor `current_metrics`' model saw)."""
     tags = list(served.model.tags)
@@ -343,19 +398,34 @@ def _meta(served: Fit, candidate: Fit, split, metrics: dict, current_metrics: di
 
 def _params(meta: dict, served: Fit, candidate: Fit, split, metrics: dict, config, settings, annotations: int) -> dict:
     return {
-        "learning_rate": settings.learning_rate, "num_train_epochs": settings.num_train_epochs,
-        "epochs_run": served.result.epochs, "steps": served.result.steps, "min_train_steps": settings.min_train_steps,
-        "weight_decay": settings.weight_decay, "batch_size": settings.batch_size,
-        "max_sequence_length": settings.max_sequence_length, "validation_split": settings.validation_split,
-        "deploy_policy": settings.deploy_policy, "base_model": meta["base_model"], "start": served.start,
-        "training_start": settings.training_start, "final_fit": served.on, "baseline": meta["baseline"],
-        "candidate_start": candidate.start, "candidate_train_size": candidate.size,
-        "candidate_steps": candidate.result.steps, "epoch_selection": settings.epoch_selection,
+        "learning_rate": settings.learning_rate,
+        "num_train_epochs": settings.num_train_epochs,
+        "epochs_run": served.result.epochs,
+        "steps": served.result.steps,
+        "min_train_steps": settings.min_train_steps,
+        "weight_decay": settings.weight_decay,
+        "batch_size": settings.batch_size,
+        "max_sequence_length": settings.max_sequence_length,
+        "validation_split": settings.validation_split,
+        "deploy_policy": settings.deploy_policy,
+        "base_model": meta["base_model"],
+        "start": served.start,
+        "training_start": settings.training_start,
+        "final_fit": served.on,
+        "baseline": meta["baseline"],
+        "candidate_start": candidate.start,
+        "candidate_train_size": candidate.size,
+        "candidate_steps": candidate.result.steps,
+        "epoch_selection": settings.epoch_selection,
         "best_epoch": candidate.result.best_epoch if candidate.result.best_epoch is not None else "last",
         "epoch_choice_size": len(split.epoch_choice),
-        "annotations": annotations, "train_size": served.size, "validation_size": len(split.validation),
-        "validation_is_train": split.validation_is_train, "labels": ",".join(config.labels),
-        "seqeval_mode": metrics["seqeval_mode"], "device": served.result.device,
+        "annotations": annotations,
+        "train_size": served.size,
+        "validation_size": len(split.validation),
+        "validation_is_train": split.validation_is_train,
+        "labels": ",".join(config.labels),
+        "seqeval_mode": metrics["seqeval_mode"],
+        "device": served.result.device,
         **{f"alignment_{k}": v for k, v in served.result.alignment.as_dict().items()},
     }
 
@@ -364,8 +434,10 @@ def _tracked_history(served: Fit, candidate: Fit) -> list[dict]:
     """Per-epoch MLflow metrics: the candidate's loss and validation scores, then the final fit's loss."""
     history = list(candidate.result.history)
     if served is not candidate:
-        history += [{"epoch": e["epoch"], "final_fit_loss": e["loss"], "final_fit_steps": e["steps"]}
-                    for e in served.result.history]
+        history += [
+            {"epoch": e["epoch"], "final_fit_loss": e["loss"], "final_fit_steps": e["steps"]}
+            for e in served.result.history
+        ]
     return history
 
 

@@ -3,6 +3,7 @@
 MLflow is an edge: it is imported lazily (the import is slow) and any failure is logged as a warning, never
 raised, so a broken tracking server cannot fail a training job.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ner.registry import ensure_experiment, experiment_name
+from store.mlflow_registry import ensure_experiment, experiment_name
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +106,37 @@ def log_training_run(
 
     `run_id`: the run that already holds the version's files (MODEL_STORE=mlflow), so one job is one run."""
     try:
-        return _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text,
-                    learning_curve, tags or {}, run_id)
+        return _log(
+            tracking_uri,
+            project,
+            version,
+            params,
+            history,
+            metrics,
+            current_metrics,
+            report_text,
+            learning_curve,
+            tags or {},
+            run_id,
+        )
     except Exception as exc:  # tracking is best-effort
         log.warning("MLflow logging failed for project %s (%s): %s", project, tracking_uri, exc)
         return None
 
 
-def _log(tracking_uri, project, version, params, history, metrics, current_metrics, report_text, learning_curve, tags,
-         run_id=None):
+def _log(
+    tracking_uri,
+    project,
+    version,
+    params,
+    history,
+    metrics,
+    current_metrics,
+    report_text,
+    learning_curve,
+    tags,
+    run_id=None,
+):
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -130,11 +153,15 @@ def _log(tracking_uri, project, version, params, history, metrics, current_metri
         label_tags: dict[str, str] = {}
         for entry in history:
             step = int(entry["epoch"])
-            batch += [Metric(k, float(v), now, step) for k, v in entry.items()
-                      if k != "epoch" and isinstance(v, (int, float))]
+            batch += [
+                Metric(k, float(v), now, step) for k, v in entry.items() if k != "epoch" and isinstance(v, (int, float))
+            ]
         for prefix, scores in (("final_", metrics), ("current_", current_metrics or {})):
-            batch += [Metric(prefix + k, float(v), now, 0) for k, v in scores.items()
-                      if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            batch += [
+                Metric(prefix + k, float(v), now, 0)
+                for k, v in scores.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            ]
             type_metrics, type_tags = per_type_metrics(prefix, scores.get("per_type") or {}, now)
             batch += type_metrics
             label_tags.update(type_tags)

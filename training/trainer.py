@@ -9,6 +9,7 @@ before it predicts anything but O. Measured on 50 news-style sentences: 1 epoch 
 30 epochs at lr 1e-4 (about 150 steps) gave 0.58. So with few annotations the number of epochs is raised until
 the run takes at least `min_train_steps` steps; with many annotations `num_train_epochs` governs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,12 +23,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ner.base_model import LoadedModel, load_base_model, load_saved_model, match_labels
-from ner.device import pick_device
-from ner.encoding import IGNORE_INDEX, TextEncoder
-from ner.inference import Predictor
-from ner.tags import bio_tags, parse_tag, tag_labels
-from training.alignment import AlignmentStats
+from modeling.base_model import LoadedModel, load_base_model, load_saved_model, match_labels
+from modeling.device import pick_device
+from modeling.inference import Predictor
+from text.encoding import IGNORE_INDEX, TextEncoder
+from text.spans.alignment import AlignmentStats
+from text.spans.bio import bio_tags, parse_tag, tag_labels
 from training.annotations import Example
 from training.dataset import build_dataset
 from training.evaluation import evaluate_model, summary
@@ -221,7 +222,9 @@ def fine_tune(
     result = TrainResult(train_rows=len(dataset), alignment=alignment, device=str(device))
     if len(dataset) == 0:
         return result
-    planned, per_epoch = plan_epochs(len(dataset), settings.batch_size, settings.num_train_epochs, settings.min_train_steps)
+    planned, per_epoch = plan_epochs(
+        len(dataset), settings.batch_size, settings.num_train_epochs, settings.min_train_steps
+    )
     total = planned * per_epoch
     epochs = min(planned, stop_after) if stop_after else planned
     result.epochs = epochs
@@ -229,12 +232,13 @@ def fine_tune(
     best: tuple[float, dict] | None = None
     collator = DataCollatorForTokenClassification(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
     features = [
-        {"input_ids": r["input_ids"], "attention_mask": r["attention_mask"], "labels": r["labels"]}
-        for r in dataset
+        {"input_ids": r["input_ids"], "attention_mask": r["attention_mask"], "labels": r["labels"]} for r in dataset
     ]
     lengths = [len(f["input_ids"]) for f in features]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n or "norm" in n.lower()]
-    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "norm" in n.lower())]
+    decay = [
+        p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "norm" in n.lower())
+    ]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.learning_rate,
@@ -279,9 +283,11 @@ def fine_tune(
         if keep_best and validation and (best is None or entry["val_entity_f1"] >= best[0]):
             best = (entry["val_entity_f1"], _weights_copy(model))
             result.best_epoch = epoch
-        progress(result.steps / run_steps * 0.95,
-                 f"epoch {epoch}/{epochs}: loss {entry['loss']:.4f}"
-                 + (f", validation F1 {entry['val_entity_f1']:.3f}" if "val_entity_f1" in entry else ""))
+        progress(
+            result.steps / run_steps * 0.95,
+            f"epoch {epoch}/{epochs}: loss {entry['loss']:.4f}"
+            + (f", validation F1 {entry['val_entity_f1']:.3f}" if "val_entity_f1" in entry else ""),
+        )
     if best is not None and result.best_epoch != epochs:
         model.load_state_dict(best[1])
     model.eval()

@@ -72,4 +72,3 @@ def prepare_probs(
         warn_non_finite("probability rows", int(bad.sum()), "the uniform distribution")
         array = np.where(bad[..., None], 1.0 / max(array.shape[-1], 1), array)
     return array, mask_array
-

@@ -22,8 +22,9 @@ def mnlp_ragged(flat: np.ndarray, ragged: Ragged) -> np.ndarray:
     if flat.shape[-1] == 0 or not ragged.total:
         return np.zeros(len(ragged), dtype=np.float64)
     log_best = np.log(np.maximum(flat.max(axis=-1), _TINY))
-    mean_log = np.divide(segment_sum(log_best, ragged), ragged.lengths, out=np.zeros(len(ragged)),
-                         where=ragged.nonempty)
+    mean_log = np.divide(
+        segment_sum(log_best, ragged), ragged.lengths, out=np.zeros(len(ragged)), where=ragged.nonempty
+    )
     return np.where(ragged.nonempty, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
 
 

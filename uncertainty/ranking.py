@@ -44,25 +44,38 @@ class Ranking:
         """The strategy reads MC dropout samples (T, n_words, K) per text rather than one pass's probabilities."""
         return get_strategy(self.strategy).needs_samples
 
-    def single_pass(self) -> "Ranking":
+    def single_pass(self) -> Ranking:
         """The ranking a one-forward-pass caller (/predict) uses: a Bayesian strategy's deterministic stand-in."""
         if not self.needs_samples:
             return self
-        return Ranking(get_strategy(self.strategy).deterministic, self.reduction, self.top_k, self.boundary_weight,
-                       self.cost)
+        return Ranking(
+            get_strategy(self.strategy).deterministic, self.reduction, self.top_k, self.boundary_weight, self.cost
+        )
 
     @property
     def key(self) -> tuple:
         cost = None if self.cost is None else (self.cost.a, self.cost.b)
         return (self.strategy, self.reduction, self.top_k, self.boundary_weight, cost)
 
-    def uncertainties(self, probs_list: Sequence[np.ndarray], tags: list[str], seed: int = 0,
-                      keys: Sequence[str | bytes] | None = None) -> np.ndarray:
+    def uncertainties(
+        self,
+        probs_list: Sequence[np.ndarray],
+        tags: list[str],
+        seed: int = 0,
+        keys: Sequence[str | bytes] | None = None,
+    ) -> np.ndarray:
         """U(x) per text, before any cost; `probs_list` holds MC samples per text when `needs_samples`.
 
         `keys` (the texts) let `random` score a text alike in /predict and /select_samples, whatever the pool."""
-        return get_strategy(self.strategy)(probs_list, tags, boundary_weight=self.boundary_weight,
-                                           reduction=self.reduction, top_k=self.top_k, seed=seed, keys=keys)
+        return get_strategy(self.strategy)(
+            probs_list,
+            tags,
+            boundary_weight=self.boundary_weight,
+            reduction=self.reduction,
+            top_k=self.top_k,
+            seed=seed,
+            keys=keys,
+        )
 
     def values(self, uncertainties: np.ndarray, words: Sequence[int] | np.ndarray) -> np.ndarray:
         """What selection sorts by (high = ask first): U, or U / c(words) when cost-aware."""

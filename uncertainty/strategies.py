@@ -23,8 +23,8 @@ from types import MappingProxyType
 import numpy as np
 
 from .aggregation import DEFAULT_TOP_K, check_reduction, reduce_ragged
-from .bayesian import bald, mc_entropy
 from .batch import _as_text_probs, prepare_probs
+from .bayesian import bald, mc_entropy
 from .boundary import BOUNDARY_WEIGHT, flat_weights
 from .errors import InvalidProbabilitiesError, UnknownStrategyError
 from .measures import least_confidence, margin, token_entropy
@@ -87,8 +87,19 @@ class Strategy:
         if keys is not None and len(keys) != len(probs_list):
             raise ValueError(f"{len(keys)} keys for {len(probs_list)} texts")
         flat, ragged = (flatten_samples if self.needs_samples else flatten)(probs_list, len(tags))
-        return np.asarray(self.score(flat, ragged, list(tags), boundary_weight=boundary_weight,
-                                     reduction=reduction, top_k=top_k, seed=seed, keys=keys), dtype=np.float64)
+        return np.asarray(
+            self.score(
+                flat,
+                ragged,
+                list(tags),
+                boundary_weight=boundary_weight,
+                reduction=reduction,
+                top_k=top_k,
+                seed=seed,
+                keys=keys,
+            ),
+            dtype=np.float64,
+        )
 
 
 def _token_strategy(measure: Callable[[np.ndarray], np.ndarray], weighted: bool):
@@ -138,18 +149,23 @@ def _random(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys
 
 DEFAULT_STRATEGY: str = "boundary_entropy"
 
-STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
-    **{name: Strategy(name, score) for name, score in {
-        "boundary_entropy": _token_strategy(token_entropy, weighted=True),
-        "entropy": _token_strategy(token_entropy, weighted=False),
-        "least_confidence": _token_strategy(least_confidence, weighted=False),
-        "margin": _token_strategy(margin, weighted=False),
-        "mnlp": _mnlp,
-        "random": _random,
-    }.items()},
-    "bald": Strategy("bald", _sampled(bald), needs_samples=True, deterministic="entropy"),
-    "mc_entropy": Strategy("mc_entropy", _sampled(mc_entropy), needs_samples=True, deterministic="entropy"),
-})
+STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
+    {
+        **{
+            name: Strategy(name, score)
+            for name, score in {
+                "boundary_entropy": _token_strategy(token_entropy, weighted=True),
+                "entropy": _token_strategy(token_entropy, weighted=False),
+                "least_confidence": _token_strategy(least_confidence, weighted=False),
+                "margin": _token_strategy(margin, weighted=False),
+                "mnlp": _mnlp,
+                "random": _random,
+            }.items()
+        },
+        "bald": Strategy("bald", _sampled(bald), needs_samples=True, deterministic="entropy"),
+        "mc_entropy": Strategy("mc_entropy", _sampled(mc_entropy), needs_samples=True, deterministic="entropy"),
+    }
+)
 
 
 def get_strategy(name: str = DEFAULT_STRATEGY) -> Strategy:

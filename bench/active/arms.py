@@ -5,6 +5,7 @@ An arm is written `default`, `random`, or `default:factor=value[,factor=value]`,
 `default` reads the service's settings (Settings.from_env), so the benchmark measures what ships.
 `random` is the baseline annotators get without the service: a random seed set, then random batches.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,15 @@ class Arm:
 
 
 def default_arm(settings) -> Arm:
-    return Arm("default", settings.uncertainty_strategy, settings.uncertainty_reduction, settings.uncertainty_top_k,
-               settings.selection_diversity, getattr(settings, "training_start", "scratch"), "typical")
+    return Arm(
+        "default",
+        settings.uncertainty_strategy,
+        settings.uncertainty_reduction,
+        settings.uncertainty_top_k,
+        settings.selection_diversity,
+        getattr(settings, "training_start", "scratch"),
+        "typical",
+    )
 
 
 def _value(factor: str, raw: str):

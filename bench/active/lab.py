@@ -1,6 +1,7 @@
 """The model operations a simulation needs, each one a call into the service's own code: training
-(`training.trainer`), inference (`ner.inference.Predictor`), scoring (`training.evaluation`) and selection
+(`training.trainer`), inference (`modeling.inference.Predictor`), scoring (`training.evaluation`) and selection
 (`uncertainty`), so the benchmark measures what ships rather than a copy of it."""
+
 from __future__ import annotations
 
 import copy
@@ -9,14 +10,13 @@ from typing import Sequence
 import numpy as np
 
 import uncertainty
-from ner.base_model import LoadedModel
-from ner.inference import Predictor
-from ner.label_config import NerConfig
+from bench.active.arms import Arm
+from modeling.base_model import LoadedModel
+from modeling.inference import Predictor
+from text.label_config import NerConfig
 from training.annotations import Example
 from training.evaluation import evaluate_model, predicted_word_tags
 from training.trainer import adapt_head, fine_tune, fresh_start
-
-from bench.active.arms import Arm
 
 
 class Lab:
@@ -32,11 +32,18 @@ class Lab:
 
     @staticmethod
     def clone(loaded: LoadedModel) -> LoadedModel:
-        return LoadedModel(copy.deepcopy(loaded.model), loaded.tokenizer, list(loaded.tags), dict(loaded.label_map),
-                           loaded.trained)
+        return LoadedModel(
+            copy.deepcopy(loaded.model), loaded.tokenizer, list(loaded.tags), dict(loaded.label_map), loaded.trained
+        )
 
-    def train(self, loaded: LoadedModel, examples: Sequence[Example], seed: int, settings=None,
-              validation: Sequence[Example] = ()):
+    def train(
+        self,
+        loaded: LoadedModel,
+        examples: Sequence[Example],
+        seed: int,
+        settings=None,
+        validation: Sequence[Example] = (),
+    ):
         result = fine_tune(loaded, list(examples), list(validation), settings or self.settings, seed=seed)
         loaded.trained = True
         return result
@@ -53,9 +60,16 @@ class Lab:
         texts = [e.text for e in examples]
         sampled = arm is not None and uncertainty.get_strategy(arm.strategy).needs_samples
         s = self.settings
-        outputs = self.predictor(loaded).predict(
-            texts, embeddings=arm is not None and arm.diversity, mc_samples=s.mc_dropout_samples if sampled else 0,
-            mc_layers=s.mc_dropout_layers) if texts else []
+        outputs = (
+            self.predictor(loaded).predict(
+                texts,
+                embeddings=arm is not None and arm.diversity,
+                mc_samples=s.mc_dropout_samples if sampled else 0,
+                mc_layers=s.mc_dropout_layers,
+            )
+            if texts
+            else []
+        )
         return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map, o.words) for o in outputs]
 
     def embeddings(self, loaded: LoadedModel, examples: Sequence[Example]) -> np.ndarray:

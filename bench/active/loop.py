@@ -7,6 +7,7 @@ an interrupted run, `simulate` continues each track after its last recorded roun
 scratch is rebuilt exactly (training is seeded per round); a warm-start track is rebuilt by training from scratch
 on its labelled set once, an approximation the summary notes.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,23 +56,48 @@ def round_seed(seed: int, rnd: int) -> int:
     return seed * 1000 + rnd
 
 
-def _row(track: Track, rnd: int, pool: Sequence[Example], picked: list[int], metrics: dict, agree: float,
-         trained, train_seconds: float, select_seconds: float) -> dict:
+def _row(
+    track: Track,
+    rnd: int,
+    pool: Sequence[Example],
+    picked: list[int],
+    metrics: dict,
+    agree: float,
+    trained,
+    train_seconds: float,
+    select_seconds: float,
+) -> dict:
     labelled = [pool[i] for i in track.labelled]
     return {
-        "arm": track.arm.name, "seed": track.seed, "round": rnd, "labelled_sentences": len(labelled),
+        "arm": track.arm.name,
+        "seed": track.seed,
+        "round": rnd,
+        "labelled_sentences": len(labelled),
         "labelled_tokens": sum(token_count(e) for e in labelled),
         "labelled_entities": sum(len(e.spans) for e in labelled),
-        "entity_f1": metrics["entity_f1"], "entity_precision": metrics["entity_precision"],
-        "entity_recall": metrics["entity_recall"], "agreement": agree, "train_seconds": round(train_seconds, 2),
-        "select_seconds": round(select_seconds, 3), "steps": trained.steps if trained else 0,
-        "epochs": trained.epochs if trained else 0, "seqeval_mode": metrics["seqeval_mode"], "picked": picked,
+        "entity_f1": metrics["entity_f1"],
+        "entity_precision": metrics["entity_precision"],
+        "entity_recall": metrics["entity_recall"],
+        "agreement": agree,
+        "train_seconds": round(train_seconds, 2),
+        "select_seconds": round(select_seconds, 3),
+        "steps": trained.steps if trained else 0,
+        "epochs": trained.epochs if trained else 0,
+        "seqeval_mode": metrics["seqeval_mode"],
+        "picked": picked,
     }
 
 
 class Simulation:
-    def __init__(self, pool: Sequence[Example], test: Sequence[Example], lab: Lab, plan: Plan,
-                 on_row: Callable[[dict], None], tick: Callable[[str], None]):
+    def __init__(
+        self,
+        pool: Sequence[Example],
+        test: Sequence[Example],
+        lab: Lab,
+        plan: Plan,
+        on_row: Callable[[dict], None],
+        tick: Callable[[str], None],
+    ):
         if plan.budgets[-1] > len(pool) or any(b >= c for b, c in zip(plan.budgets, plan.budgets[1:])):
             raise ValueError(f"budgets must increase and stay within the pool of {len(pool)}: {plan.budgets}")
         self.pool, self.test, self.lab, self.plan = list(pool), list(test), lab, plan
@@ -144,8 +170,13 @@ class Simulation:
         taken = set(track.labelled)
         candidates = [i for i in range(len(self.pool)) if i not in taken]
         if track.arm.needs_pool_outputs:
-            chosen = self.lab.select(track.arm, list(track.model.tags), [track.outputs[i] for i in candidates],
-                                     batch, round_seed(track.seed, rnd))
+            chosen = self.lab.select(
+                track.arm,
+                list(track.model.tags),
+                [track.outputs[i] for i in candidates],
+                batch,
+                round_seed(track.seed, rnd),
+            )
             picked = [candidates[k] for k in chosen]
         else:
             picked = random.Random(round_seed(track.seed, rnd)).sample(candidates, batch)
@@ -166,8 +197,10 @@ class Simulation:
         row = _row(track, rnd, self.pool, picked, metrics, agree, trained, seconds, select_seconds)
         track.rows.append(row)
         self.on_row(row)
-        self.tick(f"seed {track.seed} {track.arm.name} round {rnd}: {len(track.labelled)} labelled -> "
-                  f"F1 {metrics['entity_f1']:.3f} (agreement {agree:.3f}; train {seconds:.0f} s)")
+        self.tick(
+            f"seed {track.seed} {track.arm.name} round {rnd}: {len(track.labelled)} labelled -> "
+            f"F1 {metrics['entity_f1']:.3f} (agreement {agree:.3f}; train {seconds:.0f} s)"
+        )
         if rnd == len(self.plan.budgets) - 1:
             track.model = None  # finished: free its memory
 
@@ -195,12 +228,12 @@ class Simulation:
         if self.plan.full_pool_epochs:
             settings = settings.replace(num_train_epochs=self.plan.full_pool_epochs)
         seed = self.plan.seeds[0]
-        track = Track(Arm(FULL_POOL, "random", "mean", 1, False, "scratch", "random"), seed,
-                      list(range(len(self.pool))), [])
+        track = Track(
+            Arm(FULL_POOL, "random", "mean", 1, False, "scratch", "random"), seed, list(range(len(self.pool))), []
+        )
         started = time.perf_counter()
         track.model = self.lab.fresh()
-        trained = self.lab.train(track.model, self.pool, round_seed(seed, 0), settings=settings,
-                                 validation=self.test)
+        trained = self.lab.train(track.model, self.pool, round_seed(seed, 0), settings=settings, validation=self.test)
         seconds = time.perf_counter() - started
         metrics = self.lab.evaluate(track.model, self.test)
         (Path(out) / "full_pool_history.json").write_text(json.dumps(trained.history, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """One CSV row per finished round, appended as it finishes, so a run stopped at any point restarts where it
 stopped: each row lists the pool indices annotated in that round, which is all a restart needs to rebuild the
 labelled set (and, with training from scratch, the very same model)."""
+
 from __future__ import annotations
 
 import csv
@@ -9,9 +10,22 @@ import math
 from pathlib import Path
 
 FIELDS = [
-    "arm", "seed", "round", "labelled_sentences", "labelled_tokens", "labelled_entities", "entity_f1",
-    "entity_precision", "entity_recall", "agreement", "train_seconds", "select_seconds", "steps", "epochs",
-    "seqeval_mode", "picked",
+    "arm",
+    "seed",
+    "round",
+    "labelled_sentences",
+    "labelled_tokens",
+    "labelled_entities",
+    "entity_f1",
+    "entity_precision",
+    "entity_recall",
+    "agreement",
+    "train_seconds",
+    "select_seconds",
+    "steps",
+    "epochs",
+    "seqeval_mode",
+    "picked",
 ]
 INTS = ("seed", "round", "labelled_sentences", "labelled_tokens", "labelled_entities", "steps", "epochs")
 FLOATS = ("entity_f1", "entity_precision", "entity_recall", "agreement", "train_seconds", "select_seconds")
@@ -72,7 +86,8 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
         if changed:
             raise PlanMismatchError(
                 f"{path.parent} holds rounds of another plan ({', '.join(changed)} differ): use another --out, "
-                "or --fresh to start over")
+                "or --fresh to start over"
+            )
         # An arm name means what its factors say: "default" follows the shipped settings, which may have changed
         # since its rounds were recorded, and resuming would then mix two arms under one name.
         old_factors, new_factors = old.get("arm_factors", {}), plan.get("arm_factors", {})
@@ -81,10 +96,15 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
             raise PlanMismatchError(
                 f"{path.parent} holds rounds of arm(s) {', '.join(redefined)} with other factors "
                 f"({'; '.join(f'{a}: {old_factors[a]} now {new_factors[a]}' for a in redefined)}): use another "
-                "--out, or name the old factors explicitly (e.g. default:start=scratch)")
+                "--out, or name the old factors explicitly (e.g. default:start=scratch)"
+            )
         old_arms = old.get("arms", [])
-        plan = {**old, **plan, "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms],
-                "arm_factors": {**old_factors, **new_factors}}
+        plan = {
+            **old,
+            **plan,
+            "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms],
+            "arm_factors": {**old_factors, **new_factors},
+        }
     path.write_text(json.dumps(plan, indent=2, default=float) + "\n")
 
 

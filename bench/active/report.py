@@ -1,6 +1,7 @@
 """Tables and plots from the recorded rounds: learning curves per labelled task, token and gold entity; AULC per
 seed; paired differences against the baseline arm with 95% intervals; the pool share that reaches 95% and 99% of
 the full-pool F1."""
+
 from __future__ import annotations
 
 import json
@@ -54,11 +55,20 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
             curve["f1"].append(float(np.mean(f1)))
             curve["f1_min"].append(float(np.min(f1)))
             curve["f1_max"].append(float(np.max(f1)))
-        aulc = {axis: {s: normalised_aulc([r[AXES[axis]] for r in per_seed[s][:rounds]],
-                                          [r["entity_f1"] for r in per_seed[s][:rounds]], *ranges[axis])
-                       for s in seeds} for axis in AXES}
+        aulc = {
+            axis: {
+                s: normalised_aulc(
+                    [r[AXES[axis]] for r in per_seed[s][:rounds]],
+                    [r["entity_f1"] for r in per_seed[s][:rounds]],
+                    *ranges[axis],
+                )
+                for s in seeds
+            }
+            for axis in AXES
+        }
         entry = {
-            "curve": curve, "aulc_per_seed": aulc,
+            "curve": curve,
+            "aulc_per_seed": aulc,
             "aulc": {axis: float(np.mean(list(v.values()))) if v else math.nan for axis, v in aulc.items()},
             "train_seconds": float(sum(r["train_seconds"] for s in seeds for r in per_seed[s][:rounds])),
         }
@@ -67,10 +77,13 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
                 reached = first_reaching(curve["sentences"], curve["f1"], share * full_f1)
                 entry[f"share_for_{int(share * 100)}pct"] = None if reached is None else reached / pool_size
         arms[name] = entry
+
     def aulc_minus(entry: dict, reference: str) -> dict:
         """Per axis, the paired (by seed) AULC difference of an arm against `reference`."""
-        return {axis: paired([entry["aulc_per_seed"][axis][s] - arms[reference]["aulc_per_seed"][axis][s]
-                              for s in seeds]) for axis in AXES}
+        return {
+            axis: paired([entry["aulc_per_seed"][axis][s] - arms[reference]["aulc_per_seed"][axis][s] for s in seeds])
+            for axis in AXES
+        }
 
     def f1_minus(name: str, reference: str, k: int) -> dict:
         """The paired (by seed) F1 difference of arm `name` against `reference` at round k."""
@@ -82,16 +95,25 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
             entry["vs_baseline"] = aulc_minus(entry, baseline)
             base = arms[baseline]["aulc"]["sentences"]
             entry["vs_baseline"]["relative_aulc_sentences"] = (
-                entry["aulc"]["sentences"] / base - 1.0 if base > 0 else math.nan)
+                entry["aulc"]["sentences"] / base - 1.0 if base > 0 else math.nan
+            )
             entry["f1_vs_baseline_at_round"] = [f1_minus(name, baseline, k) for k in range(rounds)]
     if DEFAULT in arms:
         for name, entry in arms.items():
             if name.startswith(DEFAULT + ":"):
                 entry["vs_default"] = aulc_minus(entry, DEFAULT)
                 entry["f1_vs_default_at_last_round"] = f1_minus(name, DEFAULT, rounds - 1) if rounds else None
-    return {"pool_size": pool_size, "seeds": seeds, "rounds": rounds, "baseline": baseline,
-            "full_pool_f1": full_f1, "ranges": ranges, "arms": arms, "plan": plan or {},
-            "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]["sentences"])}
+    return {
+        "pool_size": pool_size,
+        "seeds": seeds,
+        "rounds": rounds,
+        "baseline": baseline,
+        "full_pool_f1": full_f1,
+        "ranges": ranges,
+        "arms": arms,
+        "plan": plan or {},
+        "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]["sentences"]),
+    }
 
 
 def _num(value, digits: int = 3) -> str:
@@ -117,35 +139,84 @@ def markdown(summary: dict) -> str:
     if not arms:
         return "No complete rounds yet.\n"
     budgets = [int(round(b)) for b in next(iter(arms.values()))["curve"]["sentences"]]
-    head = ["arm", *[f"F1 @{b}" for b in budgets], "AULC task", "AULC token", "AULC entity",
-            "95% full F1 at", "99% full F1 at"]
+    head = [
+        "arm",
+        *[f"F1 @{b}" for b in budgets],
+        "AULC task",
+        "AULC token",
+        "AULC entity",
+        "95% full F1 at",
+        "99% full F1 at",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for name in order:
         a = arms[name]
-        lines.append("| " + " | ".join([name, *[_num(f) for f in a["curve"]["f1"]],
-                                         *[_num(a["aulc"][axis]) for axis in ("sentences", "tokens", "entities")],
-                                         _share(a.get("share_for_95pct")), _share(a.get("share_for_99pct"))]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    *[_num(f) for f in a["curve"]["f1"]],
+                    *[_num(a["aulc"][axis]) for axis in ("sentences", "tokens", "entities")],
+                    _share(a.get("share_for_95pct")),
+                    _share(a.get("share_for_99pct")),
+                ]
+            )
+            + " |"
+        )
     if summary["baseline"]:
-        head2 = ["arm", "AULC task - random", "relative", "AULC token - random", "AULC entity - random",
-                 f"F1 - random @{budgets[-1]}"]
+        head2 = [
+            "arm",
+            "AULC task - random",
+            "relative",
+            "AULC token - random",
+            "AULC entity - random",
+            f"F1 - random @{budgets[-1]}",
+        ]
         lines += ["", "| " + " | ".join(head2) + " |", "|" + "|".join("---" for _ in head2) + "|"]
         for name in order:
             if name == summary["baseline"]:
                 continue
             v = arms[name]["vs_baseline"]
-            lines.append("| " + " | ".join([name, _interval(v["sentences"]), _percent(v["relative_aulc_sentences"]),
-                                             _interval(v["tokens"]), _interval(v["entities"]),
-                                             _interval(arms[name]["f1_vs_baseline_at_round"][-1])]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        name,
+                        _interval(v["sentences"]),
+                        _percent(v["relative_aulc_sentences"]),
+                        _interval(v["tokens"]),
+                        _interval(v["entities"]),
+                        _interval(arms[name]["f1_vs_baseline_at_round"][-1]),
+                    ]
+                )
+                + " |"
+            )
     variants = [name for name in order if "vs_default" in arms[name]]
     if variants:
-        head3 = ["one change from the default", "AULC task - default", "AULC token - default",
-                 "AULC entity - default", f"F1 - default @{budgets[-1]}"]
+        head3 = [
+            "one change from the default",
+            "AULC task - default",
+            "AULC token - default",
+            "AULC entity - default",
+            f"F1 - default @{budgets[-1]}",
+        ]
         lines += ["", "| " + " | ".join(head3) + " |", "|" + "|".join("---" for _ in head3) + "|"]
         for name in variants:
             v = arms[name]["vs_default"]
-            lines.append("| " + " | ".join([name, _interval(v["sentences"]), _interval(v["tokens"]),
-                                             _interval(v["entities"]),
-                                             _interval(arms[name]["f1_vs_default_at_last_round"])]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        name,
+                        _interval(v["sentences"]),
+                        _interval(v["tokens"]),
+                        _interval(v["entities"]),
+                        _interval(arms[name]["f1_vs_default_at_last_round"]),
+                    ]
+                )
+                + " |"
+            )
     r = summary["ranges"]
     notes = [
         f"Seeds {summary['seeds']}, {summary['rounds']} rounds each; F1 = entity F1 of the spans the service serves "
@@ -156,9 +227,12 @@ def markdown(summary: dict) -> str:
         f"[{_num(r['entities'][0], 0)}, {_num(r['entities'][1], 0)}] (the ranges every arm and seed covers; F1 "
         "interpolated linearly between rounds).",
         "Differences are paired by seed (same pool and test set): mean [95% Student-t interval over seeds].",
-        (f"Full pool ({summary['pool_size']} sentences): F1 {_num(summary['full_pool_f1'])}; '95%/99% full F1 at' "
-         "is the share of the pool labelled at the first round whose mean F1 reaches that fraction.")
-        if summary["full_pool_f1"] else "No full-pool reference yet.",
+        (
+            f"Full pool ({summary['pool_size']} sentences): F1 {_num(summary['full_pool_f1'])}; '95%/99% full F1 at' "
+            "is the share of the pool labelled at the first round whose mean F1 reaches that fraction."
+        )
+        if summary["full_pool_f1"]
+        else "No full-pool reference yet.",
     ]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
@@ -176,6 +250,7 @@ def write(out: Path, summary: dict) -> str:
         c = a["curve"]
         curves[name] = {**c, "seeds": [len(summary["seeds"])] * len(c["f1"])}
     for axis in AXES:
-        plot_learning_curves(curves, summary["full_pool_f1"], axis, out / f"f1_vs_{axis}.png",
-                             title=f"Entity F1 vs labelled {axis}")
+        plot_learning_curves(
+            curves, summary["full_pool_f1"], axis, out / f"f1_vs_{axis}.png", title=f"Entity F1 vs labelled {axis}"
+        )
     return text

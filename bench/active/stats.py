@@ -4,6 +4,7 @@ AULC        area under F1(x) divided by the x range (trapezoids): the mean F1 ov
 paired      per seed, arm minus baseline on the same seed (same pool, same test set); mean and a 95% Student-t
             interval over seeds, so "above zero" means the difference is larger than the seed-to-seed noise
 """
+
 from __future__ import annotations
 
 import math
@@ -12,17 +13,47 @@ from typing import Sequence
 import numpy as np
 
 # two-sided 95% quantiles of Student's t for 1..30 degrees of freedom; beyond that 1.96 is close enough
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
+_T975 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 
 
 def t975(df: int) -> float:
     return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
 
 
-def normalised_aulc(x: Sequence[float], y: Sequence[float], low: float | None = None,
-                    high: float | None = None) -> float:
+def normalised_aulc(
+    x: Sequence[float], y: Sequence[float], low: float | None = None, high: float | None = None
+) -> float:
     """Mean F1 over [low, high] (default: the curve's own x range), F1 interpolated linearly between points."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) == 0:

@@ -1,16 +1,16 @@
 """The label-efficiency benchmark: CoNLL reading, the stop signal and summary maths, and a tiny end-to-end run."""
+
 from __future__ import annotations
 
-import csv
 import json
 import math
 
 import pytest
 
-from bench.conll import labels_of, parse_conll, subsample, token_count, tokens_to_example
 from bench.active import records, report
 from bench.active.arms import parse_arm
 from bench.active.stats import agreement, first_reaching, normalised_aulc, paired
+from bench.conll import labels_of, parse_conll, subsample, token_count, tokens_to_example
 from settings import Settings
 
 # Three sentences written for this test (not from any corpus).
@@ -43,10 +43,17 @@ def test_reader_turns_iob2_into_code_point_spans():
     assert [e.task_id for e in examples] == ["snippet:0", "snippet:1", "snippet:2"]
     first, second, third = examples
     assert first.text == "Mira Oskarsson visited Lake Tarn ."
-    assert [(first.text[s:e], label) for s, e, label in first.spans] == [("Mira Oskarsson", "PER"), ("Lake Tarn", "LOC")]
+    assert [(first.text[s:e], label) for s, e, label in first.spans] == [
+        ("Mira Oskarsson", "PER"),
+        ("Lake Tarn", "LOC"),
+    ]
     # two adjacent entities of one type stay apart because the second starts with B-
     assert [(second.text[s:e], label) for s, e, label in second.spans] == [
-        ("Velmont", "ORG"), ("Kessler", "PER"), ("Dunn", "PER"), ("Orlin", "LOC")]
+        ("Velmont", "ORG"),
+        ("Kessler", "PER"),
+        ("Dunn", "PER"),
+        ("Orlin", "LOC"),
+    ]
     # an I- with nothing to continue opens an entity (read leniently)
     assert [(third.text[s:e], label) for s, e, label in third.spans] == [("here", "MISC")]
     assert token_count(second) == 8
@@ -78,7 +85,7 @@ def test_agreement_and_curve_measures_by_hand():
 
 def test_paired_interval_is_a_student_t_interval_over_seeds():
     p = paired([0.02, 0.04, 0.03])
-    half = 4.303 * 0.01 / 3 ** 0.5  # t(0.975, 2) * sd / sqrt(n)
+    half = 4.303 * 0.01 / 3**0.5  # t(0.975, 2) * sd / sqrt(n)
     assert p["mean"] == pytest.approx(0.03) and p["low"] == pytest.approx(0.03 - half)
     assert p["high"] == pytest.approx(0.03 + half) and p["seeds"] == 3
     one = paired([0.05])
@@ -101,16 +108,34 @@ def test_arms_are_the_service_defaults_changed_one_factor_at_a_time():
 
 
 def _row(arm, seed, rnd, n, f1):
-    return {"arm": arm, "seed": seed, "round": rnd, "labelled_sentences": n, "labelled_tokens": 10 * n,
-            "labelled_entities": 2 * n, "entity_f1": f1, "entity_precision": f1, "entity_recall": f1,
-            "agreement": 0.9, "train_seconds": 1.0, "select_seconds": 0.0, "steps": 1, "epochs": 1,
-            "seqeval_mode": "spans", "picked": list(range(n))}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "round": rnd,
+        "labelled_sentences": n,
+        "labelled_tokens": 10 * n,
+        "labelled_entities": 2 * n,
+        "entity_f1": f1,
+        "entity_precision": f1,
+        "entity_recall": f1,
+        "agreement": 0.9,
+        "train_seconds": 1.0,
+        "select_seconds": 0.0,
+        "steps": 1,
+        "epochs": 1,
+        "seqeval_mode": "spans",
+        "picked": list(range(n)),
+    }
 
 
 def test_summary_pairs_arms_with_random_by_seed_and_reports_pool_shares():
     curves = {"random": {0: [0.5, 0.7, 0.8], 1: [0.4, 0.6, 0.7]}, "default": {0: [0.5, 0.8, 0.84], 1: [0.4, 0.7, 0.8]}}
-    rows = [_row(arm, s, k, n, f) for arm, seeds in curves.items() for s, f1s in seeds.items()
-            for k, (n, f) in enumerate(zip([10, 20, 30], f1s))]
+    rows = [
+        _row(arm, s, k, n, f)
+        for arm, seeds in curves.items()
+        for s, f1s in seeds.items()
+        for k, (n, f) in enumerate(zip([10, 20, 30], f1s))
+    ]
     rows.append(_row(records.FULL_POOL, 0, 0, 100, 0.84))
     summary = report.summarise(rows, pool_size=100)
     default = summary["arms"]["default"]
@@ -127,10 +152,17 @@ def test_summary_pairs_arms_with_random_by_seed_and_reports_pool_shares():
 
 
 def test_one_factor_arms_are_paired_with_the_default_by_seed():
-    curves = {"random": {0: [0.5, 0.6], 1: [0.5, 0.6]}, "default": {0: [0.5, 0.7], 1: [0.4, 0.6]},
-              "default:start=warm": {0: [0.5, 0.8], 1: [0.4, 0.6]}}
-    rows = [_row(arm, s, k, n, f) for arm, seeds in curves.items() for s, f1s in seeds.items()
-            for k, (n, f) in enumerate(zip([10, 20], f1s))]
+    curves = {
+        "random": {0: [0.5, 0.6], 1: [0.5, 0.6]},
+        "default": {0: [0.5, 0.7], 1: [0.4, 0.6]},
+        "default:start=warm": {0: [0.5, 0.8], 1: [0.4, 0.6]},
+    }
+    rows = [
+        _row(arm, s, k, n, f)
+        for arm, seeds in curves.items()
+        for s, f1s in seeds.items()
+        for k, (n, f) in enumerate(zip([10, 20], f1s))
+    ]
     summary = report.summarise(rows, pool_size=100)
     warm = summary["arms"]["default:start=warm"]
     # AULC (10 to 20): warm seed 0 0.65 vs default 0.6; seed 1 0.5 vs 0.5
@@ -176,14 +208,15 @@ def test_an_arm_whose_factors_changed_since_its_rounds_were_recorded_is_refused(
 
 def _write_conll(path, tasks):
     """Authored corpus tasks as a CoNLL file: the project's words as tokens, their aligned BIO tags."""
-    from ner.words import split_words
-    from training.alignment import align_spans
+    from text.spans.alignment import align_spans
+    from text.words import split_words
 
     lines = []
     for task in tasks:
         text = task["data"]["text"]
-        spans = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
-                 for r in task["annotations"][0]["result"]]
+        spans = [
+            (r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in task["annotations"][0]["result"]
+        ]
         words = split_words(text)
         tags, _ = align_spans(words, spans)
         lines += [f"{text[s:e]}\t{t}" for (s, e), t in zip(words, tags)] + [""]
@@ -202,10 +235,38 @@ def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_
     _write_conll(tmp_path / "train.conll", make_tasks(40, seed=1))
     _write_conll(tmp_path / "test.conll", make_tasks(16, seed=2, start_id=1000))
     out = tmp_path / "out"
-    argv = ["--train", str(tmp_path / "train.conll"), "--test-file", str(tmp_path / "test.conll"), "--pool", "30",
-            "--test", "12", "--seeds", "0", "--arms", "random", arm, "--budgets", "6", "10", "14",
-            "--epochs", "1", "--min-steps", "2", "--batch-size", "8", "--agreement-sample", "20", "--threads", "1",
-            "--out", str(out), "--no-progress"]
+    argv = [
+        "--train",
+        str(tmp_path / "train.conll"),
+        "--test-file",
+        str(tmp_path / "test.conll"),
+        "--pool",
+        "30",
+        "--test",
+        "12",
+        "--seeds",
+        "0",
+        "--arms",
+        "random",
+        arm,
+        "--budgets",
+        "6",
+        "10",
+        "14",
+        "--epochs",
+        "1",
+        "--min-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--agreement-sample",
+        "20",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     summary = simulate.main(argv)
     rows = records.read_rows(out / "rounds.csv")
     curves = [r for r in rows if r["arm"] != records.FULL_POOL]
@@ -224,7 +285,7 @@ def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_
     # interrupt: drop the last round of the scratch arm, then run the same command again
     lines = (out / "rounds.csv").read_text().splitlines(keepends=True)
     last_default = max(i for i, line in enumerate(lines) if line.startswith(f"{arm},0,2,"))
-    (out / "rounds.csv").write_text("".join(lines[:last_default] + lines[last_default + 1:]))
+    (out / "rounds.csv").write_text("".join(lines[:last_default] + lines[last_default + 1 :]))
     simulate.main(argv)
     again = records.read_rows(out / "rounds.csv")
     assert len(again) == len(rows)

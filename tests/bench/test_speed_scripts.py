@@ -1,4 +1,5 @@
 """Each speed benchmark runs end to end at --quick sizes, prints its table and writes its results files."""
+
 from __future__ import annotations
 
 import importlib
@@ -60,8 +61,9 @@ def test_speed_serving_runs_on_any_conll_file_and_model_dir(tmp_path, capsys):
     conll = tmp_path / "tiny.tsv"
     conll.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in CONLL_SENTENCES * 8) + "\n")
     model = build_model(tmp_path / "model")
-    results = speed_serving.main(["--quick", "--out", str(tmp_path), "--conll-test", str(conll), "--model",
-                                  str(model), "--sizes", "16"])
+    results = speed_serving.main(
+        ["--quick", "--out", str(tmp_path), "--conll-test", str(conll), "--model", str(model), "--sizes", "16"]
+    )
     printed = capsys.readouterr().out
     assert "load average at start" in printed and "|--" in printed
     assert [r["precision"] for r in results["runs"]] == ["fp32", "bf16", "int8"]

@@ -1,4 +1,5 @@
 """Prints the container test's figures (tests/containers/figures.py) at the end of the run, passed or not."""
+
 from __future__ import annotations
 
 from tests.containers.figures import FIGURES, FIGURES_FILE

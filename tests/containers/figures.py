@@ -1,5 +1,6 @@
 """The container test's figures (image size, build time, time to healthy, time to a trained version): recorded by
 the test, printed at the end of the run (conftest.py) and kept in a JSON file, for the README's figures."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ stand-ins for the public base images (tests/containers/images.sh). The tests run
 train in the worker container, `down` + `up`, `stop` during a job, then the logs. Not optional: a machine without
 podman gets it from scripts/container_tools.sh, and a machine where that fails fails this test.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,15 +101,29 @@ class Stack:
         # The shell's own settings would win over .env: the stack sees only what the test wrote.
         clean = {k: v for k, v in os.environ.items() if k not in self.settings and k not in settings_variables()}
         clean["CONTAINERS_CONF"] = str(HERE / "containers.conf")
-        command = [self.compose_bin, "--env-file", str(env_file), "-p", self.name,
-                   "-f", str(REPO / "docker-compose.yml"), "-f", str(HERE / "compose.ci.yml"), *args]
+        command = [
+            self.compose_bin,
+            "--env-file",
+            str(env_file),
+            "-p",
+            self.name,
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            "-f",
+            str(HERE / "compose.ci.yml"),
+            *args,
+        ]
         done = subprocess.run(command, cwd=REPO, env=clean, capture_output=True, text=True, timeout=timeout)
-        assert done.returncode == 0, f"podman-compose {' '.join(args)} -> {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        assert done.returncode == 0, (
+            f"podman-compose {' '.join(args)} -> {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
         return done
 
     def container(self, service: str) -> str:
-        rows = json.loads(podman("ps", "-a", "--format", "json", "--filter",
-                                 f"label=io.podman.compose.project={self.name}").stdout or "[]")
+        rows = json.loads(
+            podman("ps", "-a", "--format", "json", "--filter", f"label=io.podman.compose.project={self.name}").stdout
+            or "[]"
+        )
         ids = [row["Id"] for row in rows if row.get("Labels", {}).get("com.docker.compose.service") == service]
         assert len(ids) == 1, f"{service}: {len(ids)} containers in project {self.name}"
         return ids[0]
@@ -186,9 +201,13 @@ class Stack:
 def remove_leftover_stacks() -> None:
     """A run that was killed leaves its stack running on the fixed loopback ports (its containers restart): remove
     the containers and volumes of every earlier project of this test (named nerb-ci-*) before starting one."""
+
     def ours(rows: list[dict]) -> list[str]:
-        return [row.get("Id") or row["Name"] for row in rows
-                if (row.get("Labels") or {}).get("io.podman.compose.project", "").startswith("nerb-ci-")]
+        return [
+            row.get("Id") or row["Name"]
+            for row in rows
+            if (row.get("Labels") or {}).get("io.podman.compose.project", "").startswith("nerb-ci-")
+        ]
 
     containers = ours(json.loads(podman("ps", "-a", "--format", "json").stdout or "[]"))
     if containers:
@@ -278,8 +297,10 @@ def test_the_web_answers_health_setup_and_predict_behind_basic_auth(stack):
 
 
 def test_the_image_ships_its_base_encoder_which_loads_offline(image):
-    code = ("from transformers import AutoModel; from ner.base_model import resolve_model_path; "
-            "print(type(AutoModel.from_pretrained(resolve_model_path(None))).__name__)")
+    code = (
+        "from transformers import AutoModel; from modeling.base_model import resolve_model_path; "
+        "print(type(AutoModel.from_pretrained(resolve_model_path(None))).__name__)"
+    )
     done = podman("run", "--rm", "--network", "none", IMAGE, "python", "-c", code, timeout=300)
     assert done.stdout.strip().splitlines()[-1] == "BertModel", done.stdout + done.stderr
 

@@ -5,6 +5,7 @@ miscellaneous entities (PER, ORG, LOC, MISC). `make_tasks(n, seed)` is determini
 that share a seed see the same tasks with exact character offsets. Some templates hold adjacent entities of
 one type and some hold no entity at all.
 """
+
 from __future__ import annotations
 
 import random
@@ -19,35 +20,116 @@ LABEL_CONFIG = (
 )
 
 PEOPLE = [
-    "Marta Kovell", "Tomas Reinholt", "Ada Quenby", "Jonas Pettergill", "Lucia Ferrante", "Owen Marlowe",
-    "Sanna Virtala", "Idris Okonkwe", "Helga Brandvik", "Rafael Soumet", "Nadia Orlenko", "Piet van Droom",
-    "Chen Wenli", "Keiko Amarasu", "Dmitri Volkhin", "Grace Ellingham", "Mateo Quintal", "Ingrid Salvesen",
-    "Yusuf Demirel", "Clara Beaumont", "Kwame Asantey", "Elena Marchetti", "Bruno Hallqvist", "Amira Haddadi",
-    "Kovell", "Reinholt", "Quenby", "Marchetti", "Volkhin", "Beaumont",
+    "Marta Kovell",
+    "Tomas Reinholt",
+    "Ada Quenby",
+    "Jonas Pettergill",
+    "Lucia Ferrante",
+    "Owen Marlowe",
+    "Sanna Virtala",
+    "Idris Okonkwe",
+    "Helga Brandvik",
+    "Rafael Soumet",
+    "Nadia Orlenko",
+    "Piet van Droom",
+    "Chen Wenli",
+    "Keiko Amarasu",
+    "Dmitri Volkhin",
+    "Grace Ellingham",
+    "Mateo Quintal",
+    "Ingrid Salvesen",
+    "Yusuf Demirel",
+    "Clara Beaumont",
+    "Kwame Asantey",
+    "Elena Marchetti",
+    "Bruno Hallqvist",
+    "Amira Haddadi",
+    "Kovell",
+    "Reinholt",
+    "Quenby",
+    "Marchetti",
+    "Volkhin",
+    "Beaumont",
 ]
 ORGS = [
-    "Norvane Bank", "Pellico Motors", "Greyfield University", "Aldous Group", "Tessaline Airways",
-    "Corvid Systems", "the Baltic Grain Board", "Hollin & Ash", "Meridian Telecom", "Stellmark Insurance",
-    "the Northern Rail Union", "Vantor Energy", "Quarry Hill Football Club", "the Ministry of Fisheries",
-    "Ostmar Pharma", "Sable Ridge Capital", "the Coastal Health Authority", "Lumen Media", "Fenwick Steel",
+    "Norvane Bank",
+    "Pellico Motors",
+    "Greyfield University",
+    "Aldous Group",
+    "Tessaline Airways",
+    "Corvid Systems",
+    "the Baltic Grain Board",
+    "Hollin & Ash",
+    "Meridian Telecom",
+    "Stellmark Insurance",
+    "the Northern Rail Union",
+    "Vantor Energy",
+    "Quarry Hill Football Club",
+    "the Ministry of Fisheries",
+    "Ostmar Pharma",
+    "Sable Ridge Capital",
+    "the Coastal Health Authority",
+    "Lumen Media",
+    "Fenwick Steel",
     "the Council of Harbour Towns",
 ]
 PLACES = [
-    "Lisbon", "Port Alvar", "Ostrava", "Kenya", "the Sella Valley", "Bergen", "Nairobi", "Montevideo",
-    "Lake Vorsa", "Cape Dunmore", "Quebec", "Tallinn", "Marrakesh", "New Harwick", "Sapporo", "the Red Coast",
-    "Valparaiso", "Eastbridge", "Lyon", "Kraków", "Adelaide", "the Kessel Mountains", "Gdańsk", "Hamburg",
+    "Lisbon",
+    "Port Alvar",
+    "Ostrava",
+    "Kenya",
+    "the Sella Valley",
+    "Bergen",
+    "Nairobi",
+    "Montevideo",
+    "Lake Vorsa",
+    "Cape Dunmore",
+    "Quebec",
+    "Tallinn",
+    "Marrakesh",
+    "New Harwick",
+    "Sapporo",
+    "the Red Coast",
+    "Valparaiso",
+    "Eastbridge",
+    "Lyon",
+    "Kraków",
+    "Adelaide",
+    "the Kessel Mountains",
+    "Gdańsk",
+    "Hamburg",
 ]
 NATIONALITIES = [
-    "Danish", "Brazilian", "Finnish", "Korean", "Portuguese", "Japanese", "Kenyan", "Irish", "Chilean", "Polish",
+    "Danish",
+    "Brazilian",
+    "Finnish",
+    "Korean",
+    "Portuguese",
+    "Japanese",
+    "Kenyan",
+    "Irish",
+    "Chilean",
+    "Polish",
 ]
 EVENTS = [
-    "Euro Cup", "Tellmark Prize", "World Series", "Harvest Festival", "Autumn Open", "Marlin Trophy",
-    "Northern Games", "Lantern Week", "Coastal Regatta", "Silver Cup",
+    "Euro Cup",
+    "Tellmark Prize",
+    "World Series",
+    "Harvest Festival",
+    "Autumn Open",
+    "Marlin Trophy",
+    "Northern Games",
+    "Lantern Week",
+    "Coastal Regatta",
+    "Silver Cup",
 ]
 # Slot name -> (label, pool). NAT and EVENT are both MISC: a nationality adjective or a named event.
 POOLS = {
-    "PER": ("PER", PEOPLE), "ORG": ("ORG", ORGS), "LOC": ("LOC", PLACES),
-    "NAT": ("MISC", NATIONALITIES), "EVENT": ("MISC", EVENTS),
+    "PER": ("PER", PEOPLE),
+    "ORG": ("ORG", ORGS),
+    "LOC": ("LOC", PLACES),
+    "NAT": ("MISC", NATIONALITIES),
+    "EVENT": ("MISC", EVENTS),
 }
 
 TEMPLATES = [
@@ -159,4 +241,7 @@ def make_tasks(n: int, seed: int = 0, start_id: int = 1) -> list[dict]:
 
 if __name__ == "__main__":
     for task in make_tasks(5, seed=0):
-        print(task["data"]["text"], [(r["value"]["text"], r["value"]["labels"][0]) for r in task["annotations"][0]["result"]])
+        print(
+            task["data"]["text"],
+            [(r["value"]["text"], r["value"]["labels"][0]) for r in task["annotations"][0]["result"]],
+        )

@@ -1,6 +1,7 @@
 """The backend under test as real processes (gunicorn serving `_wsgi:app`, an `rq worker` for training jobs),
 its HTTP routes as a plain client would call them, and a step timer that names the step and shows logs on failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -9,13 +10,12 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 import requests
 
 from tests.support.servers import Process, service_env, start_gunicorn
-
 
 TRAINING_QUEUE = "ner-training"
 
@@ -39,8 +39,7 @@ class Backend:
     # -- routes, called as curl would ----------------------------------------------------------------------------
 
     def post(self, path: str, body: dict, timeout: float = 120, auth: object = "default") -> requests.Response:
-        return requests.post(self.url + path, json=body, timeout=timeout,
-                             auth=self.auth if auth == "default" else auth)
+        return requests.post(self.url + path, json=body, timeout=timeout, auth=self.auth if auth == "default" else auth)
 
     def get(self, path: str, timeout: float = 10, auth: object = "default") -> requests.Response:
         return requests.get(self.url + path, timeout=timeout, auth=self.auth if auth == "default" else auth)
@@ -64,8 +63,9 @@ class Backend:
         assert r.status_code == 200, f"GET /train_status -> {r.status_code}: {r.text[:500]}"
         return r.json()["jobs"].get(str(project), {})
 
-    def wait_for_job(self, project: int, runs: int, timeout: float, worker: Optional["Worker"] = None,
-                     every: float = 1.0) -> dict:
+    def wait_for_job(
+        self, project: int, runs: int, timeout: float, worker: Worker | None = None, every: float = 1.0
+    ) -> dict:
         """Poll /train_status until run number `runs` of the project's job has finished; print its progress.
 
         A failed job, a dead worker or the timeout is an AssertionError carrying the job's state.
@@ -80,8 +80,11 @@ class Backend:
             message = (state.get("state"), state.get("runs"), state.get("message"))
             if message != last_message or done:
                 progress = state.get("progress")
-                print(f"[e2e]   {time.monotonic() - t0:6.1f} s  project {project} job: state={state.get('state')} "
-                      f"runs={state.get('runs')} progress={progress} {state.get('message') or ''}", flush=True)
+                print(
+                    f"[e2e]   {time.monotonic() - t0:6.1f} s  project {project} job: state={state.get('state')} "
+                    f"runs={state.get('runs')} progress={progress} {state.get('message') or ''}",
+                    flush=True,
+                )
                 last_message = message
             if done:
                 assert state["state"] == "finished", f"training job of project {project} failed: {state}"
@@ -89,8 +92,9 @@ class Backend:
             if worker is not None:
                 worker.assert_alive()
             time.sleep(every)
-        raise AssertionError(f"training job run {runs} of project {project} did not finish within {timeout:.0f} s; "
-                             f"last state: {state}")
+        raise AssertionError(
+            f"training job run {runs} of project {project} did not finish within {timeout:.0f} s; last state: {state}"
+        )
 
 
 class Worker:
@@ -145,7 +149,7 @@ class Steps:
     def __init__(self, logs: Callable[[], dict[str, str]]):
         self.logs = logs
         self.rows: list[tuple[str, float, str, str]] = []  # (step, seconds, outcome, note)
-        self.failed: Optional[str] = None
+        self.failed: str | None = None
         self.notes: dict[str, str] = {}
 
     def note(self, name: str, text: str) -> None:

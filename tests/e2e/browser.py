@@ -12,6 +12,7 @@ lists each region as `.lsf-outliner-item` with its label (`.lsf-labels-list`) an
 (`.lsf-outliner-item__text`). The tabs above the text are `.lsf-annotation-button[data-annotation-id=<id>]`, a
 prediction's named by its model_version (`.lsf-annotation-button__name`, shortened when long, see `shown_name`).
 """
+
 from __future__ import annotations
 
 import os
@@ -107,16 +108,26 @@ def chromium(window: tuple[int, int] = (1400, 900)):
     """A headless Chromium WebDriver on Debian's browser and driver (never Selenium Manager's downloads)."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not (Path(path).exists() or shutil.which(path))]
     if missing:
-        raise BrowserMissing(f"{', '.join(missing)} not found: install Debian's chromium and chromium-driver "
-                             "(`apt-get install chromium chromium-driver`, as .ci/run does)")
+        raise BrowserMissing(
+            f"{', '.join(missing)} not found: install Debian's chromium and chromium-driver "
+            "(`apt-get install chromium chromium-driver`, as .ci/run does)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     f"--window-size={window[0]},{window[1]}", "--lang=en-US", "--no-first-run",
-                     "--disable-extensions", "--disable-background-networking"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={window[0]},{window[1]}",
+        "--lang=en-US",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(PAGE_TIMEOUT_S)
@@ -144,13 +155,17 @@ def log_in(driver, base_url: str, email: str, password: str) -> None:
 def read_view(driver) -> Seen:
     """What the labelling view shows now (see `_READ_VIEW_JS`)."""
     found = driver.execute_script(_READ_VIEW_JS)
-    return Seen([Region(r["text"], r["label"], r["start"], r["end"]) for r in found["regions"]],
-                [Listed(r["label"], r["text"]) for r in found["listed"]],
-                [Tab(t["id"], t["name"], t["selected"]) for t in found["tabs"]], found["text"])
+    return Seen(
+        [Region(r["text"], r["label"], r["start"], r["end"]) for r in found["regions"]],
+        [Listed(r["label"], r["text"]) for r in found["listed"]],
+        [Tab(t["id"], t["name"], t["selected"]) for t in found["tabs"]],
+        found["text"],
+    )
 
 
-def open_task(driver, base_url: str, project: int, task: int, text_marker: str, regions: int,
-              timeout: float = PAGE_TIMEOUT_S) -> Seen:
+def open_task(
+    driver, base_url: str, project: int, task: int, text_marker: str, regions: int, timeout: float = PAGE_TIMEOUT_S
+) -> Seen:
     """Open the labelling view of `task` and return what it shows once `regions` regions are drawn and listed.
 
     Waits (explicitly, no sleeps) for the editor to hold the task's text (`text_marker` is a piece of it), then for
@@ -165,8 +180,9 @@ def open_task(driver, base_url: str, project: int, task: int, text_marker: str, 
 
     def settled(d):
         seen.append(read_view(d))
-        return seen[-1] if len(seen) >= 2 and all(
-            len(s.regions) == len(s.listed) == regions for s in seen[-2:]) else False
+        return (
+            seen[-1] if len(seen) >= 2 and all(len(s.regions) == len(s.listed) == regions for s in seen[-2:]) else False
+        )
 
     try:
         return wait(driver, timeout / 2).until(settled)

@@ -2,6 +2,7 @@
 
 E2E=0 skips them; otherwise a server that cannot be prepared or started is an error, with its log tail.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,9 @@ def label_studio():
         server = LabelStudioServer().start()
     except LabelStudioError as e:
         pytest.fail(f"Label Studio did not start: {e}", pytrace=False)
-    print(f"\n[e2e] Label Studio {server.url}: env ready in {prepared:.1f} s, started in {server.startup_seconds:.1f} s")
+    print(
+        f"\n[e2e] Label Studio {server.url}: env ready in {prepared:.1f} s, started in {server.startup_seconds:.1f} s"
+    )
     try:
         yield server
     finally:

@@ -32,7 +32,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 import requests
 
@@ -40,14 +39,25 @@ LS_VERSION = "1.23.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LS_ENV_SCRIPT = REPO_ROOT / "scripts" / "ls_env.sh"
 DEFAULT_LS_VENV = Path(os.environ.get("LS_VENV", Path.home() / ".cache/nerb/ls-venv"))
-DEFAULT_TEMPLATE_DIR = Path(
-    os.environ.get("LS_TEMPLATE_DIR", Path.home() / f".cache/nerb/ls-template-{LS_VERSION}")
-)
+DEFAULT_TEMPLATE_DIR = Path(os.environ.get("LS_TEMPLATE_DIR", Path.home() / f".cache/nerb/ls-template-{LS_VERSION}"))
 
 # LS reads LABEL_STUDIO_<X>, HEARTEX_<X> and bare <X>: stray values of these change its database, host, users...
 _STRIPPED_ENV = {
-    "HOST", "PORT", "USERNAME", "PASSWORD", "USER_TOKEN", "DATABASE_NAME", "DJANGO_DB", "DJANGO_SETTINGS_MODULE",
-    "DEBUG", "LOG_LEVEL", "CI", "TEST_ENVIRONMENT", "SECRET_KEY", "BASE_DATA_DIR", "WEBHOOK_TIMEOUT",
+    "HOST",
+    "PORT",
+    "USERNAME",
+    "PASSWORD",
+    "USER_TOKEN",
+    "DATABASE_NAME",
+    "DJANGO_DB",
+    "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "LOG_LEVEL",
+    "CI",
+    "TEST_ENVIRONMENT",
+    "SECRET_KEY",
+    "BASE_DATA_DIR",
+    "WEBHOOK_TIMEOUT",
 }
 _STRIPPED_PREFIXES = ("LABEL_STUDIO_", "HEARTEX_", "POSTGRE_", "MYSQL_", "REDIS_", "STORAGE_", "MINIO_")
 _LISTENING = re.compile(r"Starting development server at http://[\d.]+:(\d+)/")
@@ -87,7 +97,7 @@ class LabelStudioServer:
         template_dir: Path = DEFAULT_TEMPLATE_DIR,
         ls_venv: Path = DEFAULT_LS_VENV,
         startup_timeout: float = 120.0,
-        extra_env: Optional[dict] = None,
+        extra_env: dict | None = None,
     ):
         self.template_dir = Path(template_dir)
         self.ls_venv = Path(ls_venv)
@@ -97,14 +107,14 @@ class LabelStudioServer:
         self.username: str = creds["username"]
         self.password: str = creds["password"]
         self.api_key: str = creds["api_key"]
-        self.port: Optional[int] = None
-        self.workdir: Optional[Path] = None
-        self.data_dir: Optional[Path] = None
-        self.log_path: Optional[Path] = None
-        self.startup_seconds: Optional[float] = None
-        self._proc: Optional[subprocess.Popen] = None
+        self.port: int | None = None
+        self.workdir: Path | None = None
+        self.data_dir: Path | None = None
+        self.log_path: Path | None = None
+        self.startup_seconds: float | None = None
+        self._proc: subprocess.Popen | None = None
         self._log_file = None
-        self._pat: Optional[str] = None
+        self._pat: str | None = None
 
     @property
     def url(self) -> str:
@@ -114,13 +124,13 @@ class LabelStudioServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    def __enter__(self) -> "LabelStudioServer":
+    def __enter__(self) -> LabelStudioServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, attempts: int = 3) -> "LabelStudioServer":
+    def start(self, attempts: int = 3) -> LabelStudioServer:
         t0 = time.monotonic()
         self.workdir = Path(tempfile.mkdtemp(prefix="ls-e2e-"))
         self.data_dir = self.workdir / "data"
@@ -149,11 +159,7 @@ class LabelStudioServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _environment(self, port: int) -> dict:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in _STRIPPED_ENV and not k.startswith(_STRIPPED_PREFIXES)
-        }
+        env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV and not k.startswith(_STRIPPED_PREFIXES)}
         env.update(
             LABEL_STUDIO_BASE_DATA_DIR=str(self.data_dir),
             XDG_CONFIG_HOME=str(self.data_dir / ".xdg"),
@@ -176,16 +182,28 @@ class LabelStudioServer:
     def _launch(self, port: int) -> int:
         """Start the process on `port`; return the port it says it listens on."""
         cmd = [
-            str(self.ls_venv / "bin" / "label-studio"), "start", "--no-browser",
-            "--internal-host", self.host, "--port", str(port), "--data-dir", str(self.data_dir),
+            str(self.ls_venv / "bin" / "label-studio"),
+            "start",
+            "--no-browser",
+            "--internal-host",
+            self.host,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.data_dir),
         ]
         self._log_file = open(self.log_path, "ab")
         offset = self._log_file.tell()  # read only this launch's lines: an earlier try logged another port
         self._log_file.write(f"\n=== {' '.join(cmd)}\n".encode())
         self._log_file.flush()
         self._proc = subprocess.Popen(
-            cmd, env=self._environment(port), cwd=self.workdir, stdin=subprocess.DEVNULL,
-            stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            cmd,
+            env=self._environment(port),
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -241,7 +259,7 @@ class LabelStudioServer:
             return "(no Label Studio log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
-    def client(self, api_key: Optional[str] = None):
+    def client(self, api_key: str | None = None):
         from label_studio_sdk import LabelStudio
 
         return LabelStudio(base_url=self.url, api_key=api_key or self.api_key)
@@ -253,9 +271,7 @@ class LabelStudioServer:
         with personal access tokens and not only with the legacy token.
         """
         if self._pat is None:
-            r = requests.post(
-                f"{self.url}/api/token/", headers={"Authorization": f"Token {self.api_key}"}, timeout=10
-            )
+            r = requests.post(f"{self.url}/api/token/", headers={"Authorization": f"Token {self.api_key}"}, timeout=10)
             if r.status_code != 201:
                 raise LabelStudioError(f"POST /api/token/ -> {r.status_code}: {r.text[:500]}")
             self._pat = r.json()["token"]

@@ -12,6 +12,7 @@ other test runs, a step takes 1-4 s, so with the default 150 steps one job ran p
 steps 3-4 alone overran the suite's budget. 30 steps on 16 training tasks still give a held-out F1 of about 0.4
 (measured 0.42; 0.59 at 40 steps), far above the untrained model's 0.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,8 +71,11 @@ class Loop:
         self.versions: list[str] = []
 
     def logs(self) -> dict[str, str]:
-        logs = {"Label Studio": self.label_studio.log_tail(60), "gunicorn": self.backend.tail(60),
-                "rq worker": self.worker.tail(60)}
+        logs = {
+            "Label Studio": self.label_studio.log_tail(60),
+            "gunicorn": self.backend.tail(60),
+            "rq worker": self.worker.tail(60),
+        }
         if self.auth_backend is not None:
             logs["gunicorn (basic auth)"] = self.auth_backend.tail(40)
         return logs
@@ -92,8 +96,9 @@ class Loop:
         the one it reports (a newly deployed version is loaded in the background while the old one answers)."""
         tasks = [{"id": t["id"], "data": t["data"]} for t in self.held_out]
         version = self.backend.setup(self.key, LABEL_CONFIG)
-        results = results_once_serving(lambda: {"results": self.backend.predict(tasks, self.key, LABEL_CONFIG)},
-                                       version, timeout=120)
+        results = results_once_serving(
+            lambda: {"results": self.backend.predict(tasks, self.key, LABEL_CONFIG)}, version, timeout=120
+        )
         assert {r["model_version"] for r in results} == {version}, (version, results[:1])
         return entity_f1([spans_of(gold_result(t)) for t in self.held_out], [spans_of(r["result"]) for r in results])
 
@@ -103,8 +108,13 @@ def loop(label_studio, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("active-learning")
     redis.Redis.from_url(REDIS_URL).flushdb()
     pat = label_studio.personal_access_token()
-    env = dict(LABEL_STUDIO_HOST=label_studio.url, LABEL_STUDIO_API_KEY=pat, MODEL_DIR=tmp_path / "models",
-               START_TRAINING_EACH_N_UPDATES=N, HF_HUB_OFFLINE=1)
+    env = dict(
+        LABEL_STUDIO_HOST=label_studio.url,
+        LABEL_STUDIO_API_KEY=pat,
+        MODEL_DIR=tmp_path / "models",
+        START_TRAINING_EACH_N_UPDATES=N,
+        HF_HUB_OFFLINE=1,
+    )
     if MIN_TRAIN_STEPS != "default":
         env["MIN_TRAIN_STEPS"] = MIN_TRAIN_STEPS
     t0 = time.monotonic()
@@ -116,8 +126,14 @@ def loop(label_studio, tmp_path_factory):
         pytest.fail(f"the backend did not start: {exc}\n--- rq worker ---\n{worker.tail()}", pytrace=False)
     state = Loop(label_studio.client(), backend, worker, label_studio, tmp_path)
     state.env = env
-    state.steps.rows.append(("0 start gunicorn + rq worker", time.monotonic() - t0, "ok",
-                             f"gunicorn answered /health after {backend.startup_seconds:.1f} s"))
+    state.steps.rows.append(
+        (
+            "0 start gunicorn + rq worker",
+            time.monotonic() - t0,
+            "ok",
+            f"gunicorn answered /health after {backend.startup_seconds:.1f} s",
+        )
+    )
     try:
         yield state
     finally:
@@ -135,8 +151,9 @@ def test_1_create_project_and_import_tasks(loop):
     with loop.steps.step("1 create project + import tasks"):
         ls = loop.ls
         loop.project = ls.projects.create(title="active learning e2e", label_config=LABEL_CONFIG)
-        imported = ls.projects.import_tasks(loop.project.id, request=[{"text": t["data"]["text"]} for t in loop.pool],
-                                            return_task_ids=True)
+        imported = ls.projects.import_tasks(
+            loop.project.id, request=[{"text": t["data"]["text"]} for t in loop.pool], return_task_ids=True
+        )
         assert len(imported.task_ids) == POOL, imported
         tasks = list(ls.tasks.list(project=loop.project.id))
         assert len(tasks) == POOL
@@ -145,8 +162,9 @@ def test_1_create_project_and_import_tasks(loop):
         loop.gold = {t.id: by_text[t.data["text"]] for t in tasks}
         assert len(loop.held_out) == HELD_OUT
         assert not {t["data"]["text"] for t in loop.held_out} & set(by_text)
-        loop.steps.note("1 create project + import tasks",
-                        f"project {loop.project.id}: {POOL} tasks imported, {HELD_OUT} held out")
+        loop.steps.note(
+            "1 create project + import tasks", f"project {loop.project.id}: {POOL} tasks imported, {HELD_OUT} held out"
+        )
 
 
 def test_2_connect_backend_and_retrieve_predictions(loop):
@@ -165,20 +183,28 @@ def test_2_connect_backend_and_retrieve_predictions(loop):
         predictions = loop.predictions()
         per_task = Counter(p.task for p in predictions)
         assert set(per_task) == set(loop.task_ids), (
-            f"{len(per_task)} of {POOL} tasks got a prediction; missing {sorted(set(loop.task_ids) - set(per_task))}")
-        assert set(per_task.values()) == {1}, f"tasks with several predictions: {[t for t, n in per_task.items() if n > 1]}"
+            f"{len(per_task)} of {POOL} tasks got a prediction; missing {sorted(set(loop.task_ids) - set(per_task))}"
+        )
+        assert set(per_task.values()) == {1}, (
+            f"tasks with several predictions: {[t for t, n in per_task.items() if n > 1]}"
+        )
         texts = {t: loop.gold[t]["data"]["text"] for t in loop.task_ids}
         for p in predictions:
-            assert p.model_version == version, f"prediction of task {p.task} has model_version {p.model_version!r}, /setup says {version!r}"
+            assert p.model_version == version, (
+                f"prediction of task {p.task} has model_version {p.model_version!r}, /setup says {version!r}"
+            )
             assert p.score is not None and 0.0 <= p.score <= 1.0, p
             for region in p.result:
                 v = region["value"]
-                assert texts[p.task][v["start"]:v["end"]] == v["text"], (p.task, region)
+                assert texts[p.task][v["start"] : v["end"]] == v["text"], (p.task, region)
 
         untrained = loop.held_out_f1()
         assert untrained["predicted"] == 0 and untrained["f1"] == 0.0, untrained
-        loop.steps.note(name, f"version {version}; retrieve action {retrieve_s:.1f} s for {POOL} tasks; "
-                              f"held-out F1 {untrained['f1']:.3f}")
+        loop.steps.note(
+            name,
+            f"version {version}; retrieve action {retrieve_s:.1f} s for {POOL} tasks; "
+            f"held-out F1 {untrained['f1']:.3f}",
+        )
 
 
 def test_3_annotations_trigger_training(loop):
@@ -196,7 +222,9 @@ def test_3_annotations_trigger_training(loop):
                 assert state.get("annotations_since_last_job") == N - 1 and state.get("state", "idle") == "idle", state
         annotate_s = time.monotonic() - t0
         state = backend.job(pid)
-        assert state.get("state") in ("queued", "running", "finished") and state.get("reason") == f"{N} annotation updates", state
+        assert (
+            state.get("state") in ("queued", "running", "finished") and state.get("reason") == f"{N} annotation updates"
+        ), state
 
         t1 = time.monotonic()
         state = backend.wait_for_job(pid, runs=1, timeout=JOB_TIMEOUT, worker=loop.worker)
@@ -209,15 +237,19 @@ def test_3_annotations_trigger_training(loop):
         # The worker re-predicted the unlabelled tasks with the new version and pointed the project at it.
         fresh = [p for p in loop.predictions() if p.model_version == version]
         assert {p.task for p in fresh} == loop.unlabelled, (
-            f"tasks with a {version} prediction: {sorted(p.task for p in fresh)}; unlabelled: {sorted(loop.unlabelled)}")
+            f"tasks with a {version} prediction: {sorted(p.task for p in fresh)}; unlabelled: {sorted(loop.unlabelled)}"
+        )
         assert len(fresh) == len(loop.unlabelled)
         assert ls.projects.get(id=pid).model_version == version
 
         f1 = loop.held_out_f1()
         assert f1["f1"] > 0.0, f"held-out entity F1 after training on {N} annotations is {f1} (untrained: 0)"
-        loop.steps.note(name, f"annotating {annotate_s:.1f} s, job {job_s:.1f} s ({state.get('duration_s')} s in "
-                              f"worker), {version}, held-out F1 {f1['f1']:.3f} "
-                              f"(P {f1['precision']:.2f} R {f1['recall']:.2f}), validation F1 {state.get('f1') or 0:.3f}")
+        loop.steps.note(
+            name,
+            f"annotating {annotate_s:.1f} s, job {job_s:.1f} s ({state.get('duration_s')} s in "
+            f"worker), {version}, held-out F1 {f1['f1']:.3f} "
+            f"(P {f1['precision']:.2f} R {f1['recall']:.2f}), validation F1 {state.get('f1') or 0:.3f}",
+        )
 
 
 def test_4_start_training_button(loop):
@@ -227,14 +259,19 @@ def test_4_start_training_button(loop):
         runs = int(backend.job(pid).get("runs") or 0)
         loop.ls.ml.train(id=loop.ml_id)
         state = backend.job(pid)
-        assert state.get("reason") == "Start Training" and state.get("state") in ("queued", "running", "finished"), state
+        assert state.get("reason") == "Start Training" and state.get("state") in ("queued", "running", "finished"), (
+            state
+        )
         state = backend.wait_for_job(pid, runs=runs + 1, timeout=JOB_TIMEOUT, worker=loop.worker)
         version = backend.setup(loop.key, LABEL_CONFIG)
         assert version == (state["version"] if state.get("deployed") else loop.versions[-1]), (version, state)
         if version != loop.versions[-1]:
             loop.versions.append(version)
-        loop.steps.note(name, f"run {runs + 1} in {state.get('duration_s')} s, {state.get('version')} "
-                              f"{'deployed' if state.get('deployed') else 'not deployed'} ({state.get('reason')})")
+        loop.steps.note(
+            name,
+            f"run {runs + 1} in {state.get('duration_s')} s, {state.get('version')} "
+            f"{'deployed' if state.get('deployed') else 'not deployed'} ({state.get('reason')})",
+        )
 
 
 def test_5_select_samples(loop):
@@ -242,8 +279,9 @@ def test_5_select_samples(loop):
     with loop.steps.step(name):
         deadline = time.monotonic() + 60  # a version deployed moments ago is loaded in the background meanwhile
         while True:
-            r = requests.post(loop.backend.url + "/select_samples",
-                              json={"project_id": loop.project.id, "limit": 10}, timeout=60)
+            r = requests.post(
+                loop.backend.url + "/select_samples", json={"project_id": loop.project.id, "limit": 10}, timeout=60
+            )
             assert r.status_code == 200, f"POST /select_samples -> {r.status_code}: {r.text[:500]}"
             body = r.json()
             if body["model_version"] == loop.versions[-1] or time.monotonic() > deadline:
@@ -272,14 +310,18 @@ def test_6_uncertainty_sampling_next_task(loop):
         assert set(current) == loop.unlabelled, sorted(set(current) ^ loop.unlabelled)
         lowest = min(current.values())
 
-        r = requests.get(f"{loop.label_studio.url}/api/projects/{pid}/next",
-                         headers={"Authorization": f"Token {loop.label_studio.api_key}"}, timeout=30)
+        r = requests.get(
+            f"{loop.label_studio.url}/api/projects/{pid}/next",
+            headers={"Authorization": f"Token {loop.label_studio.api_key}"},
+            timeout=30,
+        )
         assert r.status_code == 200, f"GET /api/projects/{pid}/next -> {r.status_code}: {r.text[:500]}"
         task_id = r.json()["id"]
         assert task_id in loop.unlabelled, f"next task {task_id} is not an unlabelled task"
         assert current[task_id] == lowest, (
             f"next task {task_id} has score {current[task_id]}, the lowest is {lowest} "
-            f"(tasks {sorted(t for t, s in current.items() if s == lowest)})")
+            f"(tasks {sorted(t for t, s in current.items() if s == lowest)})"
+        )
         # The same ranking heads /select_samples: Label Studio's score is decreasing in the value it ranks by
         # (1 - U for the bounded reductions, 1 / (1 + U) for "sum"), so the lowest score is its top value.
         top = loop.selected["scores"][0]
@@ -292,8 +334,14 @@ def test_7_basic_auth_backend(loop):
     name = "7 basic auth + webhook secret"
     with loop.steps.step(name, independent=True):
         ls = loop.ls
-        loop.auth_backend = backend = Backend(loop.tmp_path, REDIS_URL=REDIS_URL, BASIC_AUTH_USER=BASIC_USER,
-                                              BASIC_AUTH_PASS=BASIC_PASS, WEBHOOK_SECRET=WEBHOOK_SECRET, **loop.env)
+        loop.auth_backend = backend = Backend(
+            loop.tmp_path,
+            REDIS_URL=REDIS_URL,
+            BASIC_AUTH_USER=BASIC_USER,
+            BASIC_AUTH_PASS=BASIC_PASS,
+            WEBHOOK_SECRET=WEBHOOK_SECRET,
+            **loop.env,
+        )
         small = make_tasks(6, seed=303)
         project = ls.projects.create(title="basic auth e2e", label_config=LABEL_CONFIG)
         pid, key = project.id, project_key(project)
@@ -301,16 +349,34 @@ def test_7_basic_auth_backend(loop):
         tasks = {t.id: t for t in ls.tasks.list(project=pid)}
         gold = {t["data"]["text"]: t for t in small}
 
-        unauthenticated = requests.post(backend.url + "/predict", timeout=10, json={
-            "tasks": [{"id": 1, "data": {"text": "Ada Quenby flew to Lisbon."}}], "label_config": LABEL_CONFIG})
+        unauthenticated = requests.post(
+            backend.url + "/predict",
+            timeout=10,
+            json={"tasks": [{"id": 1, "data": {"text": "Ada Quenby flew to Lisbon."}}], "label_config": LABEL_CONFIG},
+        )
         assert unauthenticated.status_code == 401, (unauthenticated.status_code, unauthenticated.text)
-        assert requests.post(backend.url + "/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": pid}},
-                             timeout=10).status_code == 401
+        assert (
+            requests.post(
+                backend.url + "/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": pid}}, timeout=10
+            ).status_code
+            == 401
+        )
 
-        ml = ls.ml.create(project=pid, url=backend.url, title="ner-e2e-auth", is_interactive=True,
-                          auth_method="BASIC_AUTH", basic_auth_user=BASIC_USER, basic_auth_pass=BASIC_PASS)
-        ls.webhooks.create(project=pid, url=f"{backend.url}/webhook?secret={WEBHOOK_SECRET}",
-                           send_for_all_actions=True, send_payload=True)
+        ml = ls.ml.create(
+            project=pid,
+            url=backend.url,
+            title="ner-e2e-auth",
+            is_interactive=True,
+            auth_method="BASIC_AUTH",
+            basic_auth_user=BASIC_USER,
+            basic_auth_pass=BASIC_PASS,
+        )
+        ls.webhooks.create(
+            project=pid,
+            url=f"{backend.url}/webhook?secret={WEBHOOK_SECRET}",
+            send_for_all_actions=True,
+            send_payload=True,
+        )
         version = backend.setup(key, LABEL_CONFIG)
         ls.actions.create(id="retrieve_tasks_predictions", project=pid, selected_items={"all": True, "excluded": []})
         predictions = loop.predictions(pid)
@@ -326,12 +392,17 @@ def test_7_basic_auth_backend(loop):
 
         ls.ml.train(id=ml.id)
         state = backend.job(pid)
-        assert state.get("reason") == "Start Training" and state.get("state") in ("queued", "running", "finished"), state
+        assert state.get("reason") == "Start Training" and state.get("state") in ("queued", "running", "finished"), (
+            state
+        )
         # Light: the worker picked the job up and is training; it is not waited for (teardown stops it).
         deadline = time.monotonic() + 60
         while not (state.get("runs") == 1 and state.get("state") in ("running", "finished")):
             assert time.monotonic() < deadline, f"the worker did not start the Start Training job: {state}"
             time.sleep(0.5)
             state = backend.job(pid)
-        loop.steps.note(name, f"project {pid}: 401 without auth, {len(predictions)} predictions ({version}), "
-                              f"{len(annotated)} webhooks counted once, Start Training job {state['state']}")
+        loop.steps.note(
+            name,
+            f"project {pid}: 401 without auth, {len(predictions)} predictions ({version}), "
+            f"{len(annotated)} webhooks counted once, Start Training job {state['state']}",
+        )

@@ -1,4 +1,5 @@
 """Smoke test of the real-Label-Studio harness: the SDK calls we rely on, and that LS reaches an ML backend."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,15 @@ class RecordingBackend:
                 if self.path == "/setup":
                     self._answer(200, {"model_version": "recorder-1"})
                 elif self.path == "/predict":
-                    self._answer(200, {"results": [{"result": [], "score": 0.0, "model_version": "recorder-1"}
-                                                   for _ in body.get("tasks", [])]})
+                    self._answer(
+                        200,
+                        {
+                            "results": [
+                                {"result": [], "score": 0.0, "model_version": "recorder-1"}
+                                for _ in body.get("tasks", [])
+                            ]
+                        },
+                    )
                 else:
                     self._answer(201, {})
 
@@ -89,8 +97,12 @@ def test_project_tasks_annotation_and_backend_calls(label_studio):
         assert setup[0]["project"].split(".")[0] == str(project.id)
 
         task = next(t for t in tasks if t.data["text"] == TEXTS[0])
-        region = {"from_name": "label", "to_name": "text", "type": "labels",
-                  "value": {"start": 0, "end": 13, "text": "Angela Merkel", "labels": ["PER"]}}
+        region = {
+            "from_name": "label",
+            "to_name": "text",
+            "type": "labels",
+            "value": {"start": 0, "end": 13, "text": "Angela Merkel", "labels": ["PER"]},
+        }
         annotation = ls.annotations.create(id=task.id, result=[region])
         assert annotation.id
         # Webhooks are sent synchronously inside the API call: no waiting needed.
@@ -114,6 +126,9 @@ def test_personal_access_token_works_with_sdk(label_studio):
 
 def test_legacy_token_and_health(label_studio):
     assert requests.get(f"{label_studio.url}/health", timeout=5).ok
-    r = requests.get(f"{label_studio.url}/api/current-user/whoami",
-                     headers={"Authorization": f"Token {label_studio.api_key}"}, timeout=5)
+    r = requests.get(
+        f"{label_studio.url}/api/current-user/whoami",
+        headers={"Authorization": f"Token {label_studio.api_key}"},
+        timeout=5,
+    )
     assert r.status_code == 200 and r.json()["email"] == label_studio.username

@@ -16,6 +16,7 @@ DEPLOY_POLICY=always): the retrain must produce a new version, not a better mode
 
 Screenshots and page sources go to $NERB_ARTIFACTS/labelling-view (default /tmp/nerb-artifacts/labelling-view).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,24 +35,34 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ARTIFACTS = Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / "labelling-view"
 JOB_TIMEOUT_S = 180
 
-FAMILY = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466"  # man ZWJ woman ZWJ girl ZWJ boy
-CODER = "\U0001F469\U0001F3FD\u200D\U0001F4BB"  # woman, medium skin tone, ZWJ laptop
-HOLDING_HANDS = "\U0001F9D1\u200D\U0001F91D\u200D\U0001F9D1"
-JAPAN_FLAG = "\U0001F1EF\U0001F1F5"
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man ZWJ woman ZWJ girl ZWJ boy
+CODER = "\U0001f469\U0001f3fd\u200d\U0001f4bb"  # woman, medium skin tone, ZWJ laptop
+HOLDING_HANDS = "\U0001f9d1\u200d\U0001f91d\u200d\U0001f9d1"
+JAPAN_FLAG = "\U0001f1ef\U0001f1f5"
 
 # (task text, the spans the rule model must find: (characters, label) in text order). 18 spans in 5 tasks; each
 # task has spans after an emoji, a ZWJ sequence, a CRLF or CJK characters, where offsets drift if they ever do.
 VIEW_TASKS = [
-    (f"{FAMILY} Angela Merkel met Tim Cook in Berlin.",
-     [("Angela Merkel", "PER"), ("Tim Cook", "PER"), ("Berlin", "LOC")]),
-    (f"Alice \U0001F642 flew from Paris to Tokyo {JAPAN_FLAG} with Bob.",
-     [("Alice", "PER"), ("Paris", "LOC"), ("Tokyo", "LOC"), ("Bob", "PER")]),
-    ("Siemens opened an office in Munich.\r\nSony \U0001F44D followed in London.\r\n",
-     [("Siemens", "ORG"), ("Munich", "LOC"), ("Sony", "ORG"), ("London", "LOC")]),
-    ("会议在北京举行。Apple \U0001F34E and the UN met in Geneva.",
-     [("北京", "LOC"), ("Apple", "ORG"), ("UN", "ORG"), ("Geneva", "LOC")]),
-    (f"{CODER} Angela Merkel\r\nvisited Cupertino {HOLDING_HANDS} and the Café.",
-     [("Angela Merkel", "PER"), ("Cupertino", "LOC"), ("Café", "LOC")]),
+    (
+        f"{FAMILY} Angela Merkel met Tim Cook in Berlin.",
+        [("Angela Merkel", "PER"), ("Tim Cook", "PER"), ("Berlin", "LOC")],
+    ),
+    (
+        f"Alice \U0001f642 flew from Paris to Tokyo {JAPAN_FLAG} with Bob.",
+        [("Alice", "PER"), ("Paris", "LOC"), ("Tokyo", "LOC"), ("Bob", "PER")],
+    ),
+    (
+        "Siemens opened an office in Munich.\r\nSony \U0001f44d followed in London.\r\n",
+        [("Siemens", "ORG"), ("Munich", "LOC"), ("Sony", "ORG"), ("London", "LOC")],
+    ),
+    (
+        "会议在北京举行。Apple \U0001f34e and the UN met in Geneva.",
+        [("北京", "LOC"), ("Apple", "ORG"), ("UN", "ORG"), ("Geneva", "LOC")],
+    ),
+    (
+        f"{CODER} Angela Merkel\r\nvisited Cupertino {HOLDING_HANDS} and the Café.",
+        [("Angela Merkel", "PER"), ("Cupertino", "LOC"), ("Café", "LOC")],
+    ),
 ]
 # Plain tasks annotated to start a retrain (the view tasks stay unlabelled, so they keep showing predictions).
 TRAIN_TASKS = [
@@ -77,8 +88,12 @@ def located(text: str, spans: list[tuple[str, str]]) -> list[tuple[int, int, str
 def region_result(text: str, start: int, end: int, label: str, offsets: tuple[int, int] | None = None) -> dict:
     """A Labels region over text[start:end]; `offsets` overrides the start/end it claims (the control's bad ones)."""
     claimed = offsets or (start, end)
-    return {"from_name": "label", "to_name": "text", "type": "labels",
-            "value": {"start": claimed[0], "end": claimed[1], "text": text[start:end], "labels": [label]}}
+    return {
+        "from_name": "label",
+        "to_name": "text",
+        "type": "labels",
+        "value": {"start": claimed[0], "end": claimed[1], "text": text[start:end], "labels": [label]},
+    }
 
 
 def utf16(text: str, offset: int) -> int:
@@ -125,8 +140,9 @@ class View:
     def retrieve_predictions(self) -> float:
         """The data manager's "Retrieve Predictions" on every task: Label Studio calls our /predict itself."""
         t0 = time.monotonic()
-        self.ls.actions.create(id="retrieve_tasks_predictions", project=self.project.id,
-                               selected_items={"all": True, "excluded": []})
+        self.ls.actions.create(
+            id="retrieve_tasks_predictions", project=self.project.id, selected_items={"all": True, "excluded": []}
+        )
         return time.monotonic() - t0
 
     def check_views(self, version: str, tag: str) -> int:
@@ -138,7 +154,8 @@ class View:
             wanted = dict(VIEW_TASKS)[text]
             held = predictions.get(task_id, [])
             assert [p.model_version for p in held] == [version], (
-                f"task {task_id} holds predictions of {[p.model_version for p in held]}, expected one of {version}")
+                f"task {task_id} holds predictions of {[p.model_version for p in held]}, expected one of {version}"
+            )
             prediction = held[0]
             spans = served_spans(prediction)
             expected = located(text, wanted)
@@ -151,12 +168,15 @@ class View:
             # The editor shows every character; it draws each CR and LF as a line break (<br>), not as text.
             assert seen.text == text.replace("\r", "").replace("\n", ""), f"{where}: the editor shows {seen.text!r}"
             assert seen.regions == drawn_as(text, spans), (
-                f"{where}: the view draws {seen.regions}, the backend served {drawn_as(text, spans)}")
+                f"{where}: the view draws {seen.regions}, the backend served {drawn_as(text, spans)}"
+            )
             assert Counter(seen.listed) == listed_as(text, spans), (
-                f"{where}: the Regions panel lists {seen.listed}, the backend served {listed_as(text, spans)}")
+                f"{where}: the Regions panel lists {seen.listed}, the backend served {listed_as(text, spans)}"
+            )
             tab = next((t for t in seen.tabs if t.id == str(prediction.id)), None)
             assert tab is not None and tab.name == shown_name(version), (
-                f"{where}: no tab names prediction {prediction.id} as {shown_name(version)!r}; tabs: {seen.tabs}")
+                f"{where}: no tab names prediction {prediction.id} as {shown_name(version)!r}; tabs: {seen.tabs}"
+            )
             drawn += len(seen.regions)
         return drawn
 
@@ -180,10 +200,19 @@ def view(label_studio, rule_model_dir, tmp_path_factory, driver):
     tmp_path = tmp_path_factory.mktemp("labelling-view")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\n[e2e] labelling-view screenshots and page sources: {ARTIFACTS}")
-    backend = Backend(tmp_path, LABEL_STUDIO_HOST=label_studio.url, LABEL_STUDIO_API_KEY=label_studio.api_key,
-                      MODEL_DIR=tmp_path / "models", BASELINE_MODEL_NAME=rule_model_dir,
-                      START_TRAINING_EACH_N_UPDATES=0, DEPLOY_POLICY="always", NUM_TRAIN_EPOCHS=1,
-                      MIN_TRAIN_STEPS=5, BATCH_SIZE=16, HF_HUB_OFFLINE=1)
+    backend = Backend(
+        tmp_path,
+        LABEL_STUDIO_HOST=label_studio.url,
+        LABEL_STUDIO_API_KEY=label_studio.api_key,
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=0,
+        DEPLOY_POLICY="always",
+        NUM_TRAIN_EPOCHS=1,
+        MIN_TRAIN_STEPS=5,
+        BATCH_SIZE=16,
+        HF_HUB_OFFLINE=1,
+    )
     state = View(label_studio, backend, driver)
     try:
         log_in(driver, label_studio.url, label_studio.username, label_studio.password)
@@ -202,11 +231,12 @@ def test_1_view_draws_the_served_spans(view):
         ids = ls.projects.import_tasks(project.id, request=[{"text": t} for t in texts], return_task_ids=True).task_ids
         stored = {t.id: t.data["text"] for t in ls.tasks.list(project=project.id)}
         assert [stored[i] for i in ids] == texts, "Label Studio changed a task text on import"
-        view.view_tasks = dict(zip(ids[:len(VIEW_TASKS)], texts[:len(VIEW_TASKS)]))
-        view.train_tasks = dict(zip(ids[len(VIEW_TASKS):], texts[len(VIEW_TASKS):]))
+        view.view_tasks = dict(zip(ids[: len(VIEW_TASKS)], texts[: len(VIEW_TASKS)]))
+        view.train_tasks = dict(zip(ids[len(VIEW_TASKS) :], texts[len(VIEW_TASKS) :]))
 
-        view.ml_id = ls.ml.create(project=project.id, url=view.backend.url, title="ner-view-e2e",
-                                  is_interactive=True).id
+        view.ml_id = ls.ml.create(
+            project=project.id, url=view.backend.url, title="ner-view-e2e", is_interactive=True
+        ).id
         version = view.backend.setup(project_key(project), LABEL_CONFIG)
         view.versions.append(version)
         retrieve_s = view.retrieve_predictions()
@@ -254,9 +284,15 @@ def test_3_control_offsets_that_drift_are_caught(view):
         spans = located(text, wanted)
         drifted = [(utf16(text, start), utf16(text, end), label) for start, end, label in spans]
         assert drifted != spans
-        ls.predictions.create(task=task_id, model_version="utf16-offsets", score=0.5, result=[
-            region_result(text, start, end, label, offsets=bad[:2])
-            for (start, end, label), bad in zip(spans, drifted)])
+        ls.predictions.create(
+            task=task_id,
+            model_version="utf16-offsets",
+            score=0.5,
+            result=[
+                region_result(text, start, end, label, offsets=bad[:2])
+                for (start, end, label), bad in zip(spans, drifted)
+            ],
+        )
         seen = open_task(view.driver, view.label_studio.url, project.id, task_id, wanted[-1][0], len(spans))
         screenshot(view.driver, ARTIFACTS / "control-utf16-offsets.png")
         assert seen.regions == drawn_as(text, drifted), f"the view draws {seen.regions}"

@@ -1,9 +1,9 @@
 """Fixtures for the hardening tests: a private Redis server that a test may stop, and helpers to drive a backend."""
+
 from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,8 +30,21 @@ class PrivateRedis:
         self.start()
 
     def start(self) -> None:
-        args = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(self.directory)]
+        args = [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.directory),
+        ]
         self.proc = Process(args, service_env(), self.directory / f"redis-{self.port}-{time.time():.0f}.log")
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         deadline = time.time() + 10
@@ -62,8 +75,11 @@ def private_redis(tmp_path):
 
 
 def rq_worker(redis_url: str, log: Path, **env) -> Process:
-    return Process([sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "ner-training"],
-                   service_env(**{**env, "REDIS_URL": redis_url}), log)
+    return Process(
+        [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, "ner-training"],
+        service_env(**{**env, "REDIS_URL": redis_url}),
+        log,
+    )
 
 
 def annotation_webhook(task: dict, annotated: int = 0, project: int = 1, action: str = "ANNOTATION_CREATED") -> dict:
@@ -74,8 +90,13 @@ def annotation_webhook(task: dict, annotated: int = 0, project: int = 1, action:
     body["project"]["num_tasks_with_annotations"] = annotated
     body["project"]["label_config"] = LABEL_CONFIG
     body["task"] = {"id": task["id"], "data": task["data"]}
-    body["annotation"] = {**task["annotations"][0], "task": task["id"], "was_cancelled": False,
-                          "ground_truth": False, "updated_at": "2026-11-24T09:03:30Z"}
+    body["annotation"] = {
+        **task["annotations"][0],
+        "task": task["id"],
+        "was_cancelled": False,
+        "ground_truth": False,
+        "updated_at": "2026-11-24T09:03:30Z",
+    }
     return body
 
 
@@ -87,7 +108,9 @@ def start_training_webhook(project: int = 1) -> dict:
 
 
 def job_state(url: str, project: int = 1, auth=None) -> dict:
-    return requests.get(f"{url}/train_status?project={project}", timeout=5, auth=auth).json()["jobs"].get(str(project), {})
+    return (
+        requests.get(f"{url}/train_status?project={project}", timeout=5, auth=auth).json()["jobs"].get(str(project), {})
+    )
 
 
 def wait_job(url: str, predicate, timeout: float = 120, project: int = 1, poll: float = 0.1) -> dict:
@@ -107,6 +130,7 @@ def predict_body(text: str = "Angela Merkel met Sony in Tokyo.", project: str = 
 
 def save_rule_version(store, rule_model_dir: Path, project: int = 1, annotations: int = 1):
     """Store the rule model as a fine-tuned version of `project` (a real checkpoint with the meta training writes)."""
+
     def write(directory: Path) -> None:
         for f in rule_model_dir.iterdir():
             shutil.copy2(f, directory / f.name)

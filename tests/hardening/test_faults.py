@@ -4,9 +4,9 @@ Each test runs the real processes (gunicorn, `rq worker`, a private redis-server
 checks what the service promises: the served model is never damaged, failures show up in /train_status with
 their reason, and the next trigger works again.
 """
+
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,10 +18,17 @@ import pytest
 import requests
 
 from tests.data.corpus import LABEL_CONFIG, make_tasks
-from tests.hardening.conftest import (annotation_webhook, job_state, predict_body, rq_worker, save_rule_version,
-                                      start_training_webhook, wait_job)
-from tests.support.serving import results_once_serving
+from tests.hardening.conftest import (
+    annotation_webhook,
+    job_state,
+    predict_body,
+    rq_worker,
+    save_rule_version,
+    start_training_webhook,
+    wait_job,
+)
 from tests.support.servers import REPO, free_port, start_gunicorn
+from tests.support.serving import results_once_serving
 from tests.support.slow_http import FailingServer
 
 pytestmark = pytest.mark.slow
@@ -32,7 +39,7 @@ def assert_store_intact(models, url: str) -> str:
     """Every stored version is complete and loadable, and /predict serves the deployed one; returns its name."""
     from transformers import AutoModelForTokenClassification
 
-    from ner.store import ModelStore
+    from store.local import ModelStore
 
     store = ModelStore(models)
     listed = {v.name for v in store.versions(1)}
@@ -47,8 +54,9 @@ def assert_store_intact(models, url: str) -> str:
     assert deployed in listed and (models / "1" / "versions" / deployed / "meta.json").is_file()
     answer = requests.post(url + "/predict", json=predict_body(), timeout=30)
     assert answer.status_code == 200, answer.text
-    served = results_once_serving(lambda: requests.post(url + "/predict", json=predict_body(), timeout=30).json(),
-                                  deployed)  # a version deployed meanwhile is loaded in the background
+    served = results_once_serving(
+        lambda: requests.post(url + "/predict", json=predict_body(), timeout=30).json(), deployed
+    )  # a version deployed meanwhile is loaded in the background
     assert served[0]["model_version"] == deployed
     return deployed
 
@@ -74,10 +82,19 @@ def kill_worker(worker) -> None:
 
 def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_model_dir):
     models = tmp_path / "models"
-    env = dict(MODEL_DIR=models, REDIS_URL=private_redis.url, JOB_HEARTBEAT_TIMEOUT=5,
-               BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0, DEPLOY_POLICY="always",
-               NUM_TRAIN_EPOCHS=1, MIN_TRAIN_STEPS=150, BATCH_SIZE=16, LOG_LEVEL="WARNING",
-               OMP_NUM_THREADS=1)
+    env = dict(
+        MODEL_DIR=models,
+        REDIS_URL=private_redis.url,
+        JOB_HEARTBEAT_TIMEOUT=5,
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=0,
+        DEPLOY_POLICY="always",
+        NUM_TRAIN_EPOCHS=1,
+        MIN_TRAIN_STEPS=150,
+        BATCH_SIZE=16,
+        LOG_LEVEL="WARNING",
+        OMP_NUM_THREADS=1,
+    )
     proc, url = start_gunicorn(tmp_path, workers=1, threads=4, **env)
     worker = rq_worker(private_redis.url, tmp_path / "worker-0.log", **env)
     kills, late = [], []
@@ -96,8 +113,14 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
             answer = requests.post(url + "/webhook", json=start_training_webhook(), timeout=5)
             assert answer.status_code == 201 and answer.json()["status"] == "queued", answer.text
             at = 0.06 + 0.03 * cycle  # kill at different points: loading, scoring, fine-tuning (6% .. 33%)
-            state = wait_job(url, lambda s: s.get("state") == "running" and s.get("runs") == runs + 1
-                             and float(s.get("progress") or 0) >= at, timeout=120, poll=0.05)
+            state = wait_job(
+                url,
+                lambda s: (
+                    s.get("state") == "running" and s.get("runs") == runs + 1 and float(s.get("progress") or 0) >= at
+                ),
+                timeout=120,
+                poll=0.05,
+            )
             kill_worker(worker)
             kills.append((round(float(state["progress"]), 3), round(time.time() - float(state["started_at"]), 1)))
             worker = rq_worker(private_redis.url, tmp_path / f"worker-{cycle + 1}.log", **env)
@@ -122,13 +145,21 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
 
 
 def test_redis_stopped_and_back(tmp_path, private_redis, rule_model_dir):
-    env = dict(MODEL_DIR=tmp_path / "models", REDIS_URL=private_redis.url, BASELINE_MODEL_NAME=rule_model_dir,
-               START_TRAINING_EACH_N_UPDATES=100, LOG_LEVEL="WARNING")
+    env = dict(
+        MODEL_DIR=tmp_path / "models",
+        REDIS_URL=private_redis.url,
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=100,
+        LOG_LEVEL="WARNING",
+    )
     proc, url = start_gunicorn(tmp_path, workers=1, threads=4, **env)
     tasks = make_tasks(3, seed=2)
     try:
         assert requests.post(url + "/setup", json=SETUP, timeout=10).status_code == 200
-        assert requests.post(url + "/webhook", json=annotation_webhook(tasks[0], annotated=1), timeout=5).status_code == 201
+        assert (
+            requests.post(url + "/webhook", json=annotation_webhook(tasks[0], annotated=1), timeout=5).status_code
+            == 201
+        )
         private_redis.stop()
 
         answers = [requests.post(url + "/predict", json=predict_body(), timeout=10) for _ in range(50)]
@@ -156,8 +187,13 @@ def test_redis_stopped_and_back(tmp_path, private_redis, rule_model_dir):
 
 def test_redis_hanging_gets_a_fast_503(tmp_path, private_redis, rule_model_dir):
     """A Redis that accepts connections but never answers (SIGSTOP) must not hang the webhook past 1 s."""
-    env = dict(MODEL_DIR=tmp_path / "models", REDIS_URL=private_redis.url, BASELINE_MODEL_NAME=rule_model_dir,
-               START_TRAINING_EACH_N_UPDATES=100, LOG_LEVEL="WARNING")
+    env = dict(
+        MODEL_DIR=tmp_path / "models",
+        REDIS_URL=private_redis.url,
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=100,
+        LOG_LEVEL="WARNING",
+    )
     proc, url = start_gunicorn(tmp_path, workers=1, threads=4, **env)
     os.kill(private_redis.proc.proc.pid, signal.SIGSTOP)
     try:
@@ -194,8 +230,14 @@ def test_label_studio_failing_during_a_job(failure, make_client, rule_model_dir)
         server = FailingServer(delay=0.0, status=int(failure))
         server.requests = _Timed()
         host = server.url
-    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, LABEL_STUDIO_HOST=host, LABEL_STUDIO_API_KEY="f" * 40,
-                         LABEL_STUDIO_RETRIES=2, LABEL_STUDIO_RETRY_DELAY=0.2, START_TRAINING_EACH_N_UPDATES=0)
+    client = make_client(
+        BASELINE_MODEL_NAME=rule_model_dir,
+        LABEL_STUDIO_HOST=host,
+        LABEL_STUDIO_API_KEY="f" * 40,
+        LABEL_STUDIO_RETRIES=2,
+        LABEL_STUDIO_RETRY_DELAY=0.2,
+        START_TRAINING_EACH_N_UPDATES=0,
+    )
     try:
         before = client.post("/predict", json=predict_body()).json["results"][0]
         expected = {"401": "refused the API key (401)", "500": "answered 500", "unreachable": "unreachable"}[failure]
@@ -227,7 +269,7 @@ def test_label_studio_failing_during_a_job(failure, make_client, rule_model_dir)
 INTERRUPTED_SAVE = textwrap.dedent("""
     import os, shutil, signal, sys
     from pathlib import Path
-    from ner.store import ModelStore
+    from store.local import ModelStore
     source, root = Path(sys.argv[1]), sys.argv[2]
     files = sorted(source.iterdir())
 
@@ -241,7 +283,7 @@ INTERRUPTED_SAVE = textwrap.dedent("""
 
 
 def test_model_write_interrupted(tmp_path, make_client, rule_model_dir):
-    from ner.store import ModelStore
+    from store.local import ModelStore
 
     models = tmp_path / "models"
     store = ModelStore(models)
@@ -251,8 +293,12 @@ def test_model_write_interrupted(tmp_path, make_client, rule_model_dir):
     assert client.post("/predict", json=predict_body()).json["results"][0]["model_version"] == good.name
 
     for attempt in range(3):
-        done = subprocess.run([sys.executable, "-c", INTERRUPTED_SAVE, str(rule_model_dir), str(models)], cwd=REPO,
-                              capture_output=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", INTERRUPTED_SAVE, str(rule_model_dir), str(models)],
+            cwd=REPO,
+            capture_output=True,
+            timeout=120,
+        )
         assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
     leftovers = list((models / "1" / "versions").glob(".incoming-*"))
     assert len(leftovers) == 3 and all(any(p.iterdir()) for p in leftovers)  # half-written folders are there...

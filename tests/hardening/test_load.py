@@ -3,6 +3,7 @@
 Figures (p50/p99 latency, requests, errors) are printed, and written to tests/hardening/results/load.json
 when HARDENING_RESULTS=1.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import pytest
 import redis
 import requests
 
-from tests.data.corpus import LABEL_CONFIG, make_tasks
+from tests.data.corpus import make_tasks
 from tests.hardening.conftest import annotation_webhook, predict_body, save_rule_version
 from tests.support.servers import start_gunicorn
 
@@ -47,9 +48,16 @@ def test_webhook_burst_counts_exactly_and_coalesces(tmp_path, rule_model_dir):
     except redis.RedisError:
         pytest.skip("no Redis on 127.0.0.1:6379")
     shared.flushdb()
-    proc, url = start_gunicorn(tmp_path, workers=2, threads=8, MODEL_DIR=tmp_path / "models", REDIS_URL=url_redis,
-                               BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=25,
-                               LOG_LEVEL="WARNING")
+    proc, url = start_gunicorn(
+        tmp_path,
+        workers=2,
+        threads=8,
+        MODEL_DIR=tmp_path / "models",
+        REDIS_URL=url_redis,
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=25,
+        LOG_LEVEL="WARNING",
+    )
     plan = {1: 120, 2: 80}  # annotations per project: 200 webhooks
     bodies = [annotation_webhook(t, project=p) for p, n in plan.items() for t in make_tasks(n, seed=p, start_id=1)]
     session_local = threading.local()
@@ -79,8 +87,17 @@ def test_webhook_burst_counts_exactly_and_coalesces(tmp_path, rule_model_dir):
         assert len(jobs) == len(plan)
         slowest = max(a[3] for a in answers)
         print(f"{len(bodies)} webhooks from 20 clients in {took:.2f}s, slowest {slowest * 1000:.0f} ms, 0 errors")
-        record("webhook_burst", {"webhooks": len(bodies), "clients": 20, "seconds": round(took, 2),
-                                 "slowest_ms": round(slowest * 1000), "errors": 0, "jobs_queued": len(jobs)})
+        record(
+            "webhook_burst",
+            {
+                "webhooks": len(bodies),
+                "clients": 20,
+                "seconds": round(took, 2),
+                "slowest_ms": round(slowest * 1000),
+                "errors": 0,
+                "jobs_queued": len(jobs),
+            },
+        )
     finally:
         proc.stop()
         shared.flushdb()
@@ -89,7 +106,7 @@ def test_webhook_burst_counts_exactly_and_coalesces(tmp_path, rule_model_dir):
 def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     import psutil
 
-    from ner.store import ModelStore
+    from store.local import ModelStore
 
     duration, clients = 60.0, 8
     models = tmp_path / "models"
@@ -97,8 +114,9 @@ def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     first = save_rule_version(store, rule_model_dir, annotations=1)
     second = save_rule_version(store, rule_model_dir, annotations=2)
     store.deploy(1, first.name)
-    proc, url = start_gunicorn(tmp_path, workers=2, threads=4, MODEL_DIR=models, BASELINE_MODEL_NAME=rule_model_dir,
-                               LOG_LEVEL="WARNING")
+    proc, url = start_gunicorn(
+        tmp_path, workers=2, threads=4, MODEL_DIR=models, BASELINE_MODEL_NAME=rule_model_dir, LOG_LEVEL="WARNING"
+    )
     deadline = time.time() + 60  # /health answered from the first worker; the second may still be booting
     while len(workers := psutil.Process(proc.proc.pid).children()) < 2 and time.time() < deadline:
         time.sleep(0.2)
@@ -162,10 +180,20 @@ def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     # after the switch window carries the new version, shows that both switched.
     busy = {pid: round(cpu_after[pid] - cpu_before[pid], 2) for pid in cpu_before}
     assert all(seconds > 1.0 for seconds in busy.values()), busy
-    figures = {"clients": clients, "seconds": duration, "workers": 2, "requests": len(results), "errors": 0,
-               "requests_per_s": round(len(results) / duration, 1), "p50_ms": round(p50 * 1000, 1),
-               "p99_ms": round(p99 * 1000, 1), "after_deploy": len(after), "stale_while_loading": len(stale),
-               "switch_s": round(switch_s, 2), "stale_after_grace": 0,
-               "worker_cpu_s_after_deploy": list(busy.values())}
+    figures = {
+        "clients": clients,
+        "seconds": duration,
+        "workers": 2,
+        "requests": len(results),
+        "errors": 0,
+        "requests_per_s": round(len(results) / duration, 1),
+        "p50_ms": round(p50 * 1000, 1),
+        "p99_ms": round(p99 * 1000, 1),
+        "after_deploy": len(after),
+        "stale_while_loading": len(stale),
+        "switch_s": round(switch_s, 2),
+        "stale_after_grace": 0,
+        "worker_cpu_s_after_deploy": list(busy.values()),
+    }
     print(f"/predict under load: {figures}")
     record("predict_under_load", figures)

@@ -1,4 +1,5 @@
 """Security: basic auth on every route and method, the webhook secret, no path escaping MODEL_DIR, no leaked secrets."""
+
 from __future__ import annotations
 
 import base64
@@ -9,14 +10,25 @@ from pathlib import Path
 import pytest
 import requests
 
-from ner.store import ModelStore
+from store.local import ModelStore
 from tests.data.corpus import LABEL_CONFIG
 from tests.hardening.conftest import predict_body, save_rule_version, start_training_webhook
 from tests.support.servers import start_gunicorn
 from tests.support.slow_http import FailingServer
 
-ROUTES = ["/", "/health", "/setup", "/predict", "/webhook", "/metrics", "/versions", "/select_samples",
-          "/train_status", "/deploy", "/nowhere"]
+ROUTES = [
+    "/",
+    "/health",
+    "/setup",
+    "/predict",
+    "/webhook",
+    "/metrics",
+    "/versions",
+    "/select_samples",
+    "/train_status",
+    "/deploy",
+    "/nowhere",
+]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 USER, PASSWORD, SECRET = "ls-user", "pw-Zq8Kd93LmX", "whs-Yt5Rb21NpQ"
 API_KEY = "apikey0123456789abcdef0123456789abcdeZZ"
@@ -28,13 +40,25 @@ def basic(user: str, password: str) -> dict:
 
 @pytest.fixture
 def auth_client(make_client, rule_model_dir):
-    return make_client(BASELINE_MODEL_NAME=rule_model_dir, BASIC_AUTH_USER=USER, BASIC_AUTH_PASS=PASSWORD,
-                       WEBHOOK_SECRET=SECRET, START_TRAINING_EACH_N_UPDATES=0)
+    return make_client(
+        BASELINE_MODEL_NAME=rule_model_dir,
+        BASIC_AUTH_USER=USER,
+        BASIC_AUTH_PASS=PASSWORD,
+        WEBHOOK_SECRET=SECRET,
+        START_TRAINING_EACH_N_UPDATES=0,
+    )
 
 
 def test_basic_auth_covers_every_route_and_method(auth_client):
-    wrong = [{}, basic(USER, "wrong"), basic("someone", PASSWORD), basic(USER, ""), {"Authorization": "Basic !!!"},
-             {"Authorization": f"Bearer {PASSWORD}"}, {"Authorization": "Basic " + base64.b64encode(USER.encode()).decode()}]
+    wrong = [
+        {},
+        basic(USER, "wrong"),
+        basic("someone", PASSWORD),
+        basic(USER, ""),
+        {"Authorization": "Basic !!!"},
+        {"Authorization": f"Bearer {PASSWORD}"},
+        {"Authorization": "Basic " + base64.b64encode(USER.encode()).decode()},
+    ]
     checked = 0
     for path in ROUTES:
         for method in METHODS:
@@ -72,9 +96,34 @@ def test_no_secret_means_webhook_needs_basic_auth(make_client, rule_model_dir):
     assert client.post("/webhook", json=body, headers=basic(USER, PASSWORD)).status_code == 201
 
 
-TRAVERSAL = ["../../outside", "..", "../", "/etc/passwd", "/tmp/x", "..\\..\\outside", "%2e%2e%2foutside",
-             "1/../../outside", "1/..", "~/x", "C:\\outside", "\x00", "1\x00/../x", "../1", "./1", "-1", "+1", "1e3",
-             "0x1", "１", "١", " ", "1 2", "99999999999999999999999", "p1-v1-n1", "1/versions/../../../outside"]
+TRAVERSAL = [
+    "../../outside",
+    "..",
+    "../",
+    "/etc/passwd",
+    "/tmp/x",
+    "..\\..\\outside",
+    "%2e%2e%2foutside",
+    "1/../../outside",
+    "1/..",
+    "~/x",
+    "C:\\outside",
+    "\x00",
+    "1\x00/../x",
+    "../1",
+    "./1",
+    "-1",
+    "+1",
+    "1e3",
+    "0x1",
+    "１",
+    "١",
+    " ",
+    "1 2",
+    "99999999999999999999999",
+    "p1-v1-n1",
+    "1/versions/../../../outside",
+]
 # Accepted on purpose, never used as a path: "<id>.<created>" is Label Studio's /setup form (everything after the
 # first dot is dropped), and an empty project in /predict means "no project".
 DOTTED = ["1.2/../../outside", "1.../../outside", "1./etc/passwd", ""]
@@ -101,8 +150,15 @@ def test_project_ids_and_versions_never_escape_model_dir(tmp_path, make_client, 
         requests_ = [
             ("/setup", {"project": payload, "schema": LABEL_CONFIG}),
             ("/predict", {**predict_body(), "project": payload}),
-            ("/webhook", {"action": "ANNOTATION_CREATED", "project": {"id": payload, "label_config": LABEL_CONFIG},
-                          "task": {"id": 5, "data": {"text": "x"}}, "annotation": {"id": 9, "result": []}}),
+            (
+                "/webhook",
+                {
+                    "action": "ANNOTATION_CREATED",
+                    "project": {"id": payload, "label_config": LABEL_CONFIG},
+                    "task": {"id": 5, "data": {"text": "x"}},
+                    "annotation": {"id": 9, "result": []},
+                },
+            ),
             ("/webhook", {"action": "START_TRAINING", "project": payload}),
             ("/select_samples", {"project_id": payload, "tasks": tasks, "label_config": LABEL_CONFIG}),
             ("/deploy", {"project_id": payload, "version": "p1-v1-n1"}),
@@ -131,15 +187,27 @@ def test_project_ids_and_versions_never_escape_model_dir(tmp_path, make_client, 
 def test_secrets_never_in_logs_or_error_bodies(tmp_path, rule_model_dir):
     stand_in = FailingServer(delay=0.0, status=401)
     proc, url = start_gunicorn(
-        tmp_path, workers=1, threads=4, MODEL_DIR=tmp_path / "models", BASELINE_MODEL_NAME=rule_model_dir,
-        LABEL_STUDIO_HOST=stand_in.url, LABEL_STUDIO_API_KEY=API_KEY, BASIC_AUTH_USER=USER, BASIC_AUTH_PASS=PASSWORD,
-        WEBHOOK_SECRET=SECRET, LABEL_STUDIO_RETRIES=1, LABEL_STUDIO_RETRY_DELAY=0.1, LOG_LEVEL="DEBUG",
-        START_TRAINING_EACH_N_UPDATES=1)
+        tmp_path,
+        workers=1,
+        threads=4,
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        LABEL_STUDIO_HOST=stand_in.url,
+        LABEL_STUDIO_API_KEY=API_KEY,
+        BASIC_AUTH_USER=USER,
+        BASIC_AUTH_PASS=PASSWORD,
+        WEBHOOK_SECRET=SECRET,
+        LABEL_STUDIO_RETRIES=1,
+        LABEL_STUDIO_RETRY_DELAY=0.1,
+        LOG_LEVEL="DEBUG",
+        START_TRAINING_EACH_N_UPDATES=1,
+    )
     auth = (USER, PASSWORD)
     bodies = []
     try:
         calls = [
-            ("get", "/health", {}), ("post", "/predict", {"json": predict_body()}),
+            ("get", "/health", {}),
+            ("post", "/predict", {"json": predict_body()}),
             ("post", "/predict", {"json": predict_body(), "auth": (USER, "nope")}),
             ("post", "/predict", {"json": predict_body(), "auth": auth}),
             ("post", "/predict", {"data": b"{", "auth": auth}),
@@ -149,7 +217,8 @@ def test_secrets_never_in_logs_or_error_bodies(tmp_path, rule_model_dir):
             ("post", "/webhook", {"json": start_training_webhook(), "headers": {"X-Webhook-Secret": SECRET}}),
             ("post", "/select_samples", {"json": {"project_id": 1, "limit": 3}, "auth": auth}),  # Label Studio 401
             ("post", "/deploy", {"json": {"project_id": 1, "version": "p1-v9-n9"}, "auth": auth}),
-            ("delete", "/predict", {"auth": auth}), ("get", "/nowhere", {"auth": auth}),
+            ("delete", "/predict", {"auth": auth}),
+            ("get", "/nowhere", {"auth": auth}),
         ]
         for method, path, kwargs in calls:
             bodies.append(getattr(requests, method)(url + path, timeout=30, **kwargs).text)
@@ -190,7 +259,8 @@ def deployable(tmp_path, rule_model_dir) -> str:
 
 @pytest.mark.parametrize("remote", ["10.1.2.3", "192.168.0.7", "2001:db8::5", "0.0.0.0"])
 def test_without_basic_auth_deploy_is_refused_beyond_loopback_naming_the_setting(
-        make_client, rule_model_dir, tmp_path, remote):
+    make_client, rule_model_dir, tmp_path, remote
+):
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir)
     version = deployable(tmp_path, rule_model_dir)
     refused = client.post("/deploy", json={"project_id": 1, "version": version}, environ_base={"REMOTE_ADDR": remote})

@@ -1,6 +1,7 @@
 """The annotation mirror under concurrent writers: separate processes (as gunicorn workers, or web hosts, are) never
 lose an annotation of a task they both write. Both kinds: files on one host (MODEL_STORE=local) and a Redis hash
 shared by every host (MODEL_STORE=mlflow)."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -8,8 +9,8 @@ import multiprocessing
 import pytest
 import redis
 
-from ner.store import ModelStore
-from training.annotation_mirror import REDIS_KEY, AnnotationMirror, RedisAnnotationMirror
+from infra.annotation_mirror import REDIS_KEY, AnnotationMirror, RedisAnnotationMirror
+from store.local import ModelStore
 
 WRITES = 150
 TASK = {"id": 7, "data": {"text": "Angela Merkel met Macron in Berlin."}}

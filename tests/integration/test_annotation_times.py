@@ -1,4 +1,5 @@
 """Lead times from Label Studio's webhooks reach the cost model, in-process (files) and through real Redis."""
+
 from __future__ import annotations
 
 import copy
@@ -6,11 +7,11 @@ import copy
 import pytest
 import redis
 
-from ner.store import ModelStore
-from ner.words import split_words
+from infra.lead_times import AnnotationTimes, observation
+from store.local import ModelStore
 from tests.conftest import fixture
 from tests.data.corpus import LABEL_CONFIG, make_tasks
-from training.annotation_times import AnnotationTimes, observation
+from text.words import split_words
 from uncertainty import MIN_TIMED
 
 
@@ -24,8 +25,14 @@ def timed_webhook(task: dict, seconds) -> dict:
 
 def test_only_real_lead_times_are_observations():
     assert observation(12, {"lead_time": 31.5}) == (12, 31.5)
-    for annotation in ({"lead_time": None}, {"lead_time": 0}, {"lead_time": "5"}, {"lead_time": True},
-                       {"lead_time": 9.0, "was_cancelled": True}, None):
+    for annotation in (
+        {"lead_time": None},
+        {"lead_time": 0},
+        {"lead_time": "5"},
+        {"lead_time": True},
+        {"lead_time": 9.0, "was_cancelled": True},
+        None,
+    ):
         assert observation(12, annotation) is None
     assert observation(0, {"lead_time": 4.0}) is None
 
@@ -39,9 +46,13 @@ def test_webhook_lead_times_make_cost_aware_selection_use_a_fitted_cost(make_cli
         seconds = None if i < 5 else 4.0 + 0.8 * words  # the first 5 made by the SDK: no lead time
         assert client.post("/webhook", json=timed_webhook(task, seconds)).status_code in (200, 201)
     pool = [{"id": 100 + i, "data": {"text": t}} for i, t in enumerate(["Angela maybe", "maybe perhaps in Paris"])]
-    body = client.post("/select_samples", json={"project_id": 1, "tasks": pool, "label_config": LABEL_CONFIG,
-                                                "cost_aware": True, "limit": 2}).json
-    assert body["cost"]["observations"] == MIN_TIMED and body["cost"]["source"] == f"lead times of {MIN_TIMED} annotations"
+    body = client.post(
+        "/select_samples",
+        json={"project_id": 1, "tasks": pool, "label_config": LABEL_CONFIG, "cost_aware": True, "limit": 2},
+    ).json
+    assert (
+        body["cost"]["observations"] == MIN_TIMED and body["cost"]["source"] == f"lead times of {MIN_TIMED} annotations"
+    )
     assert body["cost"]["b"] == pytest.approx(0.8, abs=0.05) and body["cost"]["a"] == pytest.approx(4.0, abs=0.5)
 
 

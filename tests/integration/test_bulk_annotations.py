@@ -3,6 +3,7 @@ towards training like single ones and reach the local annotation mirror.
 
 Jobs talk to a Label Studio stand-in that answers 500 after 2 s: enough to see a job queued, without training.
 """
+
 from __future__ import annotations
 
 import copy
@@ -10,10 +11,10 @@ import time
 
 import pytest
 
-from ner.store import ModelStore
+from infra.annotation_mirror import AnnotationMirror
+from store.local import ModelStore
 from tests.conftest import fixture
 from tests.support.slow_http import FailingServer
-from training.annotation_mirror import AnnotationMirror
 
 TEXTS = ["Angela Merkel met Macron in Berlin.", "Sony is based in Tokyo.", "Tim Cook visited Paris."]
 
@@ -21,13 +22,20 @@ TEXTS = ["Angela Merkel met Macron in Berlin.", "Sony is based in Tokyo.", "Tim 
 @pytest.fixture
 def client(make_client, rule_model_dir, tmp_path):
     server = FailingServer(delay=2.0, status=500)
-    app = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=10,
-                      LABEL_STUDIO_HOST=server.url, LABEL_STUDIO_API_KEY="k" * 40, LABEL_STUDIO_RETRIES=0,
-                      MODEL_DIR=tmp_path / "models")
+    app = make_client(
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=10,
+        LABEL_STUDIO_HOST=server.url,
+        LABEL_STUDIO_API_KEY="k" * 40,
+        LABEL_STUDIO_RETRIES=0,
+        MODEL_DIR=tmp_path / "models",
+    )
     yield app
     deadline = time.time() + 20  # let a queued job meet the stand-in's 500 before the stand-in goes
     while time.time() < deadline and app.get("/train_status?project=1").json["jobs"].get("1", {}).get("state") in (
-            "queued", "running"):
+        "queued",
+        "running",
+    ):
         time.sleep(0.2)
     server.close()
 
@@ -53,8 +61,12 @@ def project_with_nothing_waiting() -> dict:
 def annotations_created(n: int) -> dict:
     """The payload Label Studio 1.23's webhook code builds: lists under "annotation" and (nested) "task"."""
     tasks, annotations = tasks_and_annotations(n)
-    return {"action": "ANNOTATIONS_CREATED", "annotation": annotations, "task": tasks,
-            "project": project_with_nothing_waiting()}
+    return {
+        "action": "ANNOTATIONS_CREATED",
+        "annotation": annotations,
+        "task": tasks,
+        "project": project_with_nothing_waiting(),
+    }
 
 
 def tasks_created(n: int) -> dict:

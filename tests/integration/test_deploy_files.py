@@ -3,9 +3,9 @@
 They must stay in step with the code (every variable Settings.from_env reads), the README's configuration table,
 the RQ queue, and each other. The image's own CMD and HEALTHCHECK are run here against a real gunicorn.
 """
+
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -57,12 +57,12 @@ class _RecordingEnv(dict):
 
 
 def settings_variables() -> set[str]:
-    """Every variable Settings.from_env reads: recorded on a real call, plus its literal reads in settings.py."""
+    """Every variable Settings.from_env reads: recorded on a real call, plus its literal reads in settings."""
     from settings import Settings
 
     env = _RecordingEnv()
     Settings.from_env(env)
-    source = (REPO / "settings.py").read_text()
+    source = (REPO / "settings/__init__.py").read_text()
     literal = set(re.findall(r'env\.get\(\s*"([A-Z][A-Z0-9_]*)"', source))
     literal |= set(re.findall(r'_(?:int|float|bool|choice)\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', source))
     return env.read | literal
@@ -120,17 +120,29 @@ def dockerfile_env() -> dict[str, str]:
 
 def dockerignore_excludes(path: str) -> bool:
     """Docker's rule, closely enough: the last matching pattern wins; a match on a folder covers its contents."""
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.strip().startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     parts = path.split("/")
     prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     excluded = False
     for pattern in patterns:
         negate = pattern.startswith("!")
         glob = pattern.lstrip("!").strip("/")
-        regex = "".join("(.*/)?" if token == "**/" else ".*" if token == "**" else "[^/]*" if token == "*"
-                        else "[^/]" if token == "?" else re.escape(token)
-                        for token in re.findall(r"\*\*/|\*\*|\*|\?|[^*?]+", glob))
+        regex = "".join(
+            "(.*/)?"
+            if token == "**/"
+            else ".*"
+            if token == "**"
+            else "[^/]*"
+            if token == "*"
+            else "[^/]"
+            if token == "?"
+            else re.escape(token)
+            for token in re.findall(r"\*\*/|\*\*|\*|\?|[^*?]+", glob)
+        )
         if any(re.fullmatch(regex, prefix) for prefix in prefixes):
             excluded = not negate
     return excluded
@@ -151,8 +163,9 @@ def test_backend_and_worker_get_every_setting_passed_through():
     backend, worker = services["backend"]["environment"], services["worker"]["environment"]
     assert backend == worker, "backend and worker must see the same settings"
     expected = settings_variables()
-    assert set(backend) == expected, (f"missing: {sorted(expected - set(backend))}, "
-                                      f"unknown: {sorted(set(backend) - expected)}")
+    assert set(backend) == expected, (
+        f"missing: {sorted(expected - set(backend))}, unknown: {sorted(set(backend) - expected)}"
+    )
     for name, value in backend.items():
         match = INTERPOLATION.match(str(value))
         assert match and match.group(1) == name, f"{name}: {value!r} is not ${{{name}:-default}}"
@@ -206,7 +219,7 @@ def test_compose_has_the_five_services_and_shares_the_data_volume():
 
 
 def test_worker_runs_rq_on_the_training_queue():
-    from training.rq_queue import ENTRY_POINT, QUEUE_NAME
+    from infra.rq_queue import ENTRY_POINT, QUEUE_NAME
     from worker import run_job
 
     services = compose()["services"]
@@ -224,8 +237,10 @@ def test_mlflow_server_on_postgres_is_the_registry_backend_and_worker_use():
     assert command[:2] == ["mlflow", "server"]
     backend_store = command[command.index("--backend-store-uri") + 1]
     postgres = services["postgres"]["environment"]
-    assert backend_store == (f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
-                             f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    assert backend_store == (
+        f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
     artifacts = command[command.index("--artifacts-destination") + 1]
     assert f"mlflow-artifacts:{artifacts}" in services["mlflow"]["volumes"], "artifacts must live on a volume"
     assert command[command.index("--host") + 1] == "0.0.0.0" and "5000:5000" in services["mlflow"]["ports"]
@@ -240,8 +255,11 @@ def test_mlflow_server_on_postgres_is_the_registry_backend_and_worker_use():
 
 
 def _run_index(instructions, *needles) -> int:
-    hits = [i for i, (keyword, rest) in enumerate(instructions)
-            if keyword == "RUN" and all(needle in rest for needle in needles)]
+    hits = [
+        i
+        for i, (keyword, rest) in enumerate(instructions)
+        if keyword == "RUN" and all(needle in rest for needle in needles)
+    ]
     assert hits, f"no RUN with {needles}"
     return hits[0]
 
@@ -250,8 +268,10 @@ def test_dockerfile_base_user_ports_and_volume():
     instructions = dockerfile()
     keywords = [keyword for keyword, _ in instructions]
     # A build stage, then the image itself on a clean copy of the same base.
-    assert [rest for keyword, rest in instructions if keyword == "FROM"] == ["python:3.11-slim AS build",
-                                                                            "python:3.11-slim"]
+    assert [rest for keyword, rest in instructions if keyword == "FROM"] == [
+        "python:3.11-slim AS build",
+        "python:3.11-slim",
+    ]
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), f"the image runs as {users[-1:] or 'root'}"
     assert any(keyword == "RUN" and "useradd" in rest and users[-1] in rest for keyword, rest in instructions)
@@ -259,8 +279,11 @@ def test_dockerfile_base_user_ports_and_volume():
     env = dockerfile_env()
     assert env["HF_HUB_OFFLINE"] == "1" and env["PORT"] == "9090"
     assert env["WORKERS"] == "1" and env["THREADS"] == "8"
-    volumes = [json.loads(rest) if rest.startswith("[") else rest.split() for keyword, rest in instructions
-               if keyword == "VOLUME"]
+    volumes = [
+        json.loads(rest) if rest.startswith("[") else rest.split()
+        for keyword, rest in instructions
+        if keyword == "VOLUME"
+    ]
     assert any(env["MODEL_DIR"].startswith(path.rstrip("/") + "/") for group in volumes for path in group)
     assert [rest for keyword, rest in instructions if keyword == "EXPOSE"] == [env["PORT"]]
 
@@ -295,22 +318,28 @@ def test_dockerfile_build_arguments_choose_torch_and_pass_pip_settings_through()
     assert args["TORCH_BUILD"] == ""
     # Declared without a default, so an unset one stays unset (an empty PIP_INDEX_URL would be an empty index).
     assert {name: args.get(name, "missing") for name in ("PIP_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT")} == {
-        "PIP_INDEX_URL": None, "PIP_FIND_LINKS": None, "PIP_CERT": None}
+        "PIP_INDEX_URL": None,
+        "PIP_FIND_LINKS": None,
+        "PIP_CERT": None,
+    }
     # Only the build stage sees them: the image's own history and environment keep no mirror URL or CA path.
     final = max(i for i, (keyword, _) in enumerate(dockerfile()) if keyword == "FROM")
     assert not [rest for keyword, rest in dockerfile()[final:] if keyword == "ARG"]
 
 
-@pytest.mark.parametrize("index, build, version, ok", [
-    ("https://download.pytorch.org/whl/cpu", "", "2.13.0+cpu", True),
-    ("https://download.pytorch.org/whl/cpu/", "", "2.13.0", False),
-    ("https://download.pytorch.org/whl/cu128", "", "2.13.0+cu128", True),
-    ("https://download.pytorch.org/whl/cu128", "", "2.13.0+cpu", False),
-    ("", "", "2.13.0", True),
-    ("", "cpu", "2.13.0+cpu", True),
-    ("", "cpu", "2.13.0", False),
-    ("https://mirror.example/pytorch/cpu", "cpu", "2.13.0+cpu", True),
-])
+@pytest.mark.parametrize(
+    "index, build, version, ok",
+    [
+        ("https://download.pytorch.org/whl/cpu", "", "2.13.0+cpu", True),
+        ("https://download.pytorch.org/whl/cpu/", "", "2.13.0", False),
+        ("https://download.pytorch.org/whl/cu128", "", "2.13.0+cu128", True),
+        ("https://download.pytorch.org/whl/cu128", "", "2.13.0+cpu", False),
+        ("", "", "2.13.0", True),
+        ("", "cpu", "2.13.0+cpu", True),
+        ("", "cpu", "2.13.0", False),
+        ("https://mirror.example/pytorch/cpu", "cpu", "2.13.0+cpu", True),
+    ],
+)
 def test_the_torch_build_check_follows_the_chosen_index(tmp_path, index, build, version, ok):
     """The Dockerfile's own check, run by sh against a stand-in torch module that reports `version`."""
     (rest,) = [rest for keyword, rest in dockerfile() if keyword == "RUN" and "pip install torch==" in rest]
@@ -318,8 +347,13 @@ def test_the_torch_build_check_follows_the_chosen_index(tmp_path, index, build, 
     assert check.startswith('index="${TORCH_INDEX_URL%/}"') and "python -c" in check, check
     (tmp_path / "torch.py").write_text(f"__version__ = {version!r}\n")
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path), "TORCH_INDEX_URL": index, "TORCH_BUILD": build}
-    done = subprocess.run(["sh", "-c", check.replace("python -c", f"{sys.executable} -c", 1)], env=env,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["sh", "-c", check.replace("python -c", f"{sys.executable} -c", 1)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert (done.returncode == 0) == ok, done.stderr
 
 
@@ -328,8 +362,13 @@ def test_dockerfile_cmd_is_gunicorn_with_preload():
     assert len(cmd) == 1 and cmd[0][:2] == ["sh", "-c"], "CMD must go through a shell so ${PORT} etc. expand"
     script = cmd[0][2]
     assert script.startswith("exec gunicorn "), "exec: gunicorn must be PID 1 to get SIGTERM"
-    for part in ("--preload", "--bind 0.0.0.0:${PORT}", "--workers ${WORKERS}", "--threads ${THREADS}",
-                 "--timeout 300"):
+    for part in (
+        "--preload",
+        "--bind 0.0.0.0:${PORT}",
+        "--workers ${WORKERS}",
+        "--threads ${THREADS}",
+        "--timeout 300",
+    ):
         assert part in script
     assert script.endswith(" _wsgi:app")
 
@@ -338,8 +377,8 @@ SERVICE_IMPORTS = """
 import importlib, json, sys
 from pathlib import Path
 repo = Path(sys.argv[1]).resolve()
-for name in ("_wsgi", "model", "runtime", "sampling", "protocol.app", "worker", "training.pipeline",
-             "training.tracking", "label_studio_api"):
+for name in ("_wsgi", "model", "services.runtime", "services.select", "web.app", "worker", "training.pipeline",
+             "training.tracking", "infra.label_studio"):
     importlib.import_module(name)
 files = set()
 for module in list(sys.modules.values()):
@@ -352,12 +391,18 @@ print(json.dumps(sorted(files)))
 
 def test_dockerignore_keeps_the_app_and_drops_secrets_and_history():
     # A fresh interpreter, so modules that other tests imported (bench/, tests/) do not count as the service's.
-    out = subprocess.run([sys.executable, "-c", SERVICE_IMPORTS, str(REPO)], cwd=REPO, capture_output=True,
-                         text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", SERVICE_IMPORTS, str(REPO)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     needed = {"requirements.txt", "constraints.txt", *json.loads(out.stdout.strip().splitlines()[-1])}
-    assert {"_wsgi.py", "worker.py", "settings.py", "training/job.py", "ner/__init__.py"} <= needed
+    assert {"_wsgi.py", "worker.py", "settings/__init__.py", "services/train_job.py", "text/__init__.py"} <= needed
     assert not [path for path in needed if dockerignore_excludes(path)], "the image would lack these"
-    for path in (".env", ".git/config", "models/1/deployed", "tests/conftest.py", "ner/__pycache__/x.pyc"):
+    for path in (".env", ".git/config", "models/1/deployed", "tests/conftest.py", "text/__pycache__/x.pyc"):
         assert dockerignore_excludes(path), f"{path} would go into the build context"
 
 
@@ -376,9 +421,16 @@ def _healthcheck(env: dict[str, str]) -> int:
 def test_image_cmd_serves_and_healthcheck_passes_only_with_credentials(tmp_path, rule_model_dir):
     (cmd,) = [json.loads(rest) for keyword, rest in dockerfile() if keyword == "CMD"]
     port = str(free_port())
-    env = service_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PORT=port,
-                      WORKERS="1", THREADS="2", MODEL_DIR=tmp_path / "models", BASELINE_MODEL_NAME=rule_model_dir,
-                      BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="s3cret")
+    env = service_env(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PORT=port,
+        WORKERS="1",
+        THREADS="2",
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        BASIC_AUTH_USER="ls",
+        BASIC_AUTH_PASS="s3cret",
+    )
     server = Process(cmd, env, tmp_path / "image-cmd.log")
     try:
         url = f"http://127.0.0.1:{port}/health"
@@ -423,8 +475,14 @@ def test_compose_cli_accepts_the_file_and_resolves_the_defaults(tmp_path):
     clean = {k: v for k, v in os.environ.items() if k not in settings_variables()}
 
     def config(path: Path, *extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*cli, "--env-file", str(empty), "-f", str(path), *extra], cwd=path.parent, env=clean,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [*cli, "--env-file", str(empty), "-f", str(path), *extra],
+            cwd=path.parent,
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     checked = config(REPO / "docker-compose.yml", "config", "-q")
     assert checked.returncode == 0, checked.stderr

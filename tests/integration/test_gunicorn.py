@@ -1,4 +1,5 @@
 """`gunicorn _wsgi:app` serves Label Studio's requests, and /health stays fast while predictions run."""
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,14 @@ from tests.support.servers import start_gunicorn
 
 @pytest.fixture
 def served(tmp_path, rule_model_dir):
-    proc, url = start_gunicorn(tmp_path, workers=1, threads=4, MODEL_DIR=tmp_path / "models",
-                               BASELINE_MODEL_NAME=rule_model_dir, MAX_SEQUENCE_LENGTH=64)
+    proc, url = start_gunicorn(
+        tmp_path,
+        workers=1,
+        threads=4,
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        MAX_SEQUENCE_LENGTH=64,
+    )
     yield url
     proc.stop()
 
@@ -30,11 +37,14 @@ def test_gunicorn_serves_setup_and_predict(served):
 
 def test_health_answers_within_a_second_while_a_big_predict_runs(served):
     body = fixture("predict_retrieve_action")["body"]
-    body["tasks"] = [{"id": i, "data": {"text": "Angela Merkel visited the Sony offices in Tokyo. " * 20}}
-                     for i in range(300)]
+    body["tasks"] = [
+        {"id": i, "data": {"text": "Angela Merkel visited the Sony offices in Tokyo. " * 20}} for i in range(300)
+    ]
     requests.post(served + "/setup", json=fixture("setup")["body"], timeout=3)
     done = {}
-    worker = threading.Thread(target=lambda: done.setdefault("r", requests.post(served + "/predict", json=body, timeout=300)))
+    worker = threading.Thread(
+        target=lambda: done.setdefault("r", requests.post(served + "/predict", json=body, timeout=300))
+    )
     worker.start()
     time.sleep(0.5)
     slowest = 0.0
@@ -51,10 +61,16 @@ def test_health_answers_within_a_second_while_a_big_predict_runs(served):
 
 @pytest.mark.parametrize("workers, override", [(2, ""), (1, "3")])
 def test_each_worker_takes_its_share_of_the_cores_or_torch_threads(tmp_path, rule_model_dir, workers, override):
-    from ner.threads import available_cores
+    from modeling.threads import available_cores
 
-    proc, url = start_gunicorn(tmp_path, workers=workers, threads=2, MODEL_DIR=tmp_path / "models",
-                               BASELINE_MODEL_NAME=rule_model_dir, TORCH_THREADS=override)
+    proc, url = start_gunicorn(
+        tmp_path,
+        workers=workers,
+        threads=2,
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        TORCH_THREADS=override,
+    )
     try:
         expected = int(override) if override else max(1, available_cores() // workers)
         seen = {requests.get(url + "/health", timeout=5).json()["torch_threads"] for _ in range(8)}
@@ -64,8 +80,15 @@ def test_each_worker_takes_its_share_of_the_cores_or_torch_threads(tmp_path, rul
 
 
 def test_concurrent_single_task_predicts_share_passes_and_each_gets_its_own_answer(tmp_path, rule_model_dir):
-    proc, url = start_gunicorn(tmp_path, workers=1, threads=8, MODEL_DIR=tmp_path / "models",
-                               BASELINE_MODEL_NAME=rule_model_dir, PREDICT_BATCH_WINDOW_MS=50, LOG_LEVEL="DEBUG")
+    proc, url = start_gunicorn(
+        tmp_path,
+        workers=1,
+        threads=8,
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        PREDICT_BATCH_WINDOW_MS=50,
+        LOG_LEVEL="DEBUG",
+    )
     try:
         setup = fixture("setup")["body"]
         requests.post(url + "/setup", json=setup, timeout=10)
@@ -78,8 +101,11 @@ def test_concurrent_single_task_predicts_share_passes_and_each_gets_its_own_answ
         def client(k):
             start.wait()
             for i in range(k, len(texts), 8):
-                body = {"tasks": [{"id": i, "data": {"text": texts[i]}}], "label_config": setup["schema"],
-                        "project": setup["project"]}
+                body = {
+                    "tasks": [{"id": i, "data": {"text": texts[i]}}],
+                    "label_config": setup["schema"],
+                    "project": setup["project"],
+                }
                 answers[i] = requests.post(url + "/predict", json=body, timeout=60).json()["results"]
 
         threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
@@ -92,7 +118,9 @@ def test_concurrent_single_task_predicts_share_passes_and_each_gets_its_own_answ
             (prediction,) = answers[i]
             got = [(r["value"]["text"], r["value"]["labels"][0]) for r in prediction["result"]]
             assert got == [(people[i % 4], "PER"), (places[i % 6], "LOC")], (i, text, prediction)
-            assert all(text[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in prediction["result"])
+            assert all(
+                text[r["value"]["start"] : r["value"]["end"]] == r["value"]["text"] for r in prediction["result"]
+            )
         assert "one forward pass for" in proc.log_path.read_text(), "no two requests ever shared a pass"
     finally:
         proc.stop()

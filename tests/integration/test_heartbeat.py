@@ -1,5 +1,6 @@
 """A running job's progress and heartbeat against a Redis that hangs: training never waits, the failure is logged,
 and the state catches up when Redis answers again."""
+
 from __future__ import annotations
 
 import logging
@@ -9,10 +10,10 @@ import time
 
 import pytest
 
+from infra.heartbeat import Heartbeat
+from infra.job_state import RedisTriggers
+from infra.redis_clients import heartbeat_client
 from tests.hardening.conftest import PrivateRedis
-from training.heartbeat import Heartbeat
-from training.triggers import RedisTriggers
-from training.redis_clients import heartbeat_client
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def test_progress_never_waits_for_a_hanging_redis_and_the_heartbeat_logs_it(redi
     triggers = RedisTriggers(heartbeat_client(redis_server.client(), timeout=0.3))
     triggers.request("1", "test", "job-a")
     generation = triggers.start("1", "job-a")
-    caplog.set_level(logging.WARNING, logger="training.heartbeat")
+    caplog.set_level(logging.WARNING, logger="infra.heartbeat")
     with Heartbeat(triggers, "1", "job-a", generation, every=0.2) as heartbeat:
         os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
         started = time.perf_counter()

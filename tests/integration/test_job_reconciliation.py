@@ -3,6 +3,7 @@ a running job, and a live job declared lost while its replacement runs. Real Red
 real `rq worker` processes, the web app in-process, tiny trainings of the rule model on webhook-delivered
 annotations (no Label Studio).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,14 +17,14 @@ from rq import Queue
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
-from ner.store import ModelStore
+from infra.dispatch import ENQUEUE_GRACE_S
+from infra.job_state import RedisTriggers
+from infra.rq_queue import QUEUE_NAME, RQQueue
+from store.local import ModelStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
 from tests.support.jobs import job, wait_job
 from tests.support.servers import Process, service_env
-from training.rq_queue import QUEUE_NAME, RQQueue
-from training.triggers import RedisTriggers
-from training.webhooks import ENQUEUE_GRACE_S
 
 SETUP = {"project": "1.1795511008", "schema": LABEL_CONFIG}
 
@@ -38,9 +39,21 @@ def redis_server(tmp_path):
 def settings_env(tmp_path, rule_model_dir, **overrides) -> dict:
     """A tiny training (the rule model, a few steps) that always deploys; no Label Studio, so jobs train on the
     annotations the webhooks delivered."""
-    return {**dict(MODEL_DIR=tmp_path / "models", BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0,
-                   DEPLOY_POLICY="always", NUM_TRAIN_EPOCHS=1, MIN_TRAIN_STEPS=5, BATCH_SIZE=16, LOG_LEVEL="INFO",
-                   JOB_HEARTBEAT_TIMEOUT=5, OMP_NUM_THREADS=1), **overrides}
+    return {
+        **dict(
+            MODEL_DIR=tmp_path / "models",
+            BASELINE_MODEL_NAME=rule_model_dir,
+            START_TRAINING_EACH_N_UPDATES=0,
+            DEPLOY_POLICY="always",
+            NUM_TRAIN_EPOCHS=1,
+            MIN_TRAIN_STEPS=5,
+            BATCH_SIZE=16,
+            LOG_LEVEL="INFO",
+            JOB_HEARTBEAT_TIMEOUT=5,
+            OMP_NUM_THREADS=1,
+        ),
+        **overrides,
+    }
 
 
 def rq_worker_without_redis_url(url: str, log, **env) -> Process:
@@ -62,7 +75,8 @@ def start_training(client) -> str:
 
 
 def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_url_trains_the_next(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     env = settings_env(tmp_path, rule_model_dir)
     client = make_client(REDIS_URL=redis_server.url, **env)
     annotate(client)
@@ -88,7 +102,8 @@ def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_
 
 
 def test_a_job_a_worker_took_but_never_started_is_lost_after_job_queued_timeout(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     """The worker took the job from the queue and died before the job ran its first line (RQ says started)."""
     client = make_client(REDIS_URL=redis_server.url, JOB_QUEUED_TIMEOUT=2, **settings_env(tmp_path, rule_model_dir))
     annotate(client, tasks=2)
@@ -104,15 +119,20 @@ def test_a_job_a_worker_took_but_never_started_is_lost_after_job_queued_timeout(
 
 
 def test_redis_restarted_empty_under_a_running_job_the_job_finishes_and_status_says_so(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
     client = make_client(REDIS_URL=redis_server.url, **env)
     annotate(client)
     worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
     try:
         assert start_training(client) == "queued"
-        running = wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
-                           timeout=120, describe=worker.tail)
+        running = wait_job(
+            client,
+            lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+            timeout=120,
+            describe=worker.tail,
+        )
         redis_server.stop()
         time.sleep(3)
         redis_server.start()  # same port, empty: the job state and the generation counter are gone
@@ -138,7 +158,8 @@ def horse_of(worker: Process) -> psutil.Process:
 
 
 def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     env = settings_env(tmp_path, rule_model_dir)
     client = make_client(REDIS_URL=redis_server.url, **env)
     annotate(client)
@@ -146,16 +167,24 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
     new_worker = None
     try:
         assert start_training(client) == "queued"
-        old = wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
-                       timeout=120, describe=old_worker.tail)
+        old = wait_job(
+            client,
+            lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+            timeout=120,
+            describe=old_worker.tail,
+        )
         horse = horse_of(old_worker)
         os.kill(horse.pid, signal.SIGSTOP)  # alive, but silent: no heartbeat
         try:
             wait_job(client, lambda s: s.get("state") != "running", timeout=30)  # declared lost
             assert start_training(client) == "queued"
             new_worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "new.log", **env)
-            new = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and s.get("runs", 0) >= 2,
-                           timeout=240, describe=new_worker.tail)
+            new = wait_job(
+                client,
+                lambda s: s.get("state") in ("finished", "failed") and s.get("runs", 0) >= 2,
+                timeout=240,
+                describe=new_worker.tail,
+            )
             assert new["state"] == "finished" and new["deployed"], (new, new_worker.tail())
             assert new["generation"] > old["generation"]
         finally:
@@ -181,15 +210,20 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
 
 
 def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_data_is_deployed_last(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
     client = make_client(REDIS_URL=redis_server.url, **env)
     annotate(client)
     worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
     try:
         assert start_training(client) == "queued"
-        wait_job(client, lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
-                 timeout=120, describe=worker.tail)
+        wait_job(
+            client,
+            lambda s: s.get("state") == "running" and float(s.get("progress") or 0) > 0.05,
+            timeout=120,
+            describe=worker.tail,
+        )
         os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
         try:
             started = time.perf_counter()
@@ -202,8 +236,12 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
         # or already refreshed (a follow-up); either way status names a live job, never a wedged one.
         assert start_training(client) in ("queued", "follow-up queued")
         assert job(client)["state"] in ("queued", "running")
-        done = wait_job(client, lambda s: s.get("state") in ("finished", "failed") and not s.get("followup"),
-                        timeout=300, describe=worker.tail)
+        done = wait_job(
+            client,
+            lambda s: s.get("state") in ("finished", "failed") and not s.get("followup"),
+            timeout=300,
+            describe=worker.tail,
+        )
         assert done["state"] == "finished", (done, worker.tail())
         store = ModelStore(tmp_path / "models")
         assert store.deployed(1) == store.versions(1)[-1].name  # the newest version was deployed last
@@ -225,15 +263,19 @@ def wait_raw(redis_server, predicate, timeout: float, describe=lambda: "") -> di
 
 
 def test_a_job_that_raises_in_its_worker_is_marked_failed_by_rqs_failure_callback(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     env = settings_env(tmp_path, rule_model_dir)
     client = make_client(REDIS_URL=redis_server.url, **env)
     annotate(client, tasks=2)
     assert start_training(client) == "queued"
     queued = raw_state(redis_server)
     # The worker's own environment is broken: run_job raises before the job body can record anything.
-    worker = Process([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_server.url, QUEUE_NAME],
-                     service_env(**{**env, "LEARNING_RATE": "fast"}), tmp_path / "worker.log")
+    worker = Process(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_server.url, QUEUE_NAME],
+        service_env(**{**env, "LEARNING_RATE": "fast"}),
+        tmp_path / "worker.log",
+    )
     try:
         failed = wait_raw(redis_server, lambda s: s.get("state") == "failed", timeout=60, describe=worker.tail)
     finally:
@@ -244,7 +286,8 @@ def test_a_job_that_raises_in_its_worker_is_marked_failed_by_rqs_failure_callbac
 
 
 def test_a_job_stopped_in_rq_is_marked_failed_by_rqs_stopped_callback(
-        tmp_path, redis_server, make_client, rule_model_dir):
+    tmp_path, redis_server, make_client, rule_model_dir
+):
     env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=2000)
     client = make_client(REDIS_URL=redis_server.url, **env)
     annotate(client)

@@ -1,20 +1,21 @@
 """A newly deployed version is loaded in the background while the old one answers, then served, without a
 restart; the old one stays loadable (rollback)."""
+
 from __future__ import annotations
 
 import shutil
 import threading
 import time
 
-import ner.pool
-from ner.label_config import parse_ner_config
-from ner.pool import ModelPool
-from ner.store import ModelStore
+import modeling.cache
+from modeling.cache import ModelPool
 from settings import Settings
+from store.local import ModelStore
 from tests.conftest import NER_TAGS, RULES, fixture
 from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
 from tests.support.serving import results_once_serving
+from text.label_config import parse_ner_config
 
 
 def save_version(store, project, source_dir, annotations):
@@ -64,7 +65,8 @@ def test_deployed_version_is_served_once_loaded_and_rollback_works(make_client, 
 
 
 def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_then_the_new_one_serves(
-        tmp_path, rule_model_dir, monkeypatch):
+    tmp_path, rule_model_dir, monkeypatch
+):
     store = ModelStore(tmp_path / "models")
     v1 = save_version(store, 1, rule_model_dir, 10)
     v2 = save_version(store, 1, rule_model_dir, 20)
@@ -74,14 +76,14 @@ def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_the
     assert pool.get("1", config).version == v1.name
 
     loads, release = [], threading.Event()
-    real_load = ner.pool.load_saved_model
+    real_load = modeling.cache.load_saved_model
 
     def slow_load(path, label_map):  # the edge: reading a checkpoint from disk, made slow at will
         loads.append(path)
         assert release.wait(60), "the test never released the load"
         return real_load(path, label_map)
 
-    monkeypatch.setattr(ner.pool, "load_saved_model", slow_load)
+    monkeypatch.setattr(modeling.cache, "load_saved_model", slow_load)
     store.deploy(1, v2.name)
     started = time.monotonic()
     during = [pool.get("1", config) for _ in range(5)]

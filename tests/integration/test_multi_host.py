@@ -3,6 +3,7 @@ training worker C (`rq worker`), each a process of its own with its own MODEL_DI
 tracking server on PostgreSQL. No Label Studio: jobs train on the annotations webhooks delivered to web A, which
 reach worker C through Redis, and the label config through the registry.
 """
+
 from __future__ import annotations
 
 import signal
@@ -13,7 +14,7 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from ner.registry import ALIAS, registered_model_name
+from store.mlflow_registry import ALIAS, registered_model_name
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
 from tests.support.servers import Process, service_env, start_gunicorn
@@ -41,10 +42,23 @@ def proxy(mlflow_server):
 
 def host_env(tmp_path, host: str, tracking_uri: str, redis_url: str, rule_model_dir) -> dict:
     """Each host's settings: its own MODEL_DIR; a tiny training (the rule model, a few steps) that always deploys."""
-    return dict(MODEL_DIR=tmp_path / host, MODEL_STORE="mlflow", MLFLOW_TRACKING_URI=tracking_uri,
-                REDIS_URL=redis_url, REGISTRY_POLL_INTERVAL=POLL, BASELINE_MODEL_NAME=rule_model_dir,
-                START_TRAINING_EACH_N_UPDATES=0, DEPLOY_POLICY="always", FINAL_FIT="train", NUM_TRAIN_EPOCHS=1,
-                MIN_TRAIN_STEPS=5, BATCH_SIZE=16, JOB_HEARTBEAT_TIMEOUT=10, OMP_NUM_THREADS=1, LOG_LEVEL="INFO")
+    return dict(
+        MODEL_DIR=tmp_path / host,
+        MODEL_STORE="mlflow",
+        MLFLOW_TRACKING_URI=tracking_uri,
+        REDIS_URL=redis_url,
+        REGISTRY_POLL_INTERVAL=POLL,
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=0,
+        DEPLOY_POLICY="always",
+        FINAL_FIT="train",
+        NUM_TRAIN_EPOCHS=1,
+        MIN_TRAIN_STEPS=5,
+        BATCH_SIZE=16,
+        JOB_HEARTBEAT_TIMEOUT=10,
+        OMP_NUM_THREADS=1,
+        LOG_LEVEL="INFO",
+    )
 
 
 def predict(url: str, project: str, timeout: float = 30) -> dict:
@@ -84,23 +98,37 @@ def train(url: str, project: str, worker: Process) -> dict:
     runs = job_state(url, project).get("runs", 0)
     answer = requests.post(url + "/webhook", json=start_training_webhook(int(project)), timeout=30)
     assert answer.status_code == 201, answer.text
-    done = wait_for(lambda: (lambda s: s if s.get("runs", 0) > runs and s.get("state") in ("finished", "failed")
-                             else None)(job_state(url, project)), 240, "the job never ended", worker.tail)
+    done = wait_for(
+        lambda: (lambda s: s if s.get("runs", 0) > runs and s.get("state") in ("finished", "failed") else None)(
+            job_state(url, project)
+        ),
+        240,
+        "the job never ended",
+        worker.tail,
+    )
     assert done["state"] == "finished" and done["deployed"], (done, worker.tail())
     return done
 
 
 def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_failures(
-        tmp_path, mlflow_server, proxy, redis_server, rule_model_dir, fresh_project):
+    tmp_path, mlflow_server, proxy, redis_server, rule_model_dir, fresh_project
+):
     project = fresh_project
-    web_a, url_a = start_gunicorn(tmp_path, workers=2, threads=4,
-                                  **host_env(tmp_path, "a", mlflow_server.url, redis_server.url, rule_model_dir))
-    web_b, url_b = start_gunicorn(tmp_path, workers=1, threads=4,
-                                  **host_env(tmp_path, "b", mlflow_server.url, redis_server.url, rule_model_dir))
+    web_a, url_a = start_gunicorn(
+        tmp_path, workers=2, threads=4, **host_env(tmp_path, "a", mlflow_server.url, redis_server.url, rule_model_dir)
+    )
+    web_b, url_b = start_gunicorn(
+        tmp_path, workers=1, threads=4, **host_env(tmp_path, "b", mlflow_server.url, redis_server.url, rule_model_dir)
+    )
     worker_env = host_env(tmp_path, "c", proxy.url, redis_server.url, rule_model_dir)
-    worker = Process([sys.executable, "-m", "rq.cli", "worker", "--url", redis_server.url, "ner-training"],
-                     service_env(**worker_env), tmp_path / "worker-c.log")
-    logs = lambda: "\n--- web A\n" + web_a.tail(30) + "\n--- web B\n" + web_b.tail(30) + "\n--- worker C\n" + worker.tail()
+    worker = Process(
+        [sys.executable, "-m", "rq.cli", "worker", "--url", redis_server.url, "ner-training"],
+        service_env(**worker_env),
+        tmp_path / "worker-c.log",
+    )
+    logs = lambda: (
+        "\n--- web A\n" + web_a.tail(30) + "\n--- web B\n" + web_b.tail(30) + "\n--- worker C\n" + worker.tail()
+    )
     try:
         # annotations arrive on web A only
         setup = {"project": f"{project}.1795511008", "schema": LABEL_CONFIG}
@@ -116,7 +144,9 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         first = train(url_a, project, worker)["version"]
         assert first.startswith(f"p{project}-v1-n8")
         for url in (url_a, url_b):
-            wait_for(lambda: every_worker_serves(url, project, first), 10 * POLL + 20, f"{url} never served {first}", logs)
+            wait_for(
+                lambda: every_worker_serves(url, project, first), 10 * POLL + 20, f"{url} never served {first}", logs
+            )
         second = train(url_b, project, worker)["version"]  # Start Training on B: the same queue, the same worker
         for url in (url_a, url_b):
             wait_for(lambda: every_worker_serves(url, project, second), 10 * POLL + 20, f"{url} never served {second}")
@@ -152,8 +182,12 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         # the MLflow server stopped: both webs answer /predict from their caches, /health says the registry is down
         mlflow_server.stop()
         for url in (url_a, url_b):
-            wait_for(lambda: requests.get(url + "/health", timeout=5).json()["model_store"]["registry"] == "unreachable",
-                     10 * POLL + 15, f"{url}'s /health never said the registry is unreachable", logs)
+            wait_for(
+                lambda: requests.get(url + "/health", timeout=5).json()["model_store"]["registry"] == "unreachable",
+                10 * POLL + 15,
+                f"{url}'s /health never said the registry is unreachable",
+                logs,
+            )
             started = time.perf_counter()
             answer = predict(url, project, timeout=10)
             assert answer["model_version"] == first and "score" in answer

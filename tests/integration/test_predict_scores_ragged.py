@@ -1,5 +1,6 @@
 """/predict scores its tasks over ragged word arrays: a task's score does not depend on the tasks it comes with,
 and one 2,000-word text among 255 short ones costs its own words, not 2,000 x 256 padded rows."""
+
 from __future__ import annotations
 
 import tracemalloc
@@ -7,23 +8,28 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from prediction import settings_ranking
+from services.predict import settings_ranking
 from settings import Settings
 from uncertainty import REDUCTIONS, STRATEGIES
 
-CONFIG = ('<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/><Label value="LOC"/>'
-          '<Label value="MISC"/></Labels><Text name="text" value="$text"/></View>')
+CONFIG = (
+    '<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/><Label value="LOC"/>'
+    '<Label value="MISC"/></Labels><Text name="text" value="$text"/></View>'
+)
 ONE_PASS = [name for name, strategy in STRATEGIES.items() if not strategy.needs_samples]
 
 
 def body(texts):
-    return {"project": "4", "label_config": CONFIG, "tasks": [{"id": i, "data": {"text": t}} for i, t in enumerate(texts)]}
+    return {
+        "project": "4",
+        "label_config": CONFIG,
+        "tasks": [{"id": i, "data": {"text": t}} for i, t in enumerate(texts)],
+    }
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_each_task_scores_in_a_mixed_request_as_it_scores_alone(make_client, rule_model_dir, reduction):
-    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, UNCERTAINTY_REDUCTION=reduction,
-                         PREDICT_BATCH_WINDOW_MS=0)
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, UNCERTAINTY_REDUCTION=reduction, PREDICT_BATCH_WINDOW_MS=0)
     texts = ["Angela Merkel maybe visited Berlin.", "perhaps " * 300 + "Tokyo", "", "Sony perhaps", "Bob " * 40]
     together = [r["score"] for r in client.post("/predict", json=body(texts)).get_json()["results"]]
     alone = [client.post("/predict", json=body([t])).get_json()["results"][0]["score"] for t in texts]

@@ -1,18 +1,19 @@
 """After a deploy the worker imports predictions for a bounded set of unlabelled tasks (the same predictions
 /predict serves), keeps one version's predictions in Label Studio, and sweeps the pool over successive deploys.
 """
+
 from __future__ import annotations
 
 import shutil
 from collections import Counter
 
-from ner.pool import ModelPool
-from ner.store import ModelStore
-from prediction import settings_ranking
+from modeling.cache import ModelPool
+from services.predict import settings_ranking
+from services.refresh import PredictionRefresh, carried_over, sweep_start
 from settings import Settings
+from store.local import ModelStore
 from tests.conftest import NER_TAGS
 from tests.data.corpus import LABEL_CONFIG
-from training.refresh import PredictionRefresh, carried_over, sweep_start
 
 TEXTS = ["Angela Merkel met Sony in Tokyo.", "maybe Apple", "nothing here", "Tim Cook flew to Paris."]
 
@@ -78,7 +79,8 @@ def deploy_copy(store: ModelStore, source, annotations: int) -> str:
 
 
 def test_the_refresh_imports_what_predict_serves_and_points_the_project_at_the_version(
-        rule_model_dir, make_client, tmp_path):
+    rule_model_dir, make_client, tmp_path
+):
     tasks = [{"id": 10 + i, "data": {"text": text}} for i, text in enumerate(TEXTS)]
     env = {"BASELINE_MODEL_NAME": str(rule_model_dir), "MODEL_DIR": str(tmp_path / "models")}
     served = make_client(**env).post("/predict", json={"tasks": tasks, "project": 1, "label_config": LABEL_CONFIG})
@@ -93,9 +95,13 @@ def test_the_refresh_imports_what_predict_serves_and_points_the_project_at_the_v
 
 
 def test_the_previous_versions_least_confident_tasks_are_carried_over_lowest_first():
-    rows = [{"task": 5, "score": 0.9, "model_version": "v1"}, {"task": 3, "score": 0.2, "model_version": "v1"},
-            {"task": 8, "score": 0.1, "model_version": "v0"}, {"task": 7, "score": None, "model_version": "v1"},
-            {"task": 4, "score": 0.5, "model_version": "v1"}]
+    rows = [
+        {"task": 5, "score": 0.9, "model_version": "v1"},
+        {"task": 3, "score": 0.2, "model_version": "v1"},
+        {"task": 8, "score": 0.1, "model_version": "v0"},
+        {"task": 7, "score": None, "model_version": "v1"},
+        {"task": 4, "score": 0.5, "model_version": "v1"},
+    ]
     assert carried_over(rows, "v1", 2) == [3, 4]
     assert carried_over(rows, "v1", 10) == [3, 4, 5, 7]  # a prediction without a score goes last
     assert carried_over(rows, None, 10) == []
@@ -104,8 +110,9 @@ def test_the_previous_versions_least_confident_tasks_are_carried_over_lowest_fir
 
 def test_deploys_refresh_a_bounded_set_keep_one_version_and_sweep_the_whole_pool(rule_model_dir, tmp_path):
     # "maybe" makes the rule model unsure: tasks 103, 110, ... are the least confident of the pool.
-    tasks = [{"id": 100 + i, "data": {"text": ("maybe Sony" if i % 7 == 3 else f"Alice met Bob {i}")}}
-             for i in range(30)]
+    tasks = [
+        {"id": 100 + i, "data": {"text": ("maybe Sony" if i % 7 == 3 else f"Alice met Bob {i}")}} for i in range(30)
+    ]
     refresh, store = refresher({"BASELINE_MODEL_NAME": str(rule_model_dir), "MODEL_DIR": str(tmp_path / "m")}, 10)
     api = LabelStudioProjectDouble(tasks)
 

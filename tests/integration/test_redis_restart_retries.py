@@ -1,6 +1,7 @@
 """Redis restarting under the job path and the web: redis-py's `Retry` reconnects, so the deploy guard, the outcome
 and the web's next call succeed whatever the moment of the restart. Real redis-server processes; the restart is
 ordered explicitly before or during the call, so the machine's speed decides nothing."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ import time
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from infra.job_state import RedisTriggers
+from infra.redis_clients import job_client, web_client
 from tests.hardening.conftest import PrivateRedis
-from training.redis_clients import job_client, web_client
-from training.triggers import RedisTriggers
 
 
 def restart(server: PrivateRedis, down_s: float = 0.0) -> None:

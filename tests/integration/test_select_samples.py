@@ -1,4 +1,5 @@
 """POST /select_samples with inline tasks on the real app: ordering, threshold, cache, cold start, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,12 +11,12 @@ CONFIG = fixture("setup")["body"]["schema"]
 
 # How many words the rule model is unsure about decides how uncertain a text is.
 POOL = [
-    {"id": 10, "data": {"text": "Angela Merkel visited Berlin today"}},           # sure
-    {"id": 11, "data": {"text": "maybe perhaps maybe perhaps"}},                    # all unsure
-    {"id": 12, "data": {"text": "Sony maybe in Tokyo"}},                            # one of four unsure
-    {"id": 13, "data": {"text": "maybe perhaps in Paris"}},                         # two of four unsure
+    {"id": 10, "data": {"text": "Angela Merkel visited Berlin today"}},  # sure
+    {"id": 11, "data": {"text": "maybe perhaps maybe perhaps"}},  # all unsure
+    {"id": 12, "data": {"text": "Sony maybe in Tokyo"}},  # one of four unsure
+    {"id": 13, "data": {"text": "maybe perhaps in Paris"}},  # two of four unsure
     {"id": 14, "data": {"text": "maybe perhaps maybe Paris"}, "annotations": [{"result": []}]},  # labelled
-    {"id": 15, "data": {"body": "no text field"}},                                  # unreadable: skipped
+    {"id": 15, "data": {"body": "no text field"}},  # unreadable: skipped
 ]
 
 
@@ -40,8 +41,9 @@ def test_threshold_keeps_only_tasks_whose_confidence_is_below_it(rule_client):
     assert body["task_ids"] == [11, 13]
 
 
-CONFIDENT_POOL = [{"id": i, "data": {"text": f"Angela Merkel visited Berlin today {'and Paris ' * (i % 3)}"}}
-                  for i in range(30)]
+CONFIDENT_POOL = [
+    {"id": i, "data": {"text": f"Angela Merkel visited Berlin today {'and Paris ' * (i % 3)}"}} for i in range(30)
+]
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean", "max", "top_k"])
@@ -58,15 +60,18 @@ def test_predict_scores_order_tasks_as_selection_ranks_them(rule_client):
         picked = select(rule_client, limit=10, diversity=False, reduction=reduction).json["task_ids"]
         readable = [t for t in POOL if "text" in t["data"] and not t.get("annotations")]
         predicted = rule_client.post("/predict", json={"tasks": readable, "label_config": CONFIG}).json["results"]
-        by_score = [t["id"] for _, t in sorted(zip([r["score"] for r in predicted], readable),
-                                                key=lambda pair: pair[0])]
+        by_score = [
+            t["id"] for _, t in sorted(zip([r["score"] for r in predicted], readable), key=lambda pair: pair[0])
+        ]
         assert by_score == picked, reduction
 
 
 def test_sum_ranks_per_task_and_mean_per_word(rule_client):
     """A long text with two unsure words outranks a short one with one under "sum", not under "mean"."""
-    pool = [{"id": 1, "data": {"text": "maybe Angela Merkel visited Berlin perhaps today in Paris"}},
-            {"id": 2, "data": {"text": "maybe Sony"}}]
+    pool = [
+        {"id": 1, "data": {"text": "maybe Angela Merkel visited Berlin perhaps today in Paris"}},
+        {"id": 2, "data": {"text": "maybe Sony"}},
+    ]
     assert select(rule_client, tasks=pool, limit=2, diversity=False, reduction="sum").json["task_ids"] == [1, 2]
     assert select(rule_client, tasks=pool, limit=2, diversity=False, reduction="mean").json["task_ids"] == [2, 1]
 
@@ -97,20 +102,23 @@ def test_untrained_model_selects_by_embedding_diversity(make_client):
     assert len(body["task_ids"]) == 3 and set(body["task_ids"]) <= {10, 11, 12, 13}
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"limit": 0}, 400, "limit"),
-    ({"limit": 10**9}, 400, "limit"),
-    ({"limit": "ten"}, 400, "limit"),
-    ({"strategy": "vibes"}, 400, "vibes"),
-    ({"threshold": 2}, 400, "threshold"),
-    ({"diversity": "yes"}, 400, "diversity"),
-    ({"reduction": "median"}, 400, "reduction"),
-    ({"top_k": 0}, 400, "top_k"),
-    ({"cost_aware": "yes"}, 400, "cost_aware"),
-    ({"tasks": "abc"}, 400, "tasks"),
-    ({"tasks": None, "project_id": None}, 400, "project_id"),
-    ({"tasks": None, "project_id": "../x"}, 400, "project id"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"limit": 0}, 400, "limit"),
+        ({"limit": 10**9}, 400, "limit"),
+        ({"limit": "ten"}, 400, "limit"),
+        ({"strategy": "vibes"}, 400, "vibes"),
+        ({"threshold": 2}, 400, "threshold"),
+        ({"diversity": "yes"}, 400, "diversity"),
+        ({"reduction": "median"}, 400, "reduction"),
+        ({"top_k": 0}, 400, "top_k"),
+        ({"cost_aware": "yes"}, 400, "cost_aware"),
+        ({"tasks": "abc"}, 400, "tasks"),
+        ({"tasks": None, "project_id": None}, 400, "project_id"),
+        ({"tasks": None, "project_id": "../x"}, 400, "project id"),
+    ],
+)
 def test_bad_requests_are_named(rule_client, body, status, message):
     response = select(rule_client, **body)
     assert response.status_code == status and message in response.json["error"], response.json
@@ -122,8 +130,11 @@ def test_label_studio_not_configured_is_a_400(rule_client):
 
 
 def test_label_studio_unreachable_is_a_502_naming_it(make_client, rule_model_dir):
-    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, LABEL_STUDIO_HOST=f"http://127.0.0.1:{free_port()}",
-                         LABEL_STUDIO_API_KEY="secret-key-123")
+    client = make_client(
+        BASELINE_MODEL_NAME=rule_model_dir,
+        LABEL_STUDIO_HOST=f"http://127.0.0.1:{free_port()}",
+        LABEL_STUDIO_API_KEY="secret-key-123",
+    )
     response = client.post("/select_samples", json={"project_id": 1})
     assert response.status_code == 502 and "unreachable" in response.json["error"]
     assert "secret-key-123" not in response.get_data(as_text=True)

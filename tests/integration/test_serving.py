@@ -1,4 +1,5 @@
 """The real Flask app, Label Studio's recorded requests, and real models (a rule-controlled one and the default)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,8 +12,12 @@ CONFIG = fixture("setup")["body"]["schema"]
 
 
 def predict_body(*texts, config=CONFIG, context=None):
-    return {"tasks": [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts)], "project": "1.1795511008",
-            "label_config": config, "params": {"login": None, "password": None, "context": context}}
+    return {
+        "tasks": [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts)],
+        "project": "1.1795511008",
+        "label_config": config,
+        "params": {"login": None, "password": None, "context": context},
+    }
 
 
 def entities(prediction):
@@ -54,11 +59,17 @@ def test_every_recorded_predict_request_gets_one_prediction_per_task(rule_client
 
 HARD_TEXTS = {
     "chinese": ("我在北京工作。", [("北京", "LOC")]),
-    "emoji": ("\U0001F600 Angela Merkel \U0001F1E9\U0001F1EA in Berlin \U0001F44D", [("Angela Merkel", "PER"), ("Berlin", "LOC")]),
+    "emoji": (
+        "\U0001f600 Angela Merkel \U0001f1e9\U0001f1ea in Berlin \U0001f44d",
+        [("Angela Merkel", "PER"), ("Berlin", "LOC")],
+    ),
     "accents": ("Le Café de Paris", [("Café", "LOC"), ("Paris", "LOC")]),
     "decomposed accent": ("Cafe\u0301 in Tokyo", [("Cafe\u0301", "LOC"), ("Tokyo", "LOC")]),
     "tabs and newlines": ("\n\tTim\tCook\n\nvisited\tGeneva\r\n", [("Tim\tCook", "PER"), ("Geneva", "LOC")]),
-    "adjacent same type": ("Alice Bob Paris London", [("Alice", "PER"), ("Bob", "PER"), ("Paris", "LOC"), ("London", "LOC")]),
+    "adjacent same type": (
+        "Alice Bob Paris London",
+        [("Alice", "PER"), ("Bob", "PER"), ("Paris", "LOC"), ("London", "LOC")],
+    ),
     "zero width": ("Sony\u200b in\u00a0Tokyo", [("Sony", "ORG"), ("Tokyo", "LOC")]),
     "no entities": ("nothing to see here", []),
     "empty": ("", []),
@@ -93,8 +104,8 @@ def test_two_thousand_word_text_is_labelled_past_the_window(rule_client):
 
 
 def test_evaluation_scores_exactly_the_spans_predict_serves(rule_client, rule_model_dir):
-    from ner.base_model import load_base_model
-    from ner.inference import Predictor
+    from modeling.base_model import load_base_model
+    from modeling.inference import Predictor
     from training.annotations import Example
     from training.evaluation import evaluate_model, score_tags
 
@@ -115,7 +126,9 @@ def test_evaluation_scores_exactly_the_spans_predict_serves(rule_client, rule_mo
 def test_project_label_names_are_used_via_predicted_values_and_case(rule_client):
     config = CONFIG.replace('<Label value="PER"/>', '<Label value="Person" predicted_values="PER"/>')
     config = config.replace('<Label value="LOC"/>', '<Label value="loc"/>')
-    (prediction,) = rule_client.post("/predict", json=predict_body("Angela Merkel in Berlin", config=config)).json["results"]
+    (prediction,) = rule_client.post("/predict", json=predict_body("Angela Merkel in Berlin", config=config)).json[
+        "results"
+    ]
     assert entities(prediction) == [("Angela Merkel", "Person"), ("Berlin", "loc")]
 
 
@@ -126,8 +139,12 @@ def test_labels_the_project_does_not_have_are_not_returned(rule_client):
 
 
 def test_interactive_regions_are_kept_and_not_overlapped(rule_client):
-    drawn = {"from_name": "label", "to_name": "text", "type": "labels",
-             "value": {"start": 0, "end": 6, "text": "Angela", "labels": ["MISC"]}}
+    drawn = {
+        "from_name": "label",
+        "to_name": "text",
+        "type": "labels",
+        "value": {"start": 0, "end": 6, "text": "Angela", "labels": ["MISC"]},
+    }
     body = predict_body("Angela Merkel in Berlin", context={"result": [drawn]})
     (prediction,) = rule_client.post("/predict", json=body).json["results"]
     assert prediction["result"][0] == drawn
@@ -135,8 +152,12 @@ def test_interactive_regions_are_kept_and_not_overlapped(rule_client):
 
 
 def test_drawn_regions_outside_the_text_are_not_echoed(rule_client):
-    bogus = {"from_name": "label", "to_name": "text", "type": "labels",
-             "value": {"start": 10**30, "end": -5, "labels": ["PER"]}}
+    bogus = {
+        "from_name": "label",
+        "to_name": "text",
+        "type": "labels",
+        "value": {"start": 10**30, "end": -5, "labels": ["PER"]},
+    }
     body = predict_body("Sony in Tokyo", context={"result": [bogus, {"value": "junk"}, 7]})
     (prediction,) = rule_client.post("/predict", json=body).json["results"]
     assert entities(prediction) == [("Sony", "ORG"), ("Tokyo", "LOC")]
@@ -164,6 +185,7 @@ def test_health_and_root_answer_the_recorded_request(rule_client):
 
 # ---- bad input: clear 4xx naming the problem, server keeps serving ----
 
+
 def test_bad_requests_get_clear_4xx(rule_client):
     cases = [
         ("/predict", dict(data="{not json", content_type="application/json"), 400, "not valid JSON"),
@@ -172,7 +194,12 @@ def test_bad_requests_get_clear_4xx(rule_client):
         ("/predict", dict(json={"tasks": "abc", "label_config": CONFIG}), 400, "'tasks'"),
         ("/predict", dict(json={"tasks": [{"data": {"body": "x"}}], "label_config": CONFIG}), 422, "data['text']"),
         ("/predict", dict(json={"tasks": [{"data": {"text": 42}}], "label_config": CONFIG}), 422, "data['text']"),
-        ("/predict", dict(json={"tasks": [{"data": {"text": "x"}}], "label_config": "<View><Text name='t' value='$t'/></View>"}), 422, "Labels"),
+        (
+            "/predict",
+            dict(json={"tasks": [{"data": {"text": "x"}}], "label_config": "<View><Text name='t' value='$t'/></View>"}),
+            422,
+            "Labels",
+        ),
         ("/predict", dict(json={"tasks": [{"data": {"text": "x"}}], "label_config": 5}), 400, "label_config"),
         ("/predict", dict(json={"tasks": [{"data": {"text": "x"}}]}), 400, "label_config"),
         ("/predict", dict(json={"tasks": [], "project": "../../etc", "label_config": CONFIG}), 400, "project id"),
@@ -208,8 +235,14 @@ HYPERTEXT = """<View><Labels name="label" toName="html"><Label value="PER"/></La
 
 def test_hypertext_configs_are_refused_with_422_naming_the_tag(rule_client):
     setup = rule_client.post("/setup", json={"project": "1", "schema": HYPERTEXT})
-    predict = rule_client.post("/predict", json={"tasks": [{"id": 1, "data": {"html": "<p>Angela Merkel</p>"}}],
-                                                 "project": "1", "label_config": HYPERTEXT})
+    predict = rule_client.post(
+        "/predict",
+        json={
+            "tasks": [{"id": 1, "data": {"html": "<p>Angela Merkel</p>"}}],
+            "project": "1",
+            "label_config": HYPERTEXT,
+        },
+    )
     for response in (setup, predict):
         assert response.status_code == 422, response.json
         assert "HyperText" in response.json["error"] and "not supported" in response.json["error"]
@@ -240,15 +273,25 @@ def test_unknown_route_is_json_404(rule_client):
 
 # ---- auth ----
 
+
 def basic(user, password):
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def test_basic_auth_covers_every_route(make_client, rule_model_dir):
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir, BASIC_AUTH_USER="ann", BASIC_AUTH_PASS="s3cret")
-    for method, path in [("get", "/health"), ("get", "/"), ("post", "/setup"), ("post", "/predict"),
-                         ("post", "/webhook"), ("get", "/metrics"), ("post", "/select_samples"), ("get", "/train_status"),
-                         ("post", "/deploy"), ("get", "/versions")]:
+    for method, path in [
+        ("get", "/health"),
+        ("get", "/"),
+        ("post", "/setup"),
+        ("post", "/predict"),
+        ("post", "/webhook"),
+        ("get", "/metrics"),
+        ("post", "/select_samples"),
+        ("get", "/train_status"),
+        ("post", "/deploy"),
+        ("get", "/versions"),
+    ]:
         for headers in ({}, basic("ann", "wrong"), basic("bob", "s3cret"), {"Authorization": "Bearer x"}):
             response = getattr(client, method)(path, headers=headers, json={})
             assert response.status_code == 401, (path, headers)
@@ -258,8 +301,9 @@ def test_basic_auth_covers_every_route(make_client, rule_model_dir):
 
 
 def test_webhook_secret_admits_label_studios_unauthenticated_webhook(make_client, rule_model_dir):
-    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, BASIC_AUTH_USER="ann", BASIC_AUTH_PASS="pw",
-                         WEBHOOK_SECRET="hook-key")
+    client = make_client(
+        BASELINE_MODEL_NAME=rule_model_dir, BASIC_AUTH_USER="ann", BASIC_AUTH_PASS="pw", WEBHOOK_SECRET="hook-key"
+    )
     body = fixture("webhook_ANNOTATION_CREATED")["body"]
     assert client.post("/webhook", json=body).status_code == 401
     assert client.post("/webhook?secret=wrong", json=body).status_code == 401

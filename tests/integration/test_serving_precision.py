@@ -1,22 +1,23 @@
 """SERVING_PRECISION end to end: the training job's parity gate, its figures in meta.json, and the precision the
 web process then serves at (a version that fails the gate, or has no figures, is served fp32)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ner.base_model import load_saved_model
-from ner.decoding import decode_probs
-from ner.device import pick_device
-from ner.inference import Predictor
-from ner.label_config import parse_ner_config
-from ner.pool import ModelPool
-from ner.precision import fast_bf16, resolve_precision, to_precision
-from ner.store import ModelStore
+from modeling.base_model import load_saved_model
+from modeling.cache import ModelPool
+from modeling.device import pick_device
+from modeling.inference import Predictor
+from modeling.precision import fast_bf16, resolve_precision, to_precision
 from settings import Settings
+from store.local import ModelStore
 from tests.conftest import NER_TAGS, RULES
 from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
+from text.label_config import parse_ner_config
+from text.spans.decoding import decode_probs
 from training.annotations import Example
 from training.pipeline import run_training
 
@@ -62,10 +63,19 @@ def test_the_fragile_model_is_exact_at_fp32_and_blind_at_int8(fragile_model_dir)
 
 def train(tmp_path, base_dir, **env):
     """One gentle job (learning rate 1e-8: the weights stay the rule model's) from `base_dir`, deployed."""
-    settings = Settings.from_env({
-        "MODEL_DIR": str(tmp_path / "models"), "BASELINE_MODEL_NAME": str(base_dir), "MAX_SEQUENCE_LENGTH": "64",
-        "LEARNING_RATE": "1e-8", "NUM_TRAIN_EPOCHS": "1", "MIN_TRAIN_STEPS": "0", "FINAL_FIT": "train",
-        "DEPLOY_POLICY": "always", **env})
+    settings = Settings.from_env(
+        {
+            "MODEL_DIR": str(tmp_path / "models"),
+            "BASELINE_MODEL_NAME": str(base_dir),
+            "MAX_SEQUENCE_LENGTH": "64",
+            "LEARNING_RATE": "1e-8",
+            "NUM_TRAIN_EPOCHS": "1",
+            "MIN_TRAIN_STEPS": "0",
+            "FINAL_FIT": "train",
+            "DEPLOY_POLICY": "always",
+            **env,
+        }
+    )
     store = ModelStore(settings.model_dir)
     config = parse_ner_config(LABEL_CONFIG)
     outcome = run_training("5", EXAMPLES, config, settings, store)
@@ -83,8 +93,10 @@ def test_a_version_within_the_bounds_is_served_int8_with_its_figures_in_meta(tmp
     served = ModelPool(settings, store).get("5", config)
     assert served.precision == "int8" and isinstance(served.predictor.model.classifier, QUANTIZED)
     out = served.predictor.predict(["Angela Merkel visited Berlin."])[0]
-    assert [(s.start, s.end, s.label) for s in decode_probs(out.words, out.probs, served.tags, served.label_map)] \
-        == [(0, 13, "PER"), (22, 28, "LOC")]
+    assert [(s.start, s.end, s.label) for s in decode_probs(out.words, out.probs, served.tags, served.label_map)] == [
+        (0, 13, "PER"),
+        (22, 28, "LOC"),
+    ]
 
 
 def test_a_version_that_fails_the_gate_is_served_fp32_and_says_why(tmp_path, fragile_model_dir, caplog):
@@ -111,10 +123,14 @@ def test_fp32_serving_records_no_figures(tmp_path, rule_model_dir):
 
 def test_a_base_model_has_no_figures_so_it_is_served_fp32_unless_forced(make_client, rule_model_dir):
     for force, expected in (("false", "fp32"), ("true", "int8")):
-        client = make_client(BASELINE_MODEL_NAME=rule_model_dir, SERVING_PRECISION="int8",
-                             SERVING_PRECISION_FORCE=force)
-        body = {"project": "3.1", "label_config": LABEL_CONFIG,
-                "tasks": [{"id": 1, "data": {"text": "Angela Merkel visited Berlin."}}]}
+        client = make_client(
+            BASELINE_MODEL_NAME=rule_model_dir, SERVING_PRECISION="int8", SERVING_PRECISION_FORCE=force
+        )
+        body = {
+            "project": "3.1",
+            "label_config": LABEL_CONFIG,
+            "tasks": [{"id": 1, "data": {"text": "Angela Merkel visited Berlin."}}],
+        }
         result = client.post("/predict", json=body).get_json()["results"][0]["result"]
         assert [(r["value"]["start"], r["value"]["end"]) for r in result] == [(0, 13), (22, 28)]
         assert client.get("/health").get_json()["models"]["3"]["precision"] == expected
@@ -147,7 +163,12 @@ def test_auto_resolves_to_bf16_only_on_a_device_that_computes_it_natively():
 def test_selection_embeddings_and_mc_dropout_run_at_reduced_precision(rule_model_dir, precision):
     loaded = load_saved_model(str(rule_model_dir), {})
     model = to_precision(loaded.model, precision)
-    (out,) = Predictor(model, loaded.tokenizer, 64).predict(["Angela Merkel visited Berlin."], embeddings=True,
-                                                            mc_samples=2, mc_layers=1)
-    assert out.embedding.shape == (model.config.hidden_size,) and out.samples.shape == (2, len(out.words), len(NER_TAGS))
+    (out,) = Predictor(model, loaded.tokenizer, 64).predict(
+        ["Angela Merkel visited Berlin."], embeddings=True, mc_samples=2, mc_layers=1
+    )
+    assert out.embedding.shape == (model.config.hidden_size,) and out.samples.shape == (
+        2,
+        len(out.words),
+        len(NER_TAGS),
+    )
     assert out.samples.dtype == out.probs.dtype == "float32"

@@ -1,23 +1,25 @@
-"""The model store contract (`ner.store.Store`), pinned once and run against both backends: the local directory
+"""The model store contract (`store.local.Store`), pinned once and run against both backends: the local directory
 (MODEL_STORE=local) and MLflow's Model Registry on a real tracking server with PostgreSQL (MODEL_STORE=mlflow).
 
 "Another host" is a second store: for the local backend a second instance on the same directory (another process
 of the host), for the registry one with a cache directory of its own.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from ner.registry import MlflowStore
-from ner.store import ModelStore, UnknownVersionError
+from store.local import ModelStore, UnknownVersionError
+from store.mlflow_registry import MlflowStore
 
 
 def write(files):
     def fill(directory):
         for name, text in files.items():
             (directory / name).write_text(text)
+
     return fill
 
 
@@ -108,8 +110,9 @@ def test_label_config_is_kept_for_every_host(stores, fresh_project):
     assert stores(host="b").label_config(fresh_project) == "<View>2</View>"
 
 
-def test_registry_version_cut_short_mid_upload_is_never_listed_nor_deployable(mlflow_server, tmp_path, fresh_project,
-                                                                               monkeypatch):
+def test_registry_version_cut_short_mid_upload_is_never_listed_nor_deployable(
+    mlflow_server, tmp_path, fresh_project, monkeypatch
+):
     """A worker that dies while uploading leaves a run with some of the files and no model version."""
     store = MlflowStore(mlflow_server.url, tmp_path / "cache", keep=5)
     good = store.save(fresh_project, 5, write({"w": "1"}), {})
@@ -117,8 +120,7 @@ def test_registry_version_cut_short_mid_upload_is_never_listed_nor_deployable(ml
     real_upload = store.client.log_artifact
 
     def upload_one_file_then_die(run_id, local_dir, artifact_path=None):
-        real_upload(run_id, str(sorted(Path(local_dir).iterdir())[0]),
-                    artifact_path)
+        real_upload(run_id, str(sorted(Path(local_dir).iterdir())[0]), artifact_path)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(store.client, "log_artifacts", upload_one_file_then_die)

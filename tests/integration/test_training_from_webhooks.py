@@ -1,4 +1,5 @@
 """Without Label Studio API access, the in-process worker trains on annotations the webhooks delivered."""
+
 from __future__ import annotations
 
 import copy
@@ -15,19 +16,30 @@ def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", annotated
     body["project"]["num_tasks_with_annotations"] = annotated  # as Label Studio reports it after this event
     body["project"]["label_config"] = LABEL_CONFIG
     body["task"] = {"id": task["id"], "data": task["data"]}
-    body["annotation"] = {**task["annotations"][0], "task": task["id"], "was_cancelled": False,
-                          "ground_truth": False, "updated_at": "2026-11-24T09:03:30Z"}
+    body["annotation"] = {
+        **task["annotations"][0],
+        "task": task["id"],
+        "was_cancelled": False,
+        "ground_truth": False,
+        "updated_at": "2026-11-24T09:03:30Z",
+    }
     return body
 
 
 def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rule_model_dir):
-    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=12,
-                         MIN_TRAIN_STEPS=20, NUM_TRAIN_EPOCHS=2, DEPLOY_POLICY="always")
+    client = make_client(
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=12,
+        MIN_TRAIN_STEPS=20,
+        NUM_TRAIN_EPOCHS=2,
+        DEPLOY_POLICY="always",
+    )
     setup = {"project": "1.1795511008", "schema": LABEL_CONFIG}
     before = client.post("/setup", json=setup).json["model_version"]
     tasks = make_tasks(12, seed=4)
-    answers = [client.post("/webhook", json=annotation_webhook(t, annotated=i + 1)).json["status"]
-               for i, t in enumerate(tasks)]
+    answers = [
+        client.post("/webhook", json=annotation_webhook(t, annotated=i + 1)).json["status"] for i, t in enumerate(tasks)
+    ]
     assert answers == ["counted"] * 11 + ["queued"]
     state = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=300, poll=0.5)
     assert state["state"] == "finished", state
@@ -35,15 +47,18 @@ def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rul
     assert state["extraction"]["examples"] == 12
     after = client.post("/setup", json=setup).json["model_version"]
     assert before.startswith("base-") and after == "p1-v1-n12"
-    body = {"tasks": [{"id": 1, "data": {"text": "Angela Merkel met Sony in Tokyo."}}], "label_config": LABEL_CONFIG,
-            "project": "1.1795511008"}
+    body = {
+        "tasks": [{"id": 1, "data": {"text": "Angela Merkel met Sony in Tokyo."}}],
+        "label_config": LABEL_CONFIG,
+        "project": "1.1795511008",
+    }
     served = results_once_serving(lambda: client.post("/predict", json=body).json, "p1-v1-n12")
     assert served[0]["model_version"] == "p1-v1-n12"
 
 
 def test_deleted_and_updated_annotations_are_reflected(make_client, rule_model_dir, tmp_path):
-    from ner.store import ModelStore
-    from training.annotation_mirror import AnnotationMirror
+    from infra.annotation_mirror import AnnotationMirror
+    from store.local import ModelStore
 
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0)
     task = next(t for t in make_tasks(20, seed=5) if len(t["annotations"][0]["result"]) >= 2)
@@ -54,7 +69,10 @@ def test_deleted_and_updated_annotations_are_reflected(make_client, rule_model_d
     mirror = AnnotationMirror(ModelStore(tmp_path / "models"))
     (stored,) = mirror.tasks(1)
     assert len(stored["annotations"]) == 1 and len(stored["annotations"][0]["result"]) == 1
-    deleted = {"action": "ANNOTATIONS_DELETED", "project": {"id": 1},
-               "annotations": [{"id": task["annotations"][0]["id"]}]}
+    deleted = {
+        "action": "ANNOTATIONS_DELETED",
+        "project": {"id": 1},
+        "annotations": [{"id": task["annotations"][0]["id"]}],
+    }
     assert client.post("/webhook", json=deleted).status_code == 201
     assert mirror.tasks(1) == []

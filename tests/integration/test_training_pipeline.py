@@ -1,14 +1,15 @@
 """Fine-tunes the real default base model (all-MiniLM-L6-v2) on generated tasks, end to end through the store."""
+
 from __future__ import annotations
 
 import pytest
 
-from ner.base_model import load_base_model, load_saved_model
-from ner.inference import Predictor
-from ner.store import ModelStore
-from ner.label_config import parse_ner_config
+from modeling.base_model import load_base_model, load_saved_model
+from modeling.inference import Predictor
 from settings import Settings
+from store.local import ModelStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
+from text.label_config import parse_ner_config
 from training.annotations import tasks_to_examples
 from training.dataset import is_validation
 from training.evaluation import evaluate_model
@@ -26,8 +27,14 @@ def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
     from mlflow.tracking import MlflowClient
 
     # FINAL_FIT=train keeps this long test to one fit per job; test_training_regime.py covers the fit on all labels.
-    settings = Settings.from_env({"MODEL_DIR": str(tmp_path / "models"), "DEPLOY_POLICY": "if_better",
-                                  "FINAL_FIT": "train", "TRAINING_START": "scratch"})
+    settings = Settings.from_env(
+        {
+            "MODEL_DIR": str(tmp_path / "models"),
+            "DEPLOY_POLICY": "if_better",
+            "FINAL_FIT": "train",
+            "TRAINING_START": "scratch",
+        }
+    )
     assert settings.mlflow_tracking_uri.startswith("sqlite:///") and str(tmp_path) in settings.mlflow_tracking_uri
     store = ModelStore(settings.model_dir, keep=settings.keep_versions)
     config = parse_ner_config(LABEL_CONFIG)

@@ -3,20 +3,21 @@
 The base checkpoint is the tiny rule model (one layer, hidden size 18) and every job runs 8 steps at a high
 learning rate, enough to move its predictions: these tests pin which weights go where, not how good they get.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ner.base_model import load_saved_model
-from ner.inference import Predictor
-from ner.store import ModelStore
-from ner.label_config import parse_ner_config
+from modeling.base_model import load_saved_model
+from modeling.inference import Predictor
 from settings import Settings
+from store.local import ModelStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
+from text.label_config import parse_ner_config
+from training import pipeline
 from training.annotations import tasks_to_examples
 from training.dataset import split_examples, with_epoch_choice
-from training import pipeline
 from training.evaluation import evaluate_model
 from training.pipeline import run_training
 from training.trainer import CANDIDATE_DIR, TrainingDivergedError
@@ -38,10 +39,17 @@ def tiny(tmp_path, rule_model_dir, tracking_uri):
     """Settings for a few-step job on the rule model; keyword arguments override (as environment variables)."""
 
     def make(**env) -> Settings:
-        base = {"MODEL_DIR": str(tmp_path / "models"), "BASELINE_MODEL_NAME": str(rule_model_dir),
-                "MLFLOW_TRACKING_URI": tracking_uri, "MIN_TRAIN_STEPS": "8", "NUM_TRAIN_EPOCHS": "1",
-                "LEARNING_RATE": "0.05", "MAX_SEQUENCE_LENGTH": "64", "DEPLOY_POLICY": "always",
-                "TRAINING_START": "scratch"}
+        base = {
+            "MODEL_DIR": str(tmp_path / "models"),
+            "BASELINE_MODEL_NAME": str(rule_model_dir),
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MIN_TRAIN_STEPS": "8",
+            "NUM_TRAIN_EPOCHS": "1",
+            "LEARNING_RATE": "0.05",
+            "MAX_SEQUENCE_LENGTH": "64",
+            "DEPLOY_POLICY": "always",
+            "TRAINING_START": "scratch",
+        }
         return Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
 
     return make
@@ -99,7 +107,10 @@ def test_a_deployed_version_is_judged_on_held_out_tasks_then_fitted_on_every_tas
     assert any(m.startswith("final fit on all 30 tasks: ") for _, m in seen)
     params = MlflowClient(tracking_uri=settings.mlflow_tracking_uri).get_run(outcome.run_id).data.params
     assert (params["final_fit"], params["train_size"], params["candidate_train_size"]) == (
-        "all", "30", str(len(split.train)))
+        "all",
+        "30",
+        str(len(split.train)),
+    )
     assert params["training_start"] == "scratch"
 
 

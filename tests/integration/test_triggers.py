@@ -1,4 +1,5 @@
 """Trigger counting and job coalescing, with the same contract for the in-process and the Redis backend."""
+
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from training.triggers import LocalTriggers, RedisTriggers
+from infra.job_state import LocalTriggers, RedisTriggers
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -128,7 +129,7 @@ def test_abandon_fails_only_the_job_it_names_while_it_is_active(triggers):
 
 
 def test_a_lost_counter_is_rebuilt_from_the_webhook_totals(triggers):
-    from training.triggers import rebuilt_count
+    from infra.job_state import rebuilt_count
 
     # 27 annotated tasks now, the newest version trained on 20, this event is 1: 6 were waiting before it
     initial = rebuilt_count({"num_tasks_with_annotations": 27}, trained_on=20, n=1)

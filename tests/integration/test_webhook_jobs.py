@@ -3,6 +3,7 @@
 Jobs here talk to a Label Studio stand-in that answers 500 after 2 s, so each job runs for a moment and then
 fails with that reason: enough to observe counting, coalescing and failure reporting without training.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,16 +30,25 @@ def stand_in():
 
 @pytest.fixture(params=["in-process", "rq"])
 def jobs_client(request, make_client, rule_model_dir, stand_in, tmp_path):
-    env = dict(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=N, LABEL_STUDIO_HOST=stand_in.url,
-               LABEL_STUDIO_API_KEY="k" * 40, LABEL_STUDIO_RETRIES=0, MODEL_DIR=tmp_path / "models")
+    env = dict(
+        BASELINE_MODEL_NAME=rule_model_dir,
+        START_TRAINING_EACH_N_UPDATES=N,
+        LABEL_STUDIO_HOST=stand_in.url,
+        LABEL_STUDIO_API_KEY="k" * 40,
+        LABEL_STUDIO_RETRIES=0,
+        MODEL_DIR=tmp_path / "models",
+    )
     if request.param == "in-process":
         yield make_client(**env)
         return
     url = f"redis://127.0.0.1:6379/{REDIS_DB}"
     redis.Redis.from_url(url).flushdb()
     env["REDIS_URL"] = url
-    worker = Process([sys.executable, "-m", "rq.cli", "worker", "--url", url, "ner-training"],
-                     service_env(**env), tmp_path / "rq-worker.log")
+    worker = Process(
+        [sys.executable, "-m", "rq.cli", "worker", "--url", url, "ner-training"],
+        service_env(**env),
+        tmp_path / "rq-worker.log",
+    )
     try:
         yield make_client(**env)
     finally:
@@ -92,9 +102,16 @@ def test_in_process_worker_runs_jobs_under_gunicorn_preload(tmp_path, rule_model
 
     from tests.support.servers import start_gunicorn
 
-    proc, url = start_gunicorn(tmp_path, workers=1, threads=4, MODEL_DIR=tmp_path / "models",
-                               BASELINE_MODEL_NAME=rule_model_dir, LABEL_STUDIO_HOST=stand_in.url,
-                               LABEL_STUDIO_API_KEY="k" * 40, LABEL_STUDIO_RETRIES=0)
+    proc, url = start_gunicorn(
+        tmp_path,
+        workers=1,
+        threads=4,
+        MODEL_DIR=tmp_path / "models",
+        BASELINE_MODEL_NAME=rule_model_dir,
+        LABEL_STUDIO_HOST=stand_in.url,
+        LABEL_STUDIO_API_KEY="k" * 40,
+        LABEL_STUDIO_RETRIES=0,
+    )
     try:
         body = fixture("webhook_START_TRAINING")["body"]
         assert requests.post(url + "/webhook", json=body, timeout=2).json()["status"] == "queued"

@@ -6,17 +6,20 @@ Tolerance: 1e-5 on every probability at fp32 (measured: 4e-8, the batch's paddin
 purpose: dynamic quantization scales activations per batch tensor, so an int8 window's probabilities move with the
 windows it is batched with (measured: 0.02 on an untrained head), which the parity gate measures instead.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ner.base_model import load_base_model
-from ner.inference import Predictor
-from ner.precision import to_precision
+from modeling.base_model import load_base_model
+from modeling.inference import Predictor
+from modeling.precision import to_precision
 
-WORDS = ("Angela Merkel met the chief executive of Norvane Bank in Lisbon on Monday , and later flew to Tokyo "
-         "where Sony announced a partnership with Siemens worth 400 million euros . ").split()
+WORDS = (
+    "Angela Merkel met the chief executive of Norvane Bank in Lisbon on Monday , and later flew to Tokyo "
+    "where Sony announced a partnership with Siemens worth 400 million euros . "
+).split()
 TOLERANCE = {"fp32": 1e-5, "bf16": 5e-3}
 
 
@@ -38,7 +41,9 @@ def test_each_window_owns_exactly_what_its_text_alone_predicts(base, precision):
         window = inputs.window
         alone_text = text[encoded.words[window.start][0] : encoded.words[window.end - 1][1]]
         assert len(predictor.encoder.encode([alone_text])[0].windows) == 1  # the window's text fits one window
-        alone = predictor.predict([alone_text])[0].probs[window.own_start - window.start : window.own_end - window.start]
+        alone = predictor.predict([alone_text])[0].probs[
+            window.own_start - window.start : window.own_end - window.start
+        ]
         windowed = full.probs[window.own_start : window.own_end]
         np.testing.assert_allclose(windowed, alone, rtol=0, atol=TOLERANCE[precision])
         assert (windowed.argmax(axis=1) == alone.argmax(axis=1)).all()

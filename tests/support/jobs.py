@@ -1,4 +1,5 @@
 """Reading a project's training job through the app's /train_status, as a test waiting on it does."""
+
 from __future__ import annotations
 
 import time
@@ -10,8 +11,13 @@ def job(client, project: str = "1") -> dict:
     return client.get(f"/train_status?project={project}").json["jobs"].get(project, {})
 
 
-def wait_job(client, predicate: Callable[[dict], bool], timeout: float, poll: float = 0.2,
-             describe: Callable[[], str] = lambda: "") -> dict:
+def wait_job(
+    client,
+    predicate: Callable[[dict], bool],
+    timeout: float,
+    poll: float = 0.2,
+    describe: Callable[[], str] = lambda: "",
+) -> dict:
     """Poll until `predicate(state)` holds; else fail with the last state and `describe()` (e.g. a worker's log)."""
     deadline = time.time() + timeout
     state: dict = {}

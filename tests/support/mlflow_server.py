@@ -1,5 +1,6 @@
 """A real MLflow tracking server for tests: `mlflow server` on the machine's PostgreSQL (a database of its own) with a
 proxied artifact store in a temporary folder, on a free loopback port; a test may stop it and start it again."""
+
 from __future__ import annotations
 
 import sys
@@ -45,9 +46,22 @@ class MlflowServer:
         return f"postgresql+psycopg2://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{self.database}"
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.backend_uri,
-                "--artifacts-destination", str(self.artifacts), "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", "1"]
+        args = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            self.backend_uri,
+            "--artifacts-destination",
+            str(self.artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
         log = self.directory / f"mlflow-{self.port}-{time.time():.0f}.log"
         self.proc = Process(args, service_env(), log)
         deadline = time.time() + START_TIMEOUT_S

@@ -1,5 +1,6 @@
 """Every /predict answer the tests see is checked with label-studio-sdk's own validator, against the label config
 the request was made with: a region Label Studio would reject fails the test that produced it."""
+
 from __future__ import annotations
 
 import functools
@@ -8,7 +9,7 @@ import json
 from flask.testing import FlaskClient
 from label_studio_sdk.label_interface import LabelInterface
 
-from ner.store import ModelStore, project_key
+from store.local import ModelStore, project_key
 
 
 @functools.lru_cache(maxsize=64)

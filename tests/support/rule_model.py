@@ -5,18 +5,19 @@ embeddings, a token's hidden state depends on its id only,
 so the classifier's answer for every token is set by hand. It goes through the same save/load code as any
 checkpoint, which makes span decoding, windows and label mapping verifiable exactly.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-
 UNSURE = "?"
 
 
-def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], confidence: float = 8.0,
-                     int8_fragile: bool = False) -> Path:
+def build_rule_model(
+    directory: Path, tags: list[str], rules: dict[str, str], confidence: float = 8.0, int8_fragile: bool = False
+) -> Path:
     """Save a checkpoint where the word piece `w` gets tag rules[w] (others "O"; UNSURE: uniform); returns the dir.
 
     `int8_fragile`: a huge classifier weight in every row, on a hidden dimension no token ever uses (the negative
@@ -26,15 +27,21 @@ def build_rule_model(directory: Path, tags: list[str], rules: dict[str, str], co
     """
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
-    from ner.base_model import resolve_model_path
+    from modeling.base_model import resolve_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(None))
     k = len(tags)
     hidden = 2 * k
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=1,
-        intermediate_size=4, max_position_embeddings=512, id2label=dict(enumerate(tags)),
-        label2id={t: i for i, t in enumerate(tags)}, architectures=["BertForTokenClassification"],
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=4,
+        max_position_embeddings=512,
+        id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)},
+        architectures=["BertForTokenClassification"],
     )
     model = BertForTokenClassification(config)
     with torch.no_grad():

@@ -1,4 +1,5 @@
 """Start real server processes (gunicorn, rq worker) on free loopback ports for tests."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,9 @@ class Process:
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
         self.log_path = log_path
         self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def tail(self, lines: int = 60) -> str:
         try:
@@ -67,10 +69,25 @@ def service_env(**overrides) -> dict[str, str]:
     return env
 
 
-def start_gunicorn(tmp_path: Path, workers: int = 1, threads: int = 4, timeout: float = 90, **env) -> tuple[Process, str]:
+def start_gunicorn(
+    tmp_path: Path, workers: int = 1, threads: int = 4, timeout: float = 90, **env
+) -> tuple[Process, str]:
     port = free_port()
-    args = [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--timeout", "300", "_wsgi:app"]
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--preload",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "300",
+        "_wsgi:app",
+    ]
     proc = Process(args, service_env(**env), tmp_path / f"gunicorn-{port}.log")
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout

@@ -1,4 +1,6 @@
-"""Waiting for a web process to serve a newly deployed version (it loads it in the background, see ner/pool.py)."""
+"""Waiting for a web process to serve a newly deployed version (it loads it in the background, see
+modeling/cache.py)."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """A stand-in for a Label Studio that is up but failing: every request waits, then answers 500 (or a set code)."""
+
 from __future__ import annotations
 
 import threading

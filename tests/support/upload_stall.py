@@ -1,5 +1,6 @@
 """An HTTP proxy in front of the MLflow server that can hold artifact uploads: with `stall_after(n)` it forwards n
 more artifact PUTs and then holds every further one unanswered, so a worker is caught mid-upload, deterministically."""
+
 from __future__ import annotations
 
 import threading
@@ -37,8 +38,9 @@ class UploadStallProxy:
                     outer.uploaded.append(self.path)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 try:
-                    answer = requests.request(self.command, outer.upstream + self.path, headers=headers, data=body,
-                                              timeout=60)
+                    answer = requests.request(
+                        self.command, outer.upstream + self.path, headers=headers, data=body, timeout=60
+                    )
                 except requests.RequestException:
                     self.send_error(502)
                     return

@@ -1,5 +1,6 @@
 """The micro-batcher: concurrent small requests share one pass, each gets its own outputs in its own order, an
 exception reaches only the request that causes it, and a request never waits behind a stuck pass forever."""
+
 from __future__ import annotations
 
 import threading
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from ner.batching import BatchTimeout, MicroBatcher
+from modeling.batching import BatchTimeout, MicroBatcher
 
 
 class Recorder:

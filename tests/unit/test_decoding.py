@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ner.decoding import Span, decode_probs, decode_spans, drop_overlapping
+from text.spans.decoding import Span, decode_probs, decode_spans, drop_overlapping
 
 TEXT = "Alice Bob met Carol Dee in Paris"
 WORDS = [(0, 5), (6, 9), (10, 13), (14, 19), (20, 23), (24, 26), (27, 32)]
@@ -14,7 +14,11 @@ def spans(tags, scores=None, label_map=None):
 def test_b_always_starts_a_new_span_so_adjacent_same_type_entities_stay_apart():
     got = spans(["B-PER", "B-PER", "O", "B-PER", "I-PER", "O", "B-LOC"])
     assert [(TEXT[s.start : s.end], s.label) for s in got] == [
-        ("Alice", "PER"), ("Bob", "PER"), ("Carol Dee", "PER"), ("Paris", "LOC")]
+        ("Alice", "PER"),
+        ("Bob", "PER"),
+        ("Carol Dee", "PER"),
+        ("Paris", "LOC"),
+    ]
 
 
 def test_stray_i_starts_a_span():

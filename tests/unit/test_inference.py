@@ -1,18 +1,23 @@
 """The Predictor computes only what a call asks for: probs always, the pooled embedding and MC dropout samples
 on request, with the samples drawn over the last layers and the head of the one shared model."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from ner.base_model import load_tokenizer, resolve_model_path
-from ner.inference import Predictor
-from ner.mc_dropout import McDropoutUnsupportedError
+from modeling.base_model import load_tokenizer, resolve_model_path
+from modeling.inference import Predictor
+from modeling.mc_dropout import McDropoutUnsupportedError
 
-TEXTS = ["Angela Merkel met Tim Cook in Berlin on Monday.", "Sony", "",
-         "The talks in Geneva , said a spokesman for the UN , went on until late at night and resumed the "
-         "following morning with delegations from Paris , London and Tokyo ."]
+TEXTS = [
+    "Angela Merkel met Tim Cook in Berlin on Monday.",
+    "Sony",
+    "",
+    "The talks in Geneva , said a spokesman for the UN , went on until late at night and resumed the "
+    "following morning with delegations from Paris , London and Tokyo .",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,12 +38,21 @@ def tiny_model(tokenizer, model_type: str = "bert", dropout: float = 0.1, layers
     """A randomly initialised token classifier of `model_type` over the default tokenizer's vocabulary."""
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    config = AutoConfig.for_model(model_type, vocab_size=tokenizer.vocab_size, pad_token_id=0, num_labels=5,
-                                  max_position_embeddings=512)
-    sizes = {"dim": 32, "n_layers": layers, "n_heads": 2, "hidden_dim": 64, "dropout": dropout} \
-        if model_type == "distilbert" else \
-        {"hidden_size": 32, "num_hidden_layers": layers, "num_attention_heads": 2, "intermediate_size": 64,
-         "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    config = AutoConfig.for_model(
+        model_type, vocab_size=tokenizer.vocab_size, pad_token_id=0, num_labels=5, max_position_embeddings=512
+    )
+    sizes = (
+        {"dim": 32, "n_layers": layers, "n_heads": 2, "hidden_dim": 64, "dropout": dropout}
+        if model_type == "distilbert"
+        else {
+            "hidden_size": 32,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "hidden_dropout_prob": dropout,
+            "attention_probs_dropout_prob": dropout,
+        }
+    )
     for key, value in sizes.items():
         setattr(config, key, value)
     if model_type == "electra":
@@ -87,8 +101,9 @@ def test_embedding_is_the_mean_last_hidden_state_over_every_windows_content_toke
         rows = []
         for window in encoded.windows:  # one window at a time, no padding: the reference the batches must match
             with torch.no_grad():
-                hidden = predictor.model(input_ids=torch.tensor([window.input_ids]),
-                                         output_hidden_states=True).hidden_states[-1][0]
+                hidden = predictor.model(
+                    input_ids=torch.tensor([window.input_ids]), output_hidden_states=True
+                ).hidden_states[-1][0]
             rows.append(hidden[prefix : len(window.input_ids) - suffix].double().numpy())
         if not rows:
             assert not text and np.array_equal(out.embedding, np.zeros(32, np.float32))
@@ -156,8 +171,15 @@ def test_an_architecture_that_cannot_be_split_is_a_clear_error_and_still_predict
     assert predictor.predict(TEXTS, embeddings=True)[0].embedding.shape == (32,)
 
 
-@pytest.mark.parametrize("kwargs", [{"mc_samples": -1}, {"mc_samples": 2, "mc_layers": 0},
-                                    {"mc_samples": 2, "mc_layers": 4}, {"mc_samples": 2, "mc_dropout": 1.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mc_samples": -1},
+        {"mc_samples": 2, "mc_layers": 0},
+        {"mc_samples": 2, "mc_layers": 4},
+        {"mc_samples": 2, "mc_dropout": 1.0},
+    ],
+)
 def test_out_of_range_mc_parameters_are_errors(predictor, kwargs):
     with pytest.raises(ValueError):
         predictor.predict(TEXTS, **kwargs)
@@ -165,7 +187,7 @@ def test_out_of_range_mc_parameters_are_errors(predictor, kwargs):
 
 def test_on_the_default_encoder_the_sample_mean_stays_close_to_the_deterministic_probs():
     from bench.common import LABELS
-    from ner.base_model import load_base_model
+    from modeling.base_model import load_base_model
 
     loaded = load_base_model(None, list(LABELS))
     with torch.no_grad():  # the fresh head is near uniform; a sharper one makes the comparison mean something

@@ -1,6 +1,6 @@
 import pytest
 
-from ner.label_config import LabelConfigError, parse_ner_config
+from text.label_config import LabelConfigError, parse_ner_config
 
 NER = """<View><Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/></Labels>
 <Text name="text" value="$text"/></View>"""
@@ -23,12 +23,17 @@ def test_custom_names_and_data_field():
     assert (c.from_name, c.to_name, c.value_key, c.labels) == ("ents", "doc", "body", ("Drug",))
 
 
-@pytest.mark.parametrize("xml", [
-    "", "<View><Text name='t' value='$t'/></View>",
-    "<View><Choices name='c' toName='t'><Choice value='a'/></Choices><Text name='t' value='$t'/></View>",
-    "<View><Labels name='l' toName='img'><Label value='A'/></Labels><Image name='img' value='$i'/></View>",
-    "<View><Labels", "not xml at all",
-])
+@pytest.mark.parametrize(
+    "xml",
+    [
+        "",
+        "<View><Text name='t' value='$t'/></View>",
+        "<View><Choices name='c' toName='t'><Choice value='a'/></Choices><Text name='t' value='$t'/></View>",
+        "<View><Labels name='l' toName='img'><Label value='A'/></Labels><Image name='img' value='$i'/></View>",
+        "<View><Labels",
+        "not xml at all",
+    ],
+)
 def test_configs_without_labels_on_text_are_refused(xml):
     with pytest.raises(LabelConfigError):
         parse_ner_config(xml)

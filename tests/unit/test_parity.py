@@ -1,10 +1,11 @@
 """The parity figures and the choice of the served precision: exact, hand-checked numbers."""
+
 from __future__ import annotations
 
 import pytest
 
-from ner.decoding import Span
-from ner.parity import ParityBounds, choose_precision, parity_verdict, span_agreement
+from modeling.parity import ParityBounds, choose_precision, parity_verdict, span_agreement
+from text.spans.decoding import Span
 
 BOUNDS = ParityBounds(max_f1_drop=0.005, min_agreement=0.98)
 
@@ -43,7 +44,9 @@ def test_a_version_is_served_reduced_only_with_passing_figures_for_that_precisio
     assert choose_precision("int8", False, figures(f1_drop=0.02), BOUNDS)[0] == "fp32"
     assert choose_precision("int8", False, figures(passed=True, f1_drop=0.02), BOUNDS)[0] == "fp32"  # today's bounds
     assert choose_precision("bf16", False, figures(), BOUNDS) == (
-        "fp32", "parity was measured for int8, not bf16: fp32")
+        "fp32",
+        "parity was measured for int8, not bf16: fp32",
+    )
     precision, why = choose_precision("int8", False, None, BOUNDS)
     assert precision == "fp32" and "no parity figures" in why
     assert choose_precision("fp32", False, figures(), BOUNDS)[0] == "fp32"

@@ -1,11 +1,16 @@
-"""A registry version's tags carry what a listing needs without downloading the version (ner.registry)."""
-from ner.registry import meta_from_tags, version_tags
-from ner.store import version_number
+"""A registry version's tags carry what a listing needs without downloading the version (store.mlflow_registry)."""
+
+from store.local import version_number
+from store.mlflow_registry import meta_from_tags, version_tags
 
 
 def test_tags_round_trip_annotations_labels_and_scalar_metrics():
-    meta = {"annotations": 120, "labels": ["PER", "Straße"], "per_type": {"PER": {}},
-            "metrics": {"entity_f1": 0.75, "support": 40, "per_type": {"PER": 0.5}, "ok": True}}
+    meta = {
+        "annotations": 120,
+        "labels": ["PER", "Straße"],
+        "per_type": {"PER": {}},
+        "metrics": {"entity_f1": 0.75, "support": 40, "per_type": {"PER": 0.5}, "ok": True},
+    }
     tags = version_tags(meta)
     assert all(isinstance(v, str) for v in tags.values())
     back = meta_from_tags(tags)

@@ -19,11 +19,22 @@ def test_label_studio_url_is_accepted_as_host():
 
 @pytest.mark.parametrize(
     "name, value",
-    [("MAX_SEQUENCE_LENGTH", "abc"), ("MAX_SEQUENCE_LENGTH", "4"), ("LEARNING_RATE", "fast"),
-     ("UNCERTAINTY_THRESHOLD", "1.5"), ("DEPLOY_POLICY", "sometimes"), ("SELECTION_DIVERSITY", "maybe"),
-     ("BATCH_SIZE", "0"), ("UNCERTAINTY_STRATEGY", "vibes"), ("LOG_LEVEL", "LOUD"), ("START_TRAINING_EACH_N_UPDATES", "-1"),
-     ("TRAINING_START", "lukewarm"), ("FINAL_FIT", "validation"), ("MODEL_STORE", "s3"),
-     ("REGISTRY_POLL_INTERVAL", "0")],
+    [
+        ("MAX_SEQUENCE_LENGTH", "abc"),
+        ("MAX_SEQUENCE_LENGTH", "4"),
+        ("LEARNING_RATE", "fast"),
+        ("UNCERTAINTY_THRESHOLD", "1.5"),
+        ("DEPLOY_POLICY", "sometimes"),
+        ("SELECTION_DIVERSITY", "maybe"),
+        ("BATCH_SIZE", "0"),
+        ("UNCERTAINTY_STRATEGY", "vibes"),
+        ("LOG_LEVEL", "LOUD"),
+        ("START_TRAINING_EACH_N_UPDATES", "-1"),
+        ("TRAINING_START", "lukewarm"),
+        ("FINAL_FIT", "validation"),
+        ("MODEL_STORE", "s3"),
+        ("REGISTRY_POLL_INTERVAL", "0"),
+    ],
 )
 def test_invalid_values_fail_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
@@ -38,3 +49,14 @@ def test_basic_auth_needs_both_halves():
 def test_repr_hides_secrets():
     s = Settings.from_env({"LABEL_STUDIO_API_KEY": "key-123", "BASIC_AUTH_USER": "u", "BASIC_AUTH_PASS": "pw-456"})
     assert "key-123" not in repr(s) and "pw-456" not in repr(s)
+
+
+def test_the_settings_choices_are_the_registries_they_name():
+    """settings imports nothing of ours, so it spells the choices out; they must stay the code's own."""
+    import settings
+    import uncertainty
+    from modeling import parity
+
+    assert settings.PRECISIONS == parity.PRECISIONS and settings.AUTO == parity.AUTO
+    assert settings.REDUCTIONS == uncertainty.REDUCTIONS
+    assert settings.STRATEGIES == tuple(uncertainty.STRATEGIES)

@@ -1,15 +1,17 @@
 """The local store's own layout on disk; the contract both stores keep is tests/integration/test_store_contract.py."""
+
 import json
 
 import pytest
 
-from ner.store import InvalidProjectError, ModelStore, UnknownVersionError, project_key
+from store.local import InvalidProjectError, ModelStore, project_key
 
 
 def write(files):
     def fill(directory):
         for name, text in files.items():
             (directory / name).write_text(text)
+
     return fill
 
 

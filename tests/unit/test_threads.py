@@ -1,11 +1,12 @@
 """The thread budget of a web worker: cores / workers, at least 1, TORCH_THREADS overriding it; applied to torch."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 
-from ner.threads import available_cores, thread_budget
+from modeling.threads import available_cores, thread_budget
 from tests.conftest import REPO
 
 
@@ -24,8 +25,10 @@ def test_an_override_wins_whatever_the_cores_and_workers():
 
 def test_available_cores_follow_the_process_affinity():
     assert available_cores() == len(os.sched_getaffinity(0))
-    script = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); " \
-             "from ner.threads import available_cores; print(available_cores())"
+    script = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from modeling.threads import available_cores; print(available_cores())"
+    )
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
 

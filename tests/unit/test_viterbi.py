@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ner.viterbi import transition_mask, viterbi_path
+from text.spans.viterbi import transition_mask, viterbi_path
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -39,11 +39,13 @@ def test_viterbi_equals_brute_force_over_all_valid_sequences(tags):
 
 
 def test_a_stray_i_after_o_becomes_a_valid_entity():
-    probs = np.array([
-        [0.9, 0.05, 0.03, 0.01, 0.01],
-        [0.3, 0.2, 0.45, 0.03, 0.02],  # argmax I-PER right after O
-        [0.1, 0.1, 0.7, 0.05, 0.05],
-    ])
+    probs = np.array(
+        [
+            [0.9, 0.05, 0.03, 0.01, 0.01],
+            [0.3, 0.2, 0.45, 0.03, 0.02],  # argmax I-PER right after O
+            [0.1, 0.1, 0.7, 0.05, 0.05],
+        ]
+    )
     assert probs.argmax(axis=1).tolist() == [0, 2, 2]
     assert viterbi_path(probs, TAGS).tolist() == [0, 1, 2]  # O B-PER I-PER: 0.2 * 0.7 beats O O's 0.3 * 0.1
 

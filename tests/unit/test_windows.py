@@ -1,6 +1,6 @@
 import pytest
 
-from ner.windows import plan_windows
+from text.windows import plan_windows
 
 
 def owned(windows):

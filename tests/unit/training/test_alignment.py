@@ -1,5 +1,5 @@
-from ner.words import split_words
-from training.alignment import AlignmentStats, align_spans
+from text.spans.alignment import AlignmentStats, align_spans
+from text.words import split_words
 
 
 def tags_for(text, spans):

@@ -2,12 +2,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ner.base_model import load_tokenizer, resolve_model_path
-from ner.encoding import IGNORE_INDEX, TextEncoder
-from ner.tags import bio_tags
+from modeling.base_model import load_tokenizer, resolve_model_path
+from text.encoding import IGNORE_INDEX, TextEncoder
+from text.spans.bio import bio_tags
 from training.annotations import Example
 from training.dataset import (
-    build_dataset, encode_examples, is_epoch_choice, is_validation, split_examples, with_epoch_choice,
+    build_dataset,
+    encode_examples,
+    is_epoch_choice,
+    is_validation,
+    split_examples,
+    with_epoch_choice,
 )
 
 TAGS = bio_tags(["PER", "LOC"])
@@ -83,8 +88,10 @@ def test_about_the_fraction_of_10000_tasks_is_held_out():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=10**9), unique=True, min_size=1, max_size=80),
-       st.sampled_from([0.1, 0.2, 0.5]))
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**9), unique=True, min_size=1, max_size=80),
+    st.sampled_from([0.1, 0.2, 0.5]),
+)
 def test_a_task_never_changes_side_as_the_project_grows(task_ids, fraction):
     examples = [Example(None if i % 3 == 0 else i, f"text {i}") for i in task_ids]
     trained, validated = set(), set()
@@ -114,8 +121,10 @@ def test_a_split_with_an_empty_side_trains_on_all_and_says_so():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=10**9), unique=True, min_size=1, max_size=80),
-       st.sampled_from([0.2, 0.5]))
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**9), unique=True, min_size=1, max_size=80),
+    st.sampled_from([0.2, 0.5]),
+)
 def test_a_task_that_chose_an_epoch_never_judges_a_model_later_nor_is_trained_on(task_ids, fraction):
     """Sides are disjoint in every job, and over a project's growth a task moves at most from deciding to choosing
     (while one half is too small to use, all held-out tasks decide), never back, never to or from training."""
@@ -137,7 +146,9 @@ def test_the_held_out_tasks_are_halved_by_the_hash_rule():
     examples = [Example(i, "t") for i in range(400)]
     split = with_epoch_choice(split_examples(examples, 0.2), 0.2)
     assert ids(split.epoch_choice) == {e.task_id for e in examples if is_epoch_choice(e, 0.2)}
-    assert ids(split.validation) == {e.task_id for e in examples if is_validation(e, 0.2) and not is_epoch_choice(e, 0.2)}
+    assert ids(split.validation) == {
+        e.task_id for e in examples if is_validation(e, 0.2) and not is_epoch_choice(e, 0.2)
+    }
     assert 20 < len(split.epoch_choice) < 60 and 20 < len(split.validation) < 60
 
 

@@ -3,9 +3,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ner.decoding import decode_probs
-from ner.words import split_words
-from training.alignment import align_spans
+from text.spans.alignment import align_spans
+from text.spans.decoding import decode_probs
+from text.words import split_words
 from training.annotations import Example
 from training.evaluation import SEQEVAL_MODE, evaluate_model, predicted_word_tags, score_tags
 
@@ -47,7 +47,7 @@ TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
 class FixedPredictor:
-    """Stands in for ner.inference.Predictor: hands back fixed per-word probabilities, one text per output."""
+    """Stands in for modeling.inference.Predictor: hands back fixed per-word probabilities, one text per output."""
 
     def __init__(self, outputs):
         self.outputs = outputs
@@ -103,8 +103,10 @@ def test_evaluation_equals_exact_matching_of_served_and_gold_spans():
         drawn = entity_runs([TAGS[i] for i in rng.integers(0, 3, size=n)])
         gold = tuple((out.words[a][0], out.words[b - 1][1], label_map[label]) for a, b, label in drawn)
         served = {(s.start, s.end, s.label) for s in decode_probs(out.words, out.probs, TAGS, label_map)}
-        aligned = {(out.words[a][0], out.words[b - 1][1], label)
-                   for a, b, label in entity_runs(align_spans(out.words, gold)[0])}
+        aligned = {
+            (out.words[a][0], out.words[b - 1][1], label)
+            for a, b, label in entity_runs(align_spans(out.words, gold)[0])
+        }
         hits += len(served & aligned)
         n_served += len(served)
         n_gold += len(aligned)

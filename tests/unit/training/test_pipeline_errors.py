@@ -1,8 +1,8 @@
 import pytest
 
-from ner.store import ModelStore
-from ner.label_config import NerConfig
 from settings import Settings
+from store.local import ModelStore
+from text.label_config import NerConfig
 from training.annotations import Example
 from training.pipeline import NoTrainingDataError, TrainingError, run_training
 from training.tracking import learning_curve_points, log_training_run
@@ -23,8 +23,9 @@ def test_no_usable_annotation_is_a_named_error_and_saves_nothing(tmp_path):
 def test_tracking_failure_is_a_warning_not_an_error(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    run = log_training_run(f"sqlite:///{blocker}/sub/mlflow.db", "3", "p3-v1-n5", {}, [], {"entity_f1": 1.0}, None,
-                           "", [])
+    run = log_training_run(
+        f"sqlite:///{blocker}/sub/mlflow.db", "3", "p3-v1-n5", {}, [], {"entity_f1": 1.0}, None, "", []
+    )
     assert run is None and "MLflow logging failed" in caplog.text
 
 
@@ -33,6 +34,9 @@ def test_learning_curve_reads_the_versions_metrics():
         def __init__(self, meta):
             self.meta = meta
 
-    versions = [V({"annotations": 10, "metrics": {"entity_f1": 0.2}}), V({"annotations": 20}),
-                V({"annotations": 30, "metrics": {"entity_f1": 0.5}})]
+    versions = [
+        V({"annotations": 10, "metrics": {"entity_f1": 0.2}}),
+        V({"annotations": 20}),
+        V({"annotations": 30, "metrics": {"entity_f1": 0.5}}),
+    ]
     assert learning_curve_points(versions) == [(10, 0.2), (30, 0.5)]

@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from ner.base_model import load_base_model
+from modeling.base_model import load_base_model
 from tests.conftest import NER_TAGS
 from training.pipeline import decide_deployment
 from training.trainer import adapt_head, length_grouped_batches, plan_epochs
@@ -29,8 +29,19 @@ def test_extending_the_head_keeps_what_the_model_knew(rule_model_dir):
     with torch.no_grad():
         before = loaded.model(**ids).logits
     tags = adapt_head(loaded, ["Person", "LOC", "DATE"])
-    assert tags == ["O", "B-Person", "I-Person", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC",
-                    "B-DATE", "I-DATE"]
+    assert tags == [
+        "O",
+        "B-Person",
+        "I-Person",
+        "B-ORG",
+        "I-ORG",
+        "B-LOC",
+        "I-LOC",
+        "B-MISC",
+        "I-MISC",
+        "B-DATE",
+        "I-DATE",
+    ]
     assert loaded.model.config.id2label[9] == "B-DATE" and loaded.model.num_labels == 11
     assert loaded.label_map == {"Person": "Person", "LOC": "LOC", "DATE": "DATE"}  # MISC, ORG: not the project's
     with torch.no_grad():
@@ -39,10 +50,16 @@ def test_extending_the_head_keeps_what_the_model_knew(rule_model_dir):
     assert torch.allclose(after[..., : len(NER_TAGS)], before)
 
 
-@pytest.mark.parametrize("policy,new,cur,expected", [
-    ("always", 0.1, 0.9, True), ("manual", 0.9, 0.1, False),
-    ("if_better", 0.5, 0.5, True), ("if_better", 0.49, 0.5, False), ("if_better", 0.6, 0.0, True),
-])
+@pytest.mark.parametrize(
+    "policy,new,cur,expected",
+    [
+        ("always", 0.1, 0.9, True),
+        ("manual", 0.9, 0.1, False),
+        ("if_better", 0.5, 0.5, True),
+        ("if_better", 0.49, 0.5, False),
+        ("if_better", 0.6, 0.0, True),
+    ],
+)
 def test_deploy_policy(policy, new, cur, expected):
     deploy, reason = decide_deployment(policy, new, cur)
     assert deploy is expected and reason

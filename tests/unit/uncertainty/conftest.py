@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+
 @pytest.fixture
 def pool() -> tuple[list[np.ndarray], np.ndarray]:
     """30 texts of 0..8 words (so some are empty) with Dirichlet probabilities, and 8-d embeddings."""

@@ -1,4 +1,5 @@
 """BALD, predictive and expected entropy over (T, n_words, K) samples, checked against hand-computed numbers."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The annotation-cost model of cost-aware selection: c(x) = a + b * words(x), fitted from Label Studio lead times."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -55,8 +54,19 @@ def test_candidates_exclude_labelled_items() -> None:
 
 def test_cold_start_takes_a_typical_task_of_each_group_largest_first() -> None:
     # a group of five around x, a group of three around y, one outlier at -x
-    emb = np.array([[1.0, 0.1], [1.0, -0.1], [1.0, 0.0], [1.0, 0.05], [1.0, -0.05],
-                    [0.1, 1.0], [-0.1, 1.0], [0.0, 1.0], [-1.0, -0.2]])
+    emb = np.array(
+        [
+            [1.0, 0.1],
+            [1.0, -0.1],
+            [1.0, 0.0],
+            [1.0, 0.05],
+            [1.0, -0.05],
+            [0.1, 1.0],
+            [-0.1, 1.0],
+            [0.0, 1.0],
+            [-1.0, -0.2],
+        ]
+    )
     picked = select_cold_start(emb, 2)
     assert picked[0] == 2 and picked[1] in (5, 6, 7)  # a typical task of each group, the bigger first; no outlier
     assert select_cold_start(emb, 2) == picked  # seeded

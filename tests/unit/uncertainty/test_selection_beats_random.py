@@ -8,6 +8,7 @@ sentences, an unseen word's is uniform. So the test F1 says how many distinct na
 selection that keeps asking for copies of what is known loses. (A memoriser gains as much from a person as from a
 place, so the rare type is part of the pool, not of the claim: per-type gains are the real benchmark's to show.)
 """
+
 from __future__ import annotations
 
 import random
@@ -38,7 +39,7 @@ def build_corpus(seed: int = 7):
     pool = []
     for i in range(200):
         company = COMPANIES[i % 3]
-        pool.append(([("shares", "O"), ("of", "O"), (company, "B-ORG"), ("rose", "O"), (ADVERBS[i % 4], "O")]))
+        pool.append([("shares", "O"), ("of", "O"), (company, "B-ORG"), ("rose", "O"), (ADVERBS[i % 4], "O")])
     for place in places:
         pool.append([("flights", "O"), ("to", "O"), (place, "B-LOC"), ("resumed", "O")])
     for first, last in people:
@@ -98,8 +99,12 @@ def learning_curve(pool, test, choose, seed_set: list[int], batch: int = 10, rou
 
 
 def shipped_choice(settings: Settings):
-    ranking = uncertainty.Ranking(settings.uncertainty_strategy, settings.uncertainty_reduction,
-                                  settings.uncertainty_top_k, settings.boundary_weight)
+    ranking = uncertainty.Ranking(
+        settings.uncertainty_strategy,
+        settings.uncertainty_reduction,
+        settings.uncertainty_top_k,
+        settings.boundary_weight,
+    )
 
     def choose(model, sentences, batch, rnd):
         probs = [model.probs(s) for s in sentences]
@@ -140,9 +145,12 @@ def test_the_shipped_defaults_beat_random_per_labelled_task(corpus):
     assert curve[-1] >= random_curves[:, -1].max() + 0.15
     # names are what the test set asks for: selection labels more distinct names than any random seed does
     named = lambda m: sum(1 for s in test for w, t in s if t != "O" and w.lower() in m.counts)  # noqa: E731
-    random_named = [named(learning_curve(pool, test, random_choice(seed),
-                                         random.Random(1000 + seed).sample(range(len(pool)), 5))[1])
-                    for seed in range(10)]
+    random_named = [
+        named(
+            learning_curve(pool, test, random_choice(seed), random.Random(1000 + seed).sample(range(len(pool)), 5))[1]
+        )
+        for seed in range(10)
+    ]
     assert named(model) > max(random_named), (named(model), random_named)
 
 

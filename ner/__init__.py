@@ -1,1 +1,0 @@
-"""Model-side NER code: word segmentation, BIO tags, windows, inference, span decoding, model store."""

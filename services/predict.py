@@ -1,0 +1,95 @@
+"""Tasks -> Label Studio predictions with a project's served model: what /predict answers and what the training
+worker imports into Label Studio after a deploy, so both score tasks the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from modeling.cache import ModelPool
+from text.label_config import NerConfig
+from text.spans.decoding import Span, decode_probs, drop_overlapping
+from text.tasks import task_text
+from uncertainty import TOKEN_COUNT, Ranking, fit_cost
+
+log = logging.getLogger(__name__)
+
+# Texts per forward-pass group: bounds memory on "Retrieve Predictions" with tens of thousands of tasks. The
+# Predictor sorts windows by length within a group, so small groups pad more: 2,000 CoNLL sentences took 1.20-1.30x
+# a globally sorted bare forward in groups of 256 and 1.02-1.08x in one group (bench/SPEED.md).
+PREDICT_CHUNK = 2048
+
+
+def settings_ranking(settings, observations, **overrides) -> Ranking:
+    """The ranking of the settings (request fields override them); cost-aware fits `observations()`' lead times."""
+    values = {
+        "strategy": settings.uncertainty_strategy,
+        "reduction": settings.uncertainty_reduction,
+        "top_k": settings.uncertainty_top_k,
+        "cost_aware": settings.selection_cost_aware,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cost = None
+    if values.pop("cost_aware"):
+        cost = fit_cost(*observations()) if observations is not None else TOKEN_COUNT
+    return Ranking(values["strategy"], values["reduction"], values["top_k"], settings.boundary_weight, cost)
+
+
+def drawn_regions(context: dict | None) -> list[dict]:
+    """Regions the annotator drew (interactive pre-annotation: one task per call) that we keep and predict around."""
+    regions = (context or {}).get("result") or []
+    kept = []
+    for region in regions if isinstance(regions, list) else []:
+        value = region.get("value") if isinstance(region, dict) else None
+        if isinstance(value, dict) and isinstance(value.get("start"), int) and isinstance(value.get("end"), int):
+            kept.append(region)
+    return kept
+
+
+def span_region(span: Span, text: str, config: NerConfig) -> dict:
+    return {
+        "from_name": config.from_name,
+        "to_name": config.to_name,
+        "type": "labels",
+        "value": {"start": span.start, "end": span.end, "text": text[span.start : span.end], "labels": [span.label]},
+        "score": round(span.score, 6),
+    }
+
+
+def predict_tasks(
+    pool: ModelPool, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
+) -> list[dict]:
+    """One prediction per task, in order: {"result": regions, "score": task confidence, "model_version"}.
+
+    `ranking` should be single-pass (one deterministic forward pass per text).
+    """
+    texts = [task_text(t, config.value_key) for t in tasks]
+    for i, text in enumerate(texts):
+        if text is None:
+            log.warning(
+                "task #%d (id %.60r) has no text in data[%.60r]: empty prediction",
+                i,
+                tasks[i].get("id") if isinstance(tasks[i], dict) else None,
+                config.value_key,
+            )
+    served = pool.get(project, config)
+    keep = drawn_regions(context)
+    results = []
+    for chunk_start in range(0, len(texts), PREDICT_CHUNK):
+        chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
+        outputs = served.predict(chunk)
+        values = ranking.values(
+            ranking.uncertainties([o.probs for o in outputs], served.tags, keys=chunk), [len(o.probs) for o in outputs]
+        )
+        for text, out, confidence in zip(chunk, outputs, ranking.confidences(values)):
+            drawn = [r for r in keep if 0 <= r["value"]["start"] < r["value"]["end"] <= len(text)]
+            taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
+            regions = list(drawn)
+            if served.trained and len(out.words):
+                spans = decode_probs(out.words, out.probs, served.tags, served.label_map)
+                regions += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
+            results.append({"result": regions, "score": round(float(confidence), 6), "model_version": served.version})
+    for i, text in enumerate(texts):
+        if text is None:  # score 1.0: Uncertainty sampling serves lowest first, an unreadable task goes last
+            results[i] = {"result": [], "score": 1.0, "model_version": served.version}
+    return results

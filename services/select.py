@@ -1,0 +1,224 @@
+"""POST /select_samples: score a project's unlabelled tasks and pick the next batch to annotate.
+
+Tasks come inline or from Label Studio; model outputs are cached per (project, model version, tags, task id, text
+hash), so a repeated call on a large pool only scores what changed, and a new model version starts a fresh cache.
+The ranking (strategy, reduction, cost) is `uncertainty.Ranking`, the same one /predict's task score uses, so
+Label Studio's *Uncertainty sampling* and this endpoint order tasks alike (before diversity, which needs the pool).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import uncertainty
+from infra.label_studio import LabelStudioAPI
+from store.local import project_key
+from text.label_config import parse_ner_config
+from text.tasks import task_text
+
+SCORE_CHUNK = 256
+
+
+@dataclass
+class CachedScore:
+    """What one forward pass told us about a task's text under one model version."""
+
+    text_hash: bytes
+    probs: np.ndarray
+    embedding: np.ndarray
+    samples: np.ndarray | None = None  # MC dropout samples, only when a Bayesian strategy asked for them
+    uncertainty: dict[tuple, float] = field(default_factory=dict)
+
+
+class ScoreCache:
+    """Bounded LRU of per-(project, version) score tables; a new model version simply gets a new table."""
+
+    def __init__(self, max_tables: int = 8, max_selections: int = 64):
+        self.tables: OrderedDict[tuple, dict[object, CachedScore]] = OrderedDict()
+        self.selections: OrderedDict[tuple, list[int]] = OrderedDict()
+        self.max_tables = max_tables
+        self.max_selections = max_selections
+        self.lock = threading.Lock()
+
+    def selection(self, key: tuple, compute) -> list[int]:
+        """A batch already chosen for exactly this pool, model version and request, else `compute()` it.
+
+        Selection is deterministic, and diversity costs O(pool x limit) distance updates, so an unchanged pool is
+        answered from here instead of being selected again.
+        """
+        with self.lock:
+            if key in self.selections:
+                self.selections.move_to_end(key)
+                return list(self.selections[key])
+        picked = compute()
+        with self.lock:
+            self.selections[key] = list(picked)
+            while len(self.selections) > self.max_selections:
+                self.selections.popitem(last=False)
+        return picked
+
+    def table(self, project: str, version: str, tags: tuple[str, ...]) -> dict[object, CachedScore]:
+        """One table per (project, version, tags): after a label change the same version has other columns."""
+        with self.lock:
+            key = (project, version, tags)
+            if key not in self.tables:
+                self.tables[key] = {}
+                while len(self.tables) > self.max_tables:
+                    self.tables.popitem(last=False)
+            self.tables.move_to_end(key)
+            return self.tables[key]
+
+
+class SelectionInputError(ValueError):
+    """The pool or its config cannot be used (no label config, a task id of the wrong type); names the field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SelectRequest:
+    """A validated /select_samples request (web.app parses it from the JSON body)."""
+
+    project: str | None
+    limit: int
+    strategy: str
+    reduction: str
+    top_k: int
+    cost_aware: bool
+    threshold: float | None
+    diversity: bool
+    tasks: list | None
+    label_config: str | None
+
+
+def _text_hash(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
+
+
+def pool_digest(items: list[tuple[object, str]], hashes: list[bytes]) -> bytes:
+    """One fingerprint of a pool: its task ids and text hashes, in order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for (task_id, _), h in zip(items, hashes):
+        digest.update(repr(task_id).encode("utf-8", "surrogatepass") + b"\0" + h)
+    return digest.digest()
+
+
+def score_tasks(
+    served,
+    table: dict,
+    items: list[tuple[object, str]],
+    hashes: list[bytes],
+    ranking: uncertainty.Ranking,
+    mc: tuple[int, int] = (10, 2),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncertainties, word counts and embeddings for (task id, text) items, computing only what `table` lacks.
+
+    A Bayesian ranking also needs `mc` = (samples, layers) MC dropout samples per text (selection only).
+    """
+    sampled = ranking.needs_samples
+    layers = getattr(served.predictor.model.config, "num_hidden_layers", mc[1])
+    mc = (mc[0], max(1, min(mc[1], layers)))  # a model shallower than MC_DROPOUT_LAYERS samples all its layers
+    missing = [
+        i
+        for i, ((task_id, _), h) in enumerate(zip(items, hashes))
+        if (entry := table.get(task_id)) is None or entry.text_hash != h or (sampled and entry.samples is None)
+    ]
+    for start in range(0, len(missing), SCORE_CHUNK):
+        part = missing[start : start + SCORE_CHUNK]
+        outputs = served.predictor.predict(
+            [items[i][1] for i in part], embeddings=True, mc_samples=mc[0] if sampled else 0, mc_layers=mc[1]
+        )
+        for i, out in zip(part, outputs):
+            table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding, out.samples)
+    key = ranking.key[:4]
+    entries = [table[task_id] for task_id, _ in items]
+    todo = [(e, text) for e, (_, text) in zip(entries, items) if key not in e.uncertainty]
+    for start in range(0, len(todo), SCORE_CHUNK):
+        part = todo[start : start + SCORE_CHUNK]
+        inputs = [e.samples for e, _ in part] if sampled else [e.probs for e, _ in part]
+        for (e, _), u in zip(part, ranking.uncertainties(inputs, served.tags, keys=[text for _, text in part])):
+            e.uncertainty[key] = float(u)
+    scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
+    words = np.array([len(e.probs) for e in entries], dtype=np.int64)
+    embeddings = np.stack([e.embedding for e in entries]) if entries else np.zeros((0, served.predictor.hidden))
+    return scores, words, embeddings
+
+
+def select_samples(runtime, req: SelectRequest) -> dict:
+    """The whole endpoint: read the pool, score it (cached), select, answer most uncertain first."""
+    settings = runtime.settings
+    project = project_key(req.project) if req.project is not None else None
+    label_config = req.label_config
+    if req.tasks is not None:
+        pool = [t for t in req.tasks if not (isinstance(t, dict) and (t.get("annotations") or t.get("is_labeled")))]
+        if label_config is None and project is not None:
+            label_config = runtime.label_config(project)
+    else:
+        api = LabelStudioAPI(settings.label_studio_host, settings.label_studio_api_key)
+        info = api.project(int(project))
+        label_config = label_config or info.get("label_config")
+        pool = list(api.tasks(int(project), annotated=False))
+    if not label_config:
+        raise SelectionInputError(
+            "missing field 'label_config' (no stored config for this project)", field="label_config"
+        )
+    config = parse_ner_config(label_config)
+    served = runtime.pool.get(project or "0", config)
+    ranking = runtime.ranking(
+        project, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k, cost_aware=req.cost_aware
+    )
+    items = []
+    for i, task in enumerate(pool):
+        text = task_text(task, config.value_key)
+        if text is not None:
+            task_id = task.get("id", i)
+            if isinstance(task_id, bool) or not isinstance(task_id, (int, str)):
+                raise SelectionInputError(f"task #{i}: field 'id' must be a number or a string", field="tasks[].id")
+            items.append((task_id, text))
+    table = runtime.scores.table(project or "0", served.version, tuple(served.tags))
+    hashes = [_text_hash(text) for _, text in items]
+    uncertainties, words, embeddings = score_tasks(
+        served, table, items, hashes, ranking, (settings.mc_dropout_samples, settings.mc_dropout_layers)
+    )
+    values = ranking.values(uncertainties, words)
+    mode = "uncertainty" if served.trained else "cold_start"
+    key = (
+        project,
+        served.version,
+        pool_digest(items, hashes),
+        mode,
+        ranking.key,
+        req.limit,
+        req.threshold,
+        req.diversity,
+    )
+    if served.trained:
+        candidates = None
+        if req.threshold is not None:
+            candidates = np.flatnonzero(ranking.confidences(values) < req.threshold)
+        picked = runtime.scores.selection(
+            key,
+            lambda: uncertainty.select(
+                values, embeddings if req.diversity else None, req.limit, diversity=req.diversity, candidates=candidates
+            ),
+        )
+    else:
+        picked = runtime.scores.selection(key, lambda: uncertainty.select_cold_start(embeddings, req.limit))
+    return {
+        "project_id": None if project is None else int(project),
+        "model_version": served.version,
+        "strategy": req.strategy,
+        "reduction": req.reduction,
+        "cost": None if ranking.cost is None else ranking.cost.as_dict(),
+        "mode": mode,
+        "task_ids": [items[i][0] for i in picked],
+        "scores": [round(float(values[i]), 6) for i in picked],
+        "total_unlabeled": len(items),
+    }

@@ -1,0 +1,134 @@
+"""One training job from start to outcome: claim the project's job state, read annotations from Label Studio,
+train (training.pipeline) with a heartbeat, deploy only while it is the project's newest job, refresh Label
+Studio's predictions after a deploy, record the outcome and enqueue the follow-up that was requested meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from redis.exceptions import RedisError
+
+from infra.annotation_mirror import AnnotationMirror
+from infra.heartbeat import Heartbeat
+from infra.job_state import new_job_id
+from infra.label_studio import LabelStudioAPI, LabelStudioNotConfigured
+from infra.retries import with_retries
+from store.local import Store
+from text.label_config import parse_ner_config
+from training.annotations import tasks_to_examples
+from training.pipeline import run_training
+
+log = logging.getLogger(__name__)
+
+Refresh = Callable[[LabelStudioAPI, str, str], int]  # (api, project, label config) -> predictions imported
+
+
+@dataclass
+class JobContext:
+    """What a job needs from the process that runs it (the RQ worker, or the web process's own worker)."""
+
+    settings: object
+    store: Store
+    triggers: object  # LocalTriggers | RedisTriggers
+    enqueue: Callable[[str, str], None]  # (project, job id): puts a job on the queue this job came from
+    refresh: Refresh | None = None  # re-predicts the unlabelled tasks after a deploy
+    mirror: object = None  # the annotations webhooks delivered (infra.annotation_mirror), read without an API key
+    beats: object = None  # the job state the heartbeat writes to, failing fast (default: `triggers`)
+
+
+def execute(project: str, job_id: str, context: JobContext) -> dict:
+    """Run job `job_id` for `project` and record its outcome; enqueue the follow-up if one was requested."""
+    triggers = context.triggers
+    started = time.time()
+    generation = triggers.start(project, job_id, started_at=started, progress=0.0, message="starting", error=None)
+    if generation is None:
+        log.warning("project %s: job %s was replaced by a newer job before it started; skipped", project, job_id)
+        return {"skipped": "replaced by a newer job before it started"}
+    summary: dict = {}
+    ok = False
+    try:
+        with Heartbeat(context.beats or triggers, project, job_id, generation) as heartbeat:
+            summary = train_from_label_studio(
+                project, context, heartbeat.progress, lambda: triggers.deploying(project, generation)
+            )
+        ok = True
+    except Exception as exc:
+        summary = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        log.exception("training job for project %s failed", project)
+    summary.update(
+        duration_s=round(time.time() - started, 1),
+        progress=1.0 if ok else None,
+        message="finished" if ok else "failed",
+        generation=generation,
+    )
+    next_job_id = new_job_id(project)
+    try:
+        followup = triggers.finish(project, job_id, ok, next_job_id, **summary)  # the client waits out a restart
+    except RedisError as exc:
+        log.error("project %s: could not record job %s's outcome (%s): %s", project, job_id, exc, summary)
+        return summary
+    if followup:
+        context.enqueue(project, next_job_id)
+    return summary
+
+
+def train_from_label_studio(project: str, context: JobContext, progress, deploy_guard) -> dict:
+    """Fetch annotations, train and (if deployed) refresh Label Studio's predictions; returns a summary."""
+    settings, store = context.settings, context.store
+    pid = int(project)
+    api = None
+    if settings.label_studio_host and settings.label_studio_api_key:
+        api = LabelStudioAPI(settings.label_studio_host, settings.label_studio_api_key)
+        progress(0.01, "reading annotations from Label Studio")
+        info = with_retries(lambda: api.project(pid), settings, progress)
+        tasks = with_retries(lambda: list(api.tasks(pid, annotated=True)), settings, progress)
+        label_config = info["label_config"]
+    else:
+        label_config = _stored_label_config(store, project)
+        progress(0.01, "reading annotations received by webhook (LABEL_STUDIO_API_KEY is not set)")
+        tasks = (context.mirror or AnnotationMirror(store)).tasks(project)
+    config = parse_ner_config(label_config)
+    examples, stats = tasks_to_examples(tasks, config)
+    progress(0.05, f"training on {len(examples)} annotated tasks")
+    outcome = run_training(
+        project,
+        examples,
+        config,
+        settings,
+        store,
+        progress=lambda f, m: progress(0.05 + 0.85 * f, m),
+        deploy_guard=deploy_guard,
+    )
+    summary = outcome_summary(outcome)
+    summary["extraction"] = stats.as_dict()
+    if summary.get("deployed") and api is not None and context.refresh is not None:
+        progress(0.9, "re-predicting unlabelled tasks with the new version")
+        summary["predictions_imported"] = with_retries(
+            lambda: context.refresh(api, project, label_config), settings, progress
+        )
+    return summary
+
+
+def _stored_label_config(store: Store, project: str) -> str:
+    xml = store.label_config(project)
+    if xml is None:
+        raise LabelStudioNotConfigured(
+            f"project {project}: no label config known yet (connect the backend in Label Studio, or set "
+            "LABEL_STUDIO_HOST and LABEL_STUDIO_API_KEY)"
+        )
+    return xml
+
+
+def outcome_summary(outcome) -> dict:
+    """The JSON-safe part of a TrainingOutcome for job status."""
+    fields = ("version", "deployed", "reason", "train_size", "validation_size", "final_fit")
+    summary = {f: getattr(outcome, f) for f in fields if hasattr(outcome, f)}
+    metrics = getattr(outcome, "metrics", None) or {}
+    current = getattr(outcome, "current_metrics", None) or {}
+    summary["f1"] = metrics.get("entity_f1")
+    summary["current_f1"] = current.get("entity_f1")
+    return summary

@@ -1,0 +1,211 @@
+"""The Flask app: Label Studio's routes plus /select_samples and /train_status, auth, and JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+import uncertainty
+from services.select import SelectRequest
+from text.label_config import LabelConfigError
+from web import errors
+from web.auth import basic_auth_ok, from_loopback, secret_ok
+from web.errors import BadRequest, as_api_error
+
+log = logging.getLogger(__name__)
+errors.register(LabelConfigError, 422)
+
+# Routes that change what every annotator is served: without basic auth only a client on this machine may call them.
+ADMIN_ROUTES = {("POST", "/deploy")}
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 naming what is wrong with it."""
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
+    if data is None:
+        raise BadRequest("request body is not valid JSON")
+    if not isinstance(data, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def require(data: dict, key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if key not in data or data[key] is None:
+        raise BadRequest(f"missing field {key!r} ({what})", field=key)
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise BadRequest(f"field {key!r} must be {what}", field=key)
+    return value
+
+
+MAX_LIMIT = 100_000  # the most tasks one /select_samples call may ask for
+
+
+def parse_select_request(body: dict, settings) -> SelectRequest:
+    """Validate the JSON body; every problem is a 400 naming the field."""
+    project = body.get("project_id", body.get("project"))
+    if project is not None and (isinstance(project, bool) or not isinstance(project, (int, str))):
+        raise BadRequest("field 'project_id' must be a Label Studio project id", field="project_id")
+    limit = body.get("limit", settings.samples_per_iteration)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise BadRequest("field 'limit' must be an integer", field="limit")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"field 'limit' must be between 1 and {MAX_LIMIT}, got {limit}", field="limit")
+    strategy = body.get("strategy", settings.uncertainty_strategy)
+    if not isinstance(strategy, str):
+        raise BadRequest("field 'strategy' must be a strategy name", field="strategy")
+    uncertainty.get_strategy(strategy)  # UnknownStrategyError -> 400 listing the valid names
+    reduction = body.get("reduction", settings.uncertainty_reduction)
+    if not isinstance(reduction, str) or reduction not in uncertainty.REDUCTIONS:
+        raise BadRequest(f"field 'reduction' must be one of {', '.join(uncertainty.REDUCTIONS)}", field="reduction")
+    top_k = body.get("top_k", settings.uncertainty_top_k)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 10_000:
+        raise BadRequest("field 'top_k' must be an integer between 1 and 10000", field="top_k")
+    cost_aware = body.get("cost_aware", settings.selection_cost_aware)
+    if not isinstance(cost_aware, bool):
+        raise BadRequest("field 'cost_aware' must be true or false", field="cost_aware")
+    threshold = body.get("threshold", settings.uncertainty_threshold)
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0
+    ):
+        raise BadRequest("field 'threshold' must be a number between 0 and 1 (or null for none)", field="threshold")
+    diversity = body.get("diversity", settings.selection_diversity)
+    if not isinstance(diversity, bool):
+        raise BadRequest("field 'diversity' must be true or false", field="diversity")
+    tasks = body.get("tasks")
+    if tasks is not None and not isinstance(tasks, list):
+        raise BadRequest("field 'tasks' must be a list of task objects", field="tasks")
+    if tasks is None and project is None:
+        raise BadRequest("give 'project_id' (tasks are read from Label Studio) or 'tasks' inline", field="project_id")
+    label_config = body.get("label_config")
+    if label_config is not None and not isinstance(label_config, str):
+        raise BadRequest("field 'label_config' must be the label config XML string", field="label_config")
+    return SelectRequest(
+        None if project is None else str(project),
+        limit,
+        strategy,
+        reduction,
+        top_k,
+        cost_aware,
+        None if threshold is None else float(threshold),
+        diversity,
+        tasks,
+        label_config,
+    )
+
+
+def create_app(backend_class: type, runtime: Any) -> Flask:
+    """Build the app around a LabelStudioMLBase subclass and the runtime its instances share."""
+    settings = runtime.settings
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+
+    def backend(project=None, label_config=None):
+        return backend_class(runtime, project, label_config)
+
+    if not settings.basic_auth_user:
+        log.warning(
+            "no BASIC_AUTH_USER/BASIC_AUTH_PASS: every route is open, and %s only from loopback",
+            ", ".join(f"{m} {p}" for m, p in sorted(ADMIN_ROUTES)),
+        )
+
+    @app.before_request
+    def authenticate():
+        if not settings.basic_auth_user:
+            if (request.method, request.path) in ADMIN_ROUTES and not from_loopback(
+                request.remote_addr, request.headers
+            ):
+                return jsonify(
+                    error=f"{request.method} {request.path} is only accepted from this machine "
+                    "(loopback) while basic auth is off: set BASIC_AUTH_USER and BASIC_AUTH_PASS "
+                    "to call it from elsewhere"
+                ), 403
+            return None
+        if basic_auth_ok(request.headers.get("Authorization"), settings.basic_auth_user, settings.basic_auth_pass):
+            return None
+        if request.path == "/webhook" and settings.webhook_secret:
+            given = request.args.get("secret") or request.headers.get("X-Webhook-Secret")
+            if secret_ok(given, settings.webhook_secret):
+                return None
+        response = jsonify(error="authentication required")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Basic realm="ner-backend"'
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_error(exc: Exception):
+        api_error = as_api_error(exc)
+        if api_error is not None:
+            return jsonify(api_error.body()), api_error.status
+        if isinstance(exc, HTTPException):
+            return jsonify(error=exc.description or exc.name), exc.code
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error="internal error; see the backend's log"), 500
+
+    @app.get("/")
+    @app.get("/health")
+    def health():
+        return jsonify(status="UP", model_class=backend_class.__name__, **backend().health())
+
+    @app.post("/setup")
+    def setup():
+        data = json_body()
+        project = require(data, "project", (str, int), "the Label Studio project id")
+        schema = require(data, "schema", str, "the project's label config XML")
+        version = backend(str(project), schema).setup()
+        return jsonify(model_version=version)
+
+    @app.post("/predict")
+    def predict():
+        data = json_body()
+        tasks = require(data, "tasks", list, "a list of task objects")
+        project = data.get("project")
+        label_config = data.get("label_config")
+        if label_config is not None and not isinstance(label_config, str):
+            raise BadRequest("field 'label_config' must be the label config XML string", field="label_config")
+        if project is not None and not isinstance(project, (str, int)):
+            raise BadRequest("field 'project' must be a project id", field="project")
+        params = data.get("params") if isinstance(data.get("params"), dict) else {}
+        context = params.get("context") if isinstance(params.get("context"), dict) else None
+        started = time.perf_counter()
+        results = backend(None if project is None else str(project), label_config).predict(tasks, context=context)
+        log.info("predicted %d tasks in %.2fs", len(tasks), time.perf_counter() - started)
+        return jsonify(results=results)
+
+    @app.post("/webhook")
+    def webhook():
+        data = json_body()
+        action = require(data, "action", str, "the webhook action name")
+        result = backend().fit(action, data)
+        return jsonify(result), 201
+
+    @app.get("/metrics")
+    def metrics():
+        return jsonify(backend().metrics())
+
+    @app.get("/versions")
+    def versions():
+        return jsonify(backend().versions())
+
+    @app.post("/select_samples")
+    def select_samples():
+        return jsonify(backend().select_samples(parse_select_request(json_body(), settings)))
+
+    @app.post("/deploy")
+    def deploy():
+        return jsonify(backend().deploy(json_body()))
+
+    @app.get("/train_status")
+    def train_status():
+        return jsonify(backend().train_status(request.args.get("project")))
+
+    return app
