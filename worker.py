@@ -16,11 +16,11 @@ from redis.exceptions import RedisError  # noqa: E402
 from rq import get_current_job  # noqa: E402
 
 from infra.annotation_mirror import open_mirror  # noqa: E402
-from infra.job_state import RedisTriggers  # noqa: E402
+from infra.job_state import RedisJobState  # noqa: E402
 from infra.lead_times import AnnotationTimes  # noqa: E402
 from infra.redis_clients import heartbeat_client, job_client  # noqa: E402
 from infra.rq_queue import RQQueue  # noqa: E402
-from modeling.cache import ModelPool  # noqa: E402
+from modeling.cache import ModelCache  # noqa: E402
 from modeling.niceness import yield_cpu_to_serving  # noqa: E402
 from services.predict import settings_ranking  # noqa: E402
 from services.refresh import PredictionRefresh  # noqa: E402
@@ -39,7 +39,7 @@ def run_job(project: str) -> dict:
     store = open_store(settings)
     state = job_client(job.connection)
     times = AnnotationTimes(store, state)
-    pool = ModelPool(settings, store)
+    pool = ModelCache(settings, store)
     refresh = PredictionRefresh(
         pool,
         lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
@@ -49,11 +49,11 @@ def run_job(project: str) -> dict:
     context = JobContext(
         settings,
         store,
-        RedisTriggers(state, stale_after=stale_after),
+        RedisJobState(state, stale_after=stale_after),
         RQQueue(state).enqueue,
         refresh,
         open_mirror(settings, store, state),
-        beats=RedisTriggers(heartbeat_client(job.connection), stale_after=stale_after),
+        beats=RedisJobState(heartbeat_client(job.connection), stale_after=stale_after),
     )
     return execute(project, job.id, context)
 
@@ -74,7 +74,7 @@ def _abandon(job, connection, error: str) -> None:
         return
     project = str(job.args[0])
     try:
-        if RedisTriggers(job_client(connection)).abandon(project, job.id, error[:500]):
+        if RedisJobState(job_client(connection)).abandon(project, job.id, error[:500]):
             log.warning("project %s: job %s %s", project, job.id, error[:500])
     except RedisError as exc:  # /train_status settles it from RQ's registries later
         log.warning("project %s: could not mark job %s failed (%s): %s", project, job.id, exc, error[:300])

@@ -81,11 +81,11 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
             "LOG_LEVEL": "WARNING",
         }
     )
-    from store.local import ModelStore
+    from store.local import LocalStore
 
     config = parse_ner_config(LABEL_CONFIG)
     data, _ = tasks_to_examples(make_tasks(examples, seed=7), config)
-    store = ModelStore(settings.model_dir, keep=settings.keep_versions)
+    store = LocalStore(settings.model_dir, keep=settings.keep_versions)
 
     def progress(fraction: float, message: str) -> None:
         print(f"PROGRESS {fraction:.3f} {message}", flush=True)

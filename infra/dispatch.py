@@ -95,7 +95,7 @@ def counted_events(event: str, data: dict) -> int:
     return 1
 
 
-class TrainingJobs:
+class JobDispatcher:
     """Counts annotation events per project, dispatches coalesced jobs to `queue` and reports job status."""
 
     def __init__(self, settings, store: Store, triggers, queue, times: AnnotationTimes | None = None, mirror=None):

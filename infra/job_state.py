@@ -1,7 +1,7 @@
 """When to train: per-project annotation counters and job states, coalescing triggers into one follow-up.
 
-Two interchangeable backends with the same methods: `RedisTriggers` (atomic Lua scripts, shared by every
-gunicorn worker and the RQ worker) and `LocalTriggers` (a lock and dicts, for the in-process worker).
+Two interchangeable backends with the same methods: `RedisJobState` (atomic Lua scripts, shared by every
+gunicorn worker and the RQ worker) and `LocalJobState` (a lock and dicts, for the in-process worker).
 State per project: idle -> queued -> running -> finished | failed. A trigger while queued is absorbed (the
 queued job will read the newest annotations); a trigger while running sets one follow-up, however many arrive.
 A running job whose heartbeat stops (worker killed) is declared failed by the next trigger.
@@ -54,7 +54,7 @@ def _now() -> float:
     return time.time()
 
 
-class LocalTriggers:
+class LocalJobState:
     """In-memory counters and states for one process."""
 
     def __init__(self, stale_after: float = HEARTBEAT_STALE_S):
@@ -304,8 +304,8 @@ return current
 """
 
 
-class RedisTriggers:
-    """The same contract as LocalTriggers, kept in Redis under `nerb:<project>:*` keys."""
+class RedisJobState:
+    """The same contract as LocalJobState, kept in Redis under `nerb:<project>:*` keys."""
 
     prefix = "nerb"
 

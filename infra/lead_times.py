@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 
-from store.local import ModelStore, write_atomically
+from store.local import LocalStore, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def observation(text_words: int, annotation: object) -> tuple[int, float] | None
 class AnnotationTimes:
     """Per-project (words, seconds) observations in Redis (`redis_client`) or in the model store's directory."""
 
-    def __init__(self, store: ModelStore, redis_client=None):
+    def __init__(self, store: LocalStore, redis_client=None):
         self.store = store
         self.redis = redis_client
         self._lock = threading.Lock()

@@ -64,7 +64,7 @@ def base_version(name: str, project_labels: tuple[str, ...], aliases: tuple) -> 
     return UNTRAINED
 
 
-class ModelPool:
+class ModelCache:
     """Thread-safe LRU of ServedModel by (project, labels)."""
 
     def __init__(self, settings, store: Store):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from text.label_config import NerConfig
 from text.spans.decoding import Span, decode_probs, drop_overlapping
 from text.tasks import task_text
@@ -57,7 +57,7 @@ def span_region(span: Span, text: str, config: NerConfig) -> dict:
 
 
 def predict_tasks(
-    pool: ModelPool, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
+    pool: ModelCache, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
 ) -> list[dict]:
     """One prediction per task, in order: {"result": regions, "score": task confidence, "model_version"}.
 

@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 from infra.label_studio import LabelStudioAPI
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from services.predict import PREDICT_CHUNK, predict_tasks
 from text.label_config import parse_ner_config
 from uncertainty import Ranking
@@ -41,7 +41,7 @@ def sweep_start(previous: Iterable[dict], version: str | None) -> int:
 class PredictionRefresh:
     """Scores tasks exactly as /predict does (same pool code, same single-pass ranking)."""
 
-    def __init__(self, pool: ModelPool, ranking_for: Callable[[str], Ranking], max_tasks: int = 1000):
+    def __init__(self, pool: ModelCache, ranking_for: Callable[[str], Ranking], max_tasks: int = 1000):
         self.pool = pool
         self.ranking_for = ranking_for
         self.max_tasks = max_tasks  # 0: every unlabelled task

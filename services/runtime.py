@@ -9,13 +9,13 @@ from pathlib import Path
 import redis
 
 from infra.annotation_mirror import open_mirror
-from infra.dispatch import TrainingJobs
-from infra.job_state import LocalTriggers, RedisTriggers
+from infra.dispatch import JobDispatcher
+from infra.job_state import LocalJobState, RedisJobState
 from infra.lead_times import AnnotationTimes
 from infra.local_queue import LocalQueue
 from infra.redis_clients import web_client
 from infra.rq_queue import RQQueue
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from services.predict import settings_ranking
 from services.refresh import PredictionRefresh
 from services.select import ScoreCache
@@ -37,27 +37,27 @@ class Runtime:
         self.settings = settings
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(settings, serving=True)
-        self.pool = ModelPool(settings, self.store)
+        self.pool = ModelCache(settings, self.store)
         self.scores = ScoreCache()
         connection = web_client(settings.redis_url)  # one client for lead times, job state and the queue
         self.times = AnnotationTimes(self.store, connection)
         self._observed: dict[str, tuple[float, tuple[list[int], list[float]]]] = {}
         self.jobs = self._training_jobs(settings, connection)
 
-    def _training_jobs(self, settings: Settings, connection: redis.Redis | None) -> TrainingJobs:
+    def _training_jobs(self, settings: Settings, connection: redis.Redis | None) -> JobDispatcher:
         """RQ and Redis state with REDIS_URL; else a worker thread in this process, with its state in memory."""
         mirror = open_mirror(settings, self.store, connection)
         if connection is not None:
-            triggers = RedisTriggers(connection, stale_after=settings.job_heartbeat_timeout)
-            return TrainingJobs(settings, self.store, triggers, RQQueue(connection), self.times, mirror)
-        triggers = LocalTriggers(stale_after=settings.job_heartbeat_timeout)
+            triggers = RedisJobState(connection, stale_after=settings.job_heartbeat_timeout)
+            return JobDispatcher(settings, self.store, triggers, RQQueue(connection), self.times, mirror)
+        triggers = LocalJobState(stale_after=settings.job_heartbeat_timeout)
         refresh = PredictionRefresh(
             self.pool, lambda project: self.ranking(project).single_pass(), settings.refresh_max_tasks
         )
         local = LocalQueue(lambda project, job_id: execute(project, job_id, context))
         # the job reads the registry itself (a serving store answers from its timer's last look)
         context = JobContext(settings, open_store(settings), triggers, local.enqueue, refresh, mirror)
-        return TrainingJobs(settings, self.store, triggers, local, self.times, mirror)
+        return JobDispatcher(settings, self.store, triggers, local, self.times, mirror)
 
     def ranking(self, project: str | None, **overrides) -> Ranking:
         """The ranking of the settings (request fields override them); cost-aware uses the project's fitted cost."""

@@ -33,7 +33,7 @@ class JobContext:
 
     settings: object
     store: Store
-    triggers: object  # LocalTriggers | RedisTriggers
+    triggers: object  # LocalJobState | RedisJobState
     enqueue: Callable[[str, str], None]  # (project, job id): puts a job on the queue this job came from
     refresh: Refresh | None = None  # re-predicts the unlabelled tasks after a deploy
     mirror: object = None  # the annotations webhooks delivered (infra.annotation_mirror), read without an API key

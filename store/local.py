@@ -1,6 +1,6 @@
 """The model store interface, and its local backend: fine-tuned versions per project on disk, and which one is deployed.
 
-`Store` is what the web (modeling.cache, /versions, /deploy) and the training job call; `ModelStore` keeps versions in a
+`Store` is what the web (modeling.cache, /versions, /deploy) and the training job call; `LocalStore` keeps versions in a
 local directory (MODEL_STORE=local, the embedded default) and `store.mlflow_registry.MlflowStore` in MLflow's
 Model Registry, shared by every host (MODEL_STORE=mlflow); `store.opening.open_store` picks one. Local layout:
 MODEL_DIR/<project>/versions/<version>/ (Hugging Face files + meta.json) and
@@ -101,7 +101,7 @@ class Store(Protocol):
         """What /health says about the store (for a remote one: whether it is reachable)."""
 
 
-class ModelStore:
+class LocalStore:
     """Saves, lists, deploys and prunes fine-tuned versions under one root directory."""
 
     def __init__(self, root: str | os.PathLike, keep: int = 5):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from store.local import (
-    ModelStore,
+    LocalStore,
     StoreUnavailable,
     UnknownVersionError,
     VersionInfo,
@@ -111,7 +111,7 @@ class MlflowStore:
 
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        self.cache = ModelStore(cache_dir, keep=keep)
+        self.cache = LocalStore(cache_dir, keep=keep)
         self.root = self.cache.root
         self.keep = keep
         self.poll_interval = poll_interval
@@ -445,7 +445,7 @@ class MlflowStore:
         return registered
 
     def _download(self, project: str, registered) -> VersionInfo:
-        """Download into a temporary folder of this host's cache, then rename it into place (ModelStore.install)."""
+        """Download into a temporary folder of this host's cache, then rename it into place (LocalStore.install)."""
         name = self._name_of_version(project, registered)
         amendments = {
             k[len(META_TAG) :]: json.loads(v) for k, v in (registered.tags or {}).items() if k.startswith(META_TAG)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from store.local import ModelStore, Store
+from store.local import LocalStore, Store
 from store.mlflow_registry import MlflowStore
 
 # A serving process asks the registry in the background, so one failed call must not retry for minutes (MLflow's
@@ -26,4 +26,4 @@ def open_store(settings, serving: bool = False) -> Store:
             keep=settings.keep_versions,
             poll_interval=settings.registry_poll_interval if serving else None,
         )
-    return ModelStore(settings.model_dir, keep=settings.keep_versions)
+    return LocalStore(settings.model_dir, keep=settings.keep_versions)

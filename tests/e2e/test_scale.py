@@ -17,11 +17,11 @@ from collections import Counter
 import pytest
 
 from infra.label_studio import LabelStudioAPI
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from services.predict import settings_ranking
 from services.refresh import PredictionRefresh
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.conftest import NER_TAGS
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 
@@ -51,7 +51,7 @@ def rows(api: LabelStudioAPI, project: int) -> int:
     return sum(api.model_versions(project).values())
 
 
-def deploy_copy(store: ModelStore, project: int, source, annotations: int) -> str:
+def deploy_copy(store: LocalStore, project: int, source, annotations: int) -> str:
     def write(directory):
         for f in source.iterdir():
             shutil.copy(f, directory / f.name)
@@ -100,9 +100,9 @@ def test_a_20000_task_project_lists_by_streaming_and_keeps_one_prediction_per_ta
     assert numbers["stream_unlabelled_peak_mib"] < 64  # a page at a time, not 20,000 tasks with their predictions
 
     settings = Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir), "MODEL_DIR": str(tmp_path / "m")})
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     refresh = PredictionRefresh(
-        ModelPool(settings, store), lambda p: settings_ranking(settings, None).single_pass(), REFRESH_MAX_TASKS
+        ModelCache(settings, store), lambda p: settings_ranking(settings, None).single_pass(), REFRESH_MAX_TASKS
     )
     numbers["deploys"] = []
     for n in range(1, DEPLOYS + 1):

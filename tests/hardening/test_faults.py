@@ -39,9 +39,9 @@ def assert_store_intact(models, url: str) -> str:
     """Every stored version is complete and loadable, and /predict serves the deployed one; returns its name."""
     from transformers import AutoModelForTokenClassification
 
-    from store.local import ModelStore
+    from store.local import LocalStore
 
-    store = ModelStore(models)
+    store = LocalStore(models)
     listed = {v.name for v in store.versions(1)}
     on_disk = [p for p in (models / "1" / "versions").iterdir() if not p.name.startswith(".")]
     for folder in on_disk:  # a version folder only ever appears complete (it is renamed into place)
@@ -269,7 +269,7 @@ def test_label_studio_failing_during_a_job(failure, make_client, rule_model_dir)
 INTERRUPTED_SAVE = textwrap.dedent("""
     import os, shutil, signal, sys
     from pathlib import Path
-    from store.local import ModelStore
+    from store.local import LocalStore
     source, root = Path(sys.argv[1]), sys.argv[2]
     files = sorted(source.iterdir())
 
@@ -278,15 +278,15 @@ INTERRUPTED_SAVE = textwrap.dedent("""
             shutil.copy2(f, directory / f.name)
         os.kill(os.getpid(), signal.SIGKILL)  # the power goes out half-way through the write
 
-    ModelStore(root).save(1, 99, write, {"labels": ["PER"]})
+    LocalStore(root).save(1, 99, write, {"labels": ["PER"]})
 """)
 
 
 def test_model_write_interrupted(tmp_path, make_client, rule_model_dir):
-    from store.local import ModelStore
+    from store.local import LocalStore
 
     models = tmp_path / "models"
-    store = ModelStore(models)
+    store = LocalStore(models)
     good = save_rule_version(store, rule_model_dir)
     store.deploy(1, good.name)
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir)

@@ -106,11 +106,11 @@ def test_webhook_burst_counts_exactly_and_coalesces(tmp_path, rule_model_dir):
 def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     import psutil
 
-    from store.local import ModelStore
+    from store.local import LocalStore
 
     duration, clients = 60.0, 8
     models = tmp_path / "models"
-    store = ModelStore(models)
+    store = LocalStore(models)
     first = save_rule_version(store, rule_model_dir, annotations=1)
     second = save_rule_version(store, rule_model_dir, annotations=2)
     store.deploy(1, first.name)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.data.corpus import LABEL_CONFIG
 from tests.hardening.conftest import predict_body, save_rule_version, start_training_webhook
 from tests.support.servers import start_gunicorn
@@ -254,7 +254,7 @@ def test_container_runs_as_non_root():
 
 
 def deployable(tmp_path, rule_model_dir) -> str:
-    return save_rule_version(ModelStore(tmp_path / "models"), rule_model_dir).name
+    return save_rule_version(LocalStore(tmp_path / "models"), rule_model_dir).name
 
 
 @pytest.mark.parametrize("remote", ["10.1.2.3", "192.168.0.7", "2001:db8::5", "0.0.0.0"])
@@ -266,7 +266,7 @@ def test_without_basic_auth_deploy_is_refused_beyond_loopback_naming_the_setting
     refused = client.post("/deploy", json={"project_id": 1, "version": version}, environ_base={"REMOTE_ADDR": remote})
     assert refused.status_code == 403
     assert "BASIC_AUTH_USER" in refused.json["error"] and "loopback" in refused.json["error"]
-    assert ModelStore(tmp_path / "models").deployed(1) is None  # nothing moved
+    assert LocalStore(tmp_path / "models").deployed(1) is None  # nothing moved
     other = client.post("/predict", json=predict_body(), environ_base={"REMOTE_ADDR": remote})
     assert other.status_code == 200  # Label Studio's own routes stay open, as before
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from infra.annotation_mirror import REDIS_KEY, AnnotationMirror, RedisAnnotationMirror
-from store.local import ModelStore
+from store.local import LocalStore
 
 WRITES = 150
 TASK = {"id": 7, "data": {"text": "Angela Merkel met Macron in Berlin."}}
@@ -21,7 +21,7 @@ def open_mirror(where: str):
     """A mirror on `where`: a directory, or the Redis URL (each process opens its own connection)."""
     if where.startswith("redis://"):
         return RedisAnnotationMirror(redis.Redis.from_url(where))
-    return AnnotationMirror(ModelStore(where))
+    return AnnotationMirror(LocalStore(where))
 
 
 @pytest.fixture(params=["files", "redis"])

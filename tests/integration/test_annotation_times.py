@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from infra.lead_times import AnnotationTimes, observation
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.conftest import fixture
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from text.words import split_words
@@ -59,8 +59,8 @@ def test_webhook_lead_times_make_cost_aware_selection_use_a_fitted_cost(make_cli
 def test_redis_keeps_observations_for_every_process_and_caps_them(tmp_path):
     client = redis.Redis(host="127.0.0.1", port=6379)  # as the service connects: replies are bytes
     client.delete("nerb:lead_times:77")
-    store = ModelStore(str(tmp_path))
-    writer, reader = AnnotationTimes(store, client), AnnotationTimes(ModelStore(str(tmp_path / "other")), client)
+    store = LocalStore(str(tmp_path))
+    writer, reader = AnnotationTimes(store, client), AnnotationTimes(LocalStore(str(tmp_path / "other")), client)
     for words in range(1, 6):
         writer.record("77", words, 2.0 * words)
     assert reader.observations("77") == ([1, 2, 3, 4, 5], [2.0, 4.0, 6.0, 8.0, 10.0])
@@ -69,6 +69,6 @@ def test_redis_keeps_observations_for_every_process_and_caps_them(tmp_path):
 
 def test_an_unreachable_redis_loses_the_timing_not_the_webhook(tmp_path, caplog):
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
-    times = AnnotationTimes(ModelStore(str(tmp_path)), dead)
+    times = AnnotationTimes(LocalStore(str(tmp_path)), dead)
     times.record("3", 10, 20.0)  # logged, not raised
     assert times.observations("3") == ([], []) and "lead time" in caplog.text

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from infra.annotation_mirror import AnnotationMirror
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.conftest import fixture
 from tests.support.slow_http import FailingServer
 
@@ -82,7 +82,7 @@ def test_a_bulk_of_twelve_annotations_queues_a_job_and_is_mirrored(client, tmp_p
     response = client.post("/webhook", json=payload(12))
     assert response.status_code == 201, response.json
     assert response.json["status"] == "queued"
-    mirrored = AnnotationMirror(ModelStore(tmp_path / "models")).tasks("1")
+    mirrored = AnnotationMirror(LocalStore(tmp_path / "models")).tasks("1")
     assert sorted(t["id"] for t in mirrored) == list(range(100, 112))
     assert all(len(t["annotations"]) == 1 and t["data"]["text"] in TEXTS for t in mirrored)
 

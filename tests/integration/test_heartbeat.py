@@ -11,7 +11,7 @@ import time
 import pytest
 
 from infra.heartbeat import Heartbeat
-from infra.job_state import RedisTriggers
+from infra.job_state import RedisJobState
 from infra.redis_clients import heartbeat_client
 from tests.hardening.conftest import PrivateRedis
 
@@ -25,7 +25,7 @@ def redis_server(tmp_path):
 
 
 def test_progress_never_waits_for_a_hanging_redis_and_the_heartbeat_logs_it(redis_server, caplog):
-    triggers = RedisTriggers(heartbeat_client(redis_server.client(), timeout=0.3))
+    triggers = RedisJobState(heartbeat_client(redis_server.client(), timeout=0.3))
     triggers.request("1", "test", "job-a")
     generation = triggers.start("1", "job-a")
     caplog.set_level(logging.WARNING, logger="infra.heartbeat")

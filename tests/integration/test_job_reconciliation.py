@@ -18,9 +18,9 @@ from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
 from infra.dispatch import ENQUEUE_GRACE_S
-from infra.job_state import RedisTriggers
+from infra.job_state import RedisJobState
 from infra.rq_queue import QUEUE_NAME, RQQueue
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
 from tests.support.jobs import job, wait_job
@@ -197,7 +197,7 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
         outcome = old_job.return_value()
         assert outcome and outcome["deployed"] is False, (outcome, old_worker.tail())
         assert "newer job" in outcome["reason"], outcome
-        store = ModelStore(tmp_path / "models")
+        store = LocalStore(tmp_path / "models")
         assert store.deployed(1) == new["version"] != outcome["version"]
         saved = store.get(1, outcome["version"])  # saved, not deployed, and its meta.json says so
         assert saved.meta["deployed"] is False and "newer job" in saved.meta["reason"]
@@ -243,7 +243,7 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
             describe=worker.tail,
         )
         assert done["state"] == "finished", (done, worker.tail())
-        store = ModelStore(tmp_path / "models")
+        store = LocalStore(tmp_path / "models")
         assert store.deployed(1) == store.versions(1)[-1].name  # the newest version was deployed last
     finally:
         worker.stop()
@@ -251,7 +251,7 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
 
 def raw_state(redis_server, project: str = "1") -> dict:
     """The job state as stored, without /train_status consulting RQ (which would settle it on its own)."""
-    return RedisTriggers(redis_server.client()).status(project).get(project, {})
+    return RedisJobState(redis_server.client()).status(project).get(project, {})
 
 
 def wait_raw(redis_server, predicate, timeout: float, describe=lambda: "") -> dict:

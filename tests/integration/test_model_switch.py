@@ -8,9 +8,9 @@ import threading
 import time
 
 import modeling.cache
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.conftest import NER_TAGS, RULES, fixture
 from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
@@ -37,7 +37,7 @@ def test_deployed_version_is_served_once_loaded_and_rollback_works(make_client, 
     assert client.post("/setup", json=setup).json["model_version"] == "untrained"
     assert client.post("/predict", json=body).json["results"][0]["result"] == []
 
-    store = ModelStore(tmp_path / "models")
+    store = LocalStore(tmp_path / "models")
     v1 = save_version(store, 1, build_rule_model(tmp_path / "m1", NER_TAGS, RULES), 20)
     quiet = {k: ("O" if v.startswith(("B-ORG", "I-ORG")) else v) for k, v in RULES.items()}
     v2 = save_version(store, 1, build_rule_model(tmp_path / "m2", NER_TAGS, quiet), 30)
@@ -67,11 +67,11 @@ def test_deployed_version_is_served_once_loaded_and_rollback_works(make_client, 
 def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_then_the_new_one_serves(
     tmp_path, rule_model_dir, monkeypatch
 ):
-    store = ModelStore(tmp_path / "models")
+    store = LocalStore(tmp_path / "models")
     v1 = save_version(store, 1, rule_model_dir, 10)
     v2 = save_version(store, 1, rule_model_dir, 20)
     store.deploy(1, v1.name)
-    pool = ModelPool(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
+    pool = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
     config = parse_ner_config(LABEL_CONFIG)
     assert pool.get("1", config).version == v1.name
 
@@ -105,10 +105,10 @@ def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_the
 
 
 def test_the_worker_refresh_waits_for_the_deployed_version(tmp_path, rule_model_dir):
-    store = ModelStore(tmp_path / "models")
+    store = LocalStore(tmp_path / "models")
     v1, v2 = save_version(store, 1, rule_model_dir, 10), save_version(store, 1, rule_model_dir, 20)
     store.deploy(1, v1.name)
-    pool = ModelPool(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
+    pool = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
     config = parse_ner_config(LABEL_CONFIG)
     pool.get("1", config)
     store.deploy(1, v2.name)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from services.predict import settings_ranking
 from services.refresh import PredictionRefresh, carried_over, sweep_start
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.conftest import NER_TAGS
 from tests.data.corpus import LABEL_CONFIG
 
@@ -61,14 +61,14 @@ class LabelStudioProjectDouble:
         self.model_version = version
 
 
-def refresher(env: dict, max_tasks: int) -> tuple[PredictionRefresh, ModelStore]:
+def refresher(env: dict, max_tasks: int) -> tuple[PredictionRefresh, LocalStore]:
     settings = Settings.from_env(env)
-    store = ModelStore(settings.model_dir)
-    pool = ModelPool(settings, store)
+    store = LocalStore(settings.model_dir)
+    pool = ModelCache(settings, store)
     return PredictionRefresh(pool, lambda project: settings_ranking(settings, None).single_pass(), max_tasks), store
 
 
-def deploy_copy(store: ModelStore, source, annotations: int) -> str:
+def deploy_copy(store: LocalStore, source, annotations: int) -> str:
     def write(directory):
         for f in source.iterdir():
             shutil.copy(f, directory / f.name)

@@ -12,7 +12,7 @@ import time
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from infra.job_state import RedisTriggers
+from infra.job_state import RedisJobState
 from infra.redis_clients import job_client, web_client
 from tests.hardening.conftest import PrivateRedis
 
@@ -23,7 +23,7 @@ def restart(server: PrivateRedis, down_s: float = 0.0) -> None:
     server.start()  # same port, empty
 
 
-def running_job(triggers: RedisTriggers, project: str = "1") -> int:
+def running_job(triggers: RedisJobState, project: str = "1") -> int:
     triggers.request(project, "test", "job-a")
     return triggers.start(project, "job-a")
 
@@ -31,7 +31,7 @@ def running_job(triggers: RedisTriggers, project: str = "1") -> int:
 def test_the_deploy_guard_on_connections_a_restart_closed_deploys(tmp_path):
     server = PrivateRedis(tmp_path)
     try:
-        triggers = RedisTriggers(job_client(server.client()))
+        triggers = RedisJobState(job_client(server.client()))
         generation = running_job(triggers)
         restart(server)
         with triggers.deploying("1", generation) as refusal:
@@ -44,7 +44,7 @@ def test_without_a_retry_a_guard_called_while_redis_is_down_refuses_the_deploy(t
     """The control: what failed in CI, where the job reached the guard during the restart."""
     server = PrivateRedis(tmp_path)
     try:
-        triggers = RedisTriggers(job_client(server.client(), retry=Retry(NoBackoff(), 0)))
+        triggers = RedisJobState(job_client(server.client(), retry=Retry(NoBackoff(), 0)))
         generation = running_job(triggers)
         server.stop()
         with triggers.deploying("1", generation) as refusal:
@@ -56,7 +56,7 @@ def test_without_a_retry_a_guard_called_while_redis_is_down_refuses_the_deploy(t
 def test_the_deploy_guard_and_the_outcome_wait_for_a_redis_that_is_down_until_it_is_back(tmp_path):
     server = PrivateRedis(tmp_path)
     try:
-        triggers = RedisTriggers(job_client(server.client()))
+        triggers = RedisJobState(job_client(server.client()))
         generation = running_job(triggers)
         server.stop()
         back = threading.Thread(target=lambda: (time.sleep(3), server.start()))
@@ -91,7 +91,7 @@ def test_a_guard_whose_lock_write_timed_out_on_a_paused_redis_holds_the_lock_and
     server = PrivateRedis(tmp_path)
     pid = server.proc.proc.pid
     try:
-        triggers = RedisTriggers(job_client(server.client(), timeout=0.5))
+        triggers = RedisJobState(job_client(server.client(), timeout=0.5))
         generation = running_job(triggers)
         os.kill(pid, signal.SIGSTOP)
         resume = threading.Timer(2.0, lambda: os.kill(pid, signal.SIGCONT))

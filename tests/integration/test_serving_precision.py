@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from modeling.base_model import load_saved_model
-from modeling.cache import ModelPool
+from modeling.cache import ModelCache
 from modeling.device import pick_device
 from modeling.inference import Predictor
 from modeling.precision import fast_bf16, resolve_precision, to_precision
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.conftest import NER_TAGS, RULES
 from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
@@ -76,7 +76,7 @@ def train(tmp_path, base_dir, **env):
             **env,
         }
     )
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     config = parse_ner_config(LABEL_CONFIG)
     outcome = run_training("5", EXAMPLES, config, settings, store)
     assert outcome.deployed
@@ -90,7 +90,7 @@ def test_a_version_within_the_bounds_is_served_int8_with_its_figures_in_meta(tmp
     assert parity["examples"] >= 1 and parity["span_agreement"] == 1.0 and parity["f1_drop"] == 0.0
     assert parity["entity_f1_fp32"] == parity["entity_f1"] == 1.0
     assert (parity["max_f1_drop"], parity["min_agreement"]) == (0.005, 0.98)
-    served = ModelPool(settings, store).get("5", config)
+    served = ModelCache(settings, store).get("5", config)
     assert served.precision == "int8" and isinstance(served.predictor.model.classifier, QUANTIZED)
     out = served.predictor.predict(["Angela Merkel visited Berlin."])[0]
     assert [(s.start, s.end, s.label) for s in decode_probs(out.words, out.probs, served.tags, served.label_map)] == [
@@ -107,18 +107,18 @@ def test_a_version_that_fails_the_gate_is_served_fp32_and_says_why(tmp_path, fra
     assert parity["entity_f1_fp32"] == 1.0 and parity["f1_drop"] > 0.005 and parity["span_agreement"] < 0.98
     assert any("parity gate failed, served fp32" in r.getMessage() for r in caplog.records)
     with caplog.at_level("WARNING"):
-        served = ModelPool(settings, store).get("5", config)
+        served = ModelCache(settings, store).get("5", config)
     assert served.precision == "fp32" and not isinstance(served.predictor.model.classifier, QUANTIZED)
     assert any("served fp32" in r.getMessage() and "entity F1" in r.getMessage() for r in caplog.records)
     # Forcing skips the gate: the same version at int8, blind as the gate saw it.
-    forced = ModelPool(settings.replace(serving_precision_force=True), store).get("5", config)
+    forced = ModelCache(settings.replace(serving_precision_force=True), store).get("5", config)
     assert forced.precision == "int8"
 
 
 def test_fp32_serving_records_no_figures(tmp_path, rule_model_dir):
     settings, store, config, meta = train(tmp_path, rule_model_dir, SERVING_PRECISION="fp32")
     assert "parity" not in meta
-    assert ModelPool(settings, store).get("5", config).precision == "fp32"
+    assert ModelCache(settings, store).get("5", config).precision == "fp32"
 
 
 def test_a_base_model_has_no_figures_so_it_is_served_fp32_unless_forced(make_client, rule_model_dir):
@@ -146,7 +146,7 @@ def test_the_default_auto_serves_bf16_where_the_cpu_has_it_natively_and_fp32_els
         assert meta["parity"]["precision"] == "bf16" and meta["parity"]["passed"], meta["parity"]
     else:
         assert "parity" not in meta
-    served = ModelPool(settings, store).get("5", config)
+    served = ModelCache(settings, store).get("5", config)
     assert served.precision == expected
     assert served.predictor.device.type == pick_device().type  # served where training runs: a GPU when present
     assert next(served.predictor.model.parameters()).dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from store.local import ModelStore, UnknownVersionError
+from store.local import LocalStore, UnknownVersionError
 from store.mlflow_registry import MlflowStore
 
 
@@ -27,7 +27,7 @@ def write(files):
 def stores(request, tmp_path):
     """make(keep, host) -> a store; hosts share the registry (or, locally, the directory)."""
     if request.param == "local":
-        return lambda keep=5, host="a": ModelStore(tmp_path / "models", keep=keep)
+        return lambda keep=5, host="a": LocalStore(tmp_path / "models", keep=keep)
     server = request.getfixturevalue("mlflow_server")
     return lambda keep=5, host="a": MlflowStore(server.url, tmp_path / f"cache-{host}", keep=keep)
 

@@ -58,7 +58,7 @@ def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rul
 
 def test_deleted_and_updated_annotations_are_reflected(make_client, rule_model_dir, tmp_path):
     from infra.annotation_mirror import AnnotationMirror
-    from store.local import ModelStore
+    from store.local import LocalStore
 
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0)
     task = next(t for t in make_tasks(20, seed=5) if len(t["annotations"][0]["result"]) >= 2)
@@ -66,7 +66,7 @@ def test_deleted_and_updated_annotations_are_reflected(make_client, rule_model_d
     updated = copy.deepcopy(task)
     updated["annotations"][0]["result"] = updated["annotations"][0]["result"][:1]
     client.post("/webhook", json=annotation_webhook(updated, "ANNOTATION_UPDATED"))
-    mirror = AnnotationMirror(ModelStore(tmp_path / "models"))
+    mirror = AnnotationMirror(LocalStore(tmp_path / "models"))
     (stored,) = mirror.tasks(1)
     assert len(stored["annotations"]) == 1 and len(stored["annotations"][0]["result"]) == 1
     deleted = {

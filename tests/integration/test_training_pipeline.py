@@ -7,7 +7,7 @@ import pytest
 from modeling.base_model import load_base_model, load_saved_model
 from modeling.inference import Predictor
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from text.label_config import parse_ner_config
 from training.annotations import tasks_to_examples
@@ -36,7 +36,7 @@ def test_fine_tune_deploy_track_and_refuse_a_worse_model(tmp_path):
         }
     )
     assert settings.mlflow_tracking_uri.startswith("sqlite:///") and str(tmp_path) in settings.mlflow_tracking_uri
-    store = ModelStore(settings.model_dir, keep=settings.keep_versions)
+    store = LocalStore(settings.model_dir, keep=settings.keep_versions)
     config = parse_ner_config(LABEL_CONFIG)
     examples, _ = tasks_to_examples(make_tasks(50, seed=0), config)
     held_out, _ = tasks_to_examples(make_tasks(150, seed=1000, start_id=100_000), config)

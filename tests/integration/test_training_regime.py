@@ -12,7 +12,7 @@ import torch
 from modeling.base_model import load_saved_model
 from modeling.inference import Predictor
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from text.label_config import parse_ner_config
 from training import pipeline
@@ -79,7 +79,7 @@ def test_a_deployed_version_is_judged_on_held_out_tasks_then_fitted_on_every_tas
     from mlflow.tracking import MlflowClient
 
     settings = tiny(FINAL_FIT="all")
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     data = examples(30)
     split = split_examples(data, settings.validation_split)
     assert not split.validation_is_train
@@ -124,7 +124,7 @@ def test_a_final_fit_that_diverges_leaves_the_judged_candidate_in_place(tiny, mo
 
     monkeypatch.setattr(pipeline, "fine_tune", diverge_without_validation)
     settings = tiny(FINAL_FIT="all")
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
 
     outcome = run_training("5", examples(30), CONFIG, settings, store)
 
@@ -135,7 +135,7 @@ def test_a_final_fit_that_diverges_leaves_the_judged_candidate_in_place(tiny, mo
 
 def test_a_version_that_is_not_deployed_is_the_candidate_itself(tiny):
     settings = tiny(FINAL_FIT="all", DEPLOY_POLICY="manual")
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     data = examples(30)
     seen = []
 
@@ -151,7 +151,7 @@ def test_a_version_that_is_not_deployed_is_the_candidate_itself(tiny):
 
 def test_final_fit_train_serves_the_candidate(tiny):
     settings = tiny(FINAL_FIT="train")
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     data = examples(30)
 
     outcome = run_training("5", data, CONFIG, settings, store)
@@ -162,7 +162,7 @@ def test_final_fit_train_serves_the_candidate(tiny):
 
 
 def test_the_next_job_is_judged_against_the_candidate_that_never_saw_its_validation_tasks(tiny):
-    store = ModelStore(tiny().model_dir)
+    store = LocalStore(tiny().model_dir)
     first = run_training("5", examples(30), CONFIG, tiny(FINAL_FIT="all"), store)
     settings = tiny(FINAL_FIT="all", TRAINING_START="warm")
     grown = examples(30) + tasks_to_examples(make_tasks(10, seed=1, start_id=31), CONFIG)[0]
@@ -192,7 +192,7 @@ def break_weights(path) -> None:
 
 def test_scratch_starts_from_the_base_checkpoint_whatever_is_deployed(tiny):
     settings = tiny(FINAL_FIT="train", TRAINING_START="scratch")
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     data = examples(30)
     first = run_training("5", data, CONFIG, settings, store)
     break_weights(store.get("5", first.version).path)
@@ -214,7 +214,7 @@ OSCILLATING = {"EPOCH_SELECTION": "best", "VALIDATION_SPLIT": "0.4", "LEARNING_R
 
 def test_best_epoch_serves_the_weights_that_scored_best_on_one_half_and_is_judged_on_the_other(tiny):
     settings = tiny(FINAL_FIT="train", **OSCILLATING)
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
     data = examples(60)
     split = with_epoch_choice(split_examples(data, settings.validation_split), settings.validation_split)
     assert split.epoch_choice and split.validation
@@ -236,7 +236,7 @@ def test_best_epoch_serves_the_weights_that_scored_best_on_one_half_and_is_judge
 
 def test_the_fit_on_every_task_stops_after_the_candidates_best_epoch(tiny):
     settings = tiny(FINAL_FIT="all", **OSCILLATING)
-    store = ModelStore(settings.model_dir)
+    store = LocalStore(settings.model_dir)
 
     outcome = run_training("5", examples(60), CONFIG, settings, store)
 

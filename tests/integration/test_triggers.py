@@ -8,16 +8,16 @@ import uuid
 import pytest
 import redis
 
-from infra.job_state import LocalTriggers, RedisTriggers
+from infra.job_state import LocalJobState, RedisJobState
 
 
 @pytest.fixture(params=["local", "redis"])
 def triggers(request):
     if request.param == "local":
-        yield LocalTriggers(stale_after=2.0)
+        yield LocalJobState(stale_after=2.0)
         return
     connection = redis.Redis(host="127.0.0.1", port=6379)
-    t = RedisTriggers(connection, stale_after=2.0)
+    t = RedisJobState(connection, stale_after=2.0)
     t.prefix = f"nerb-test-{uuid.uuid4().hex[:8]}"
     yield t
     for key in connection.scan_iter(f"{t.prefix}:*"):
@@ -145,7 +145,7 @@ def test_a_running_job_recreates_its_state_when_redis_lost_it():
     """Redis restarted empty under a running job: its next heartbeat writes the state back (running, its job id),
     and the generation counter it re-seeds still lets it deploy, while a job started afterwards counts higher."""
     connection = redis.Redis(host="127.0.0.1", port=6379)
-    t = RedisTriggers(connection, stale_after=2.0)
+    t = RedisJobState(connection, stale_after=2.0)
     t.prefix = f"nerb-test-{uuid.uuid4().hex[:8]}"
     try:
         t.request("1", "a", "job-a")

@@ -9,7 +9,7 @@ import json
 from flask.testing import FlaskClient
 from label_studio_sdk.label_interface import LabelInterface
 
-from store.local import ModelStore, project_key
+from store.local import LocalStore, project_key
 
 
 @functools.lru_cache(maxsize=64)
@@ -46,6 +46,6 @@ class ValidatingClient(FlaskClient):
     def _label_config(self, body: dict) -> str:
         if isinstance(body.get("label_config"), str):
             return body["label_config"]
-        stored = ModelStore(self.model_dir).label_config(project_key(body.get("project")))
+        stored = LocalStore(self.model_dir).label_config(project_key(body.get("project")))
         assert stored is not None, "a /predict answered 200 without a label config to check it against"
         return stored

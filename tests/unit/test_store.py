@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from store.local import InvalidProjectError, ModelStore, project_key
+from store.local import InvalidProjectError, LocalStore, project_key
 
 
 def write(files):
@@ -23,7 +23,7 @@ def test_project_key_accepts_label_studio_forms_and_rejects_paths():
 
 
 def test_interrupted_write_leaves_no_version(tmp_path):
-    store = ModelStore(tmp_path)
+    store = LocalStore(tmp_path)
 
     def crash(directory):
         (directory / "model.safetensors").write_text("half")
@@ -37,11 +37,11 @@ def test_interrupted_write_leaves_no_version(tmp_path):
 
 def test_folder_without_meta_is_not_a_version(tmp_path):
     (tmp_path / "4" / "versions" / "p4-v1-n3").mkdir(parents=True)
-    assert ModelStore(tmp_path).versions(4) == []
+    assert LocalStore(tmp_path).versions(4) == []
 
 
 def test_deployed_pointer_is_valid_json(tmp_path):
-    store = ModelStore(tmp_path)
+    store = LocalStore(tmp_path)
     name = store.save(5, 1, write({}), {}).name
     store.deploy(5, name)
     assert json.loads((tmp_path / "5" / "deployed.json").read_text())["version"] == name
@@ -52,7 +52,7 @@ def test_pruning_never_leaves_a_half_deleted_version_in_sight(tmp_path, monkeypa
     leftover that the next prune removes, never a visible version folder without its meta.json."""
     import shutil
 
-    store = ModelStore(tmp_path, keep=1)
+    store = LocalStore(tmp_path, keep=1)
     first = store.save(3, 10, write({"w": "1", "x": "2"}), {"labels": ["PER"]})
     second = store.save(3, 20, write({"w": "3"}), {"labels": ["PER"]})
     real_rmtree = shutil.rmtree

@@ -1,7 +1,7 @@
 import pytest
 
 from settings import Settings
-from store.local import ModelStore
+from store.local import LocalStore
 from text.label_config import NerConfig
 from training.annotations import Example
 from training.pipeline import NoTrainingDataError, TrainingError, run_training
@@ -12,7 +12,7 @@ CONFIG = NerConfig("label", "text", "text", ("PER",))
 
 def test_no_usable_annotation_is_a_named_error_and_saves_nothing(tmp_path):
     settings = Settings.from_env({"MODEL_DIR": str(tmp_path)})
-    store = ModelStore(tmp_path)
+    store = LocalStore(tmp_path)
     with pytest.raises(NoTrainingDataError):
         run_training("3", [], CONFIG, settings, store)
     with pytest.raises(TrainingError, match="marks an entity"):
