@@ -1,7 +1,8 @@
 """Deployment files checked without a Docker engine: Dockerfile, docker-compose.yml, .env.example, .dockerignore.
 
-They must stay in step with the code (every variable Settings.from_env reads), the README's configuration table,
-the RQ queue, and each other. The image's own CMD and HEALTHCHECK are run here against a real gunicorn.
+They must stay in step with the one declaration of each variable (settings/: `Settings`' fields and `DEPLOY_ONLY`),
+which also generates the README's configuration tables, with the RQ queue, and with each other. The image's own CMD and
+HEALTHCHECK are run here against a real gunicorn.
 """
 
 from __future__ import annotations
@@ -19,27 +20,39 @@ import pytest
 import requests
 import yaml
 
+from settings import Setting
 from tests.support.servers import Process, free_port, service_env
 
 REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("backend", "worker", "mlflow")
-# Settings whose container default differs from the bare-machine default on purpose.
-CONTAINER_DEFAULTS = {"MODEL_DIR", "REDIS_URL", "MODEL_STORE", "MLFLOW_TRACKING_URI"}
 INTERPOLATION = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):-(.*)\}$")
+# A variable's name as the deployment files write it: upper case with at least one underscore (not README, CPU...).
+VARIABLE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 
 
 # --- readers -------------------------------------------------------------------------------------------------
 
 
-def readme_variables() -> set[str]:
-    """Names in the first column of the README's configuration table (a row may name two, or an alias)."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("|")]
-    names: set[str] = set()
-    for row in rows[2:]:  # skip the header and the |---| line
-        names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", row.split("|")[1]))
-    return names
+def declared() -> dict[str, Setting]:
+    """Every declared variable by each of its names (an alias maps to the setting it stands for)."""
+    from settings import DECLARATIONS
+
+    return {name: declaration for declaration in DECLARATIONS for name in declaration.names}
+
+
+def settings_variables() -> set[str]:
+    """Every variable the service's settings read (aliases included), as declared."""
+    from settings import SETTINGS
+
+    return {name for declaration in SETTINGS for name in declaration.names}
+
+
+def agrees(declaration: Setting, value: str, container: bool = True) -> bool:
+    """Whether `value`, written in a deployment file, is the declared default (or, with `container`, the
+    declared container default, which docker-compose.yml, .env.example and the Dockerfile set on purpose)."""
+    if container and declaration.container_default is not None:
+        return value == declaration.container_default
+    return declaration.read({declaration.env: value}) == declaration.read({})
 
 
 class _RecordingEnv(dict):
@@ -54,18 +67,6 @@ class _RecordingEnv(dict):
     def __getitem__(self, key):
         self.read.add(key)
         return super().__getitem__(key)
-
-
-def settings_variables() -> set[str]:
-    """Every variable Settings.from_env reads: recorded on a real call, plus its literal reads in settings."""
-    from settings import Settings
-
-    env = _RecordingEnv()
-    Settings.from_env(env)
-    source = (REPO / "settings/__init__.py").read_text()
-    literal = set(re.findall(r'env\.get\(\s*"([A-Z][A-Z0-9_]*)"', source))
-    literal |= set(re.findall(r'_(?:int|float|bool|choice)\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', source))
-    return env.read | literal
 
 
 def compose() -> dict:
@@ -148,14 +149,56 @@ def dockerignore_excludes(path: str) -> bool:
     return excluded
 
 
-# --- README, settings, compose and .env.example agree ---------------------------------------------------------
+# --- README, settings, compose and .env.example agree with the declarations ----------------------------------
 
 
-def test_readme_table_lists_exactly_the_variables_settings_reads():
-    readme, code = readme_variables(), settings_variables()
-    assert len(readme) >= 20, f"README configuration table not found or not parsed: {sorted(readme)}"
-    assert not code - readme, f"read by Settings.from_env but missing from the README table: {sorted(code - readme)}"
-    assert not readme - code, f"in the README table but never read by Settings.from_env: {sorted(readme - code)}"
+def test_from_env_reads_exactly_the_declared_variables():
+    from settings import Settings
+
+    env = _RecordingEnv()
+    Settings.from_env(env)
+    expected = settings_variables()
+    assert env.read == expected, f"undeclared: {sorted(env.read - expected)}, unread: {sorted(expected - env.read)}"
+
+
+def test_readme_tables_are_generated_from_the_declarations():
+    from settings import table
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert table.BEGIN in section and table.END in section, "the README's Configuration section lacks the table markers"
+    current = table.BEGIN + section.split(table.BEGIN, 1)[1].split(table.END, 1)[0] + table.END + "\n"
+    assert current == table.markdown(), (
+        "the README's tables are stale: run `python -m settings.table --write README.md`"
+    )
+
+
+def test_the_entry_points_read_only_declared_variables():
+    """scripts/serve.sh, _wsgi.py's CLI, gunicorn.conf.py and the image's CMD and HEALTHCHECK."""
+    read = set()
+    for name in ("scripts/serve.sh", "_wsgi.py", "gunicorn.conf.py"):
+        text = (REPO / name).read_text()
+        read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+        read |= set(re.findall(r"environ\.get\(\s*[\"']([A-Z][A-Z0-9_]*)", text))
+    for keyword, rest in dockerfile():
+        if keyword in ("CMD", "HEALTHCHECK"):
+            read |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", rest))
+            read |= set(re.findall(r"environ\.get\(\s*[\"']([A-Z][A-Z0-9_]*)", rest))
+    assert {"PORT", "HOST", "WORKERS", "THREADS", "GUNICORN_TIMEOUT", "BASIC_AUTH_USER"} <= read, sorted(read)
+    assert not read - set(declared()), f"read but not declared in settings/: {sorted(read - set(declared()))}"
+
+
+def test_serve_sh_and_the_cli_defaults_are_the_declared_ones():
+    variables = declared()
+    serve = (REPO / "scripts/serve.sh").read_text()
+    for name, default in re.findall(r"\$\{([A-Z][A-Z0-9_]*):-([^}]*)\}", serve):
+        assert agrees(variables[name], default, container=False), f"scripts/serve.sh: {name} defaults to {default}"
+    cli = (REPO / "_wsgi.py").read_text()
+    for name, default in re.findall(r"environ\.get\(\s*\"([A-Z][A-Z0-9_]*)\",\s*\"?([^)\"]*)", cli):
+        assert agrees(variables[name], default, container=False), f"_wsgi.py: {name} defaults to {default}"
+    for name, value in dockerfile_env().items():
+        if name in variables:
+            assert agrees(variables[name], value), f"Dockerfile: ENV {name}={value} differs from the declaration"
 
 
 def test_backend_and_worker_get_every_setting_passed_through():
@@ -171,27 +214,52 @@ def test_backend_and_worker_get_every_setting_passed_through():
         assert match and match.group(1) == name, f"{name}: {value!r} is not ${{{name}:-default}}"
 
 
-def test_compose_defaults_are_the_service_defaults():
-    from settings import Settings
+def test_compose_uses_only_declared_variables_with_their_declared_defaults():
+    variables = declared()
+    text = "\n".join(
+        line for line in (REPO / "docker-compose.yml").read_text().splitlines() if not line.lstrip().startswith("#")
+    )
+    interpolated = re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}", text)
+    assert {name for name, _ in interpolated} >= settings_variables()
+    for name, default in interpolated:
+        assert name in variables, f"docker-compose.yml uses ${{{name}}}, which settings/ does not declare"
+        assert agrees(variables[name], default), f"docker-compose.yml: ${{{name}:-{default}}} differs from settings/"
+    for service, spec in compose()["services"].items():
+        for name, value in (spec.get("environment") or {}).items():
+            assert name in variables, f"docker-compose.yml: {service} sets {name}, which settings/ does not declare"
+            if variables[name].deploy_only:  # a fixed value, not a ${NAME:-default}
+                assert agrees(variables[name], str(value)), f"docker-compose.yml: {service}'s {name}={value}"
+    postgres = compose()["services"]["postgres"]["environment"]
+    assert {name for name, declaration in variables.items() if declaration.read_by.startswith("docker-compose")} == set(
+        postgres
+    )
 
+
+def test_container_defaults_hold_the_service_defaults_elsewhere():
+    """Only MODEL_DIR, MODEL_STORE, MLFLOW_TRACKING_URI and REDIS_URL differ in containers; the rest is the bare
+    machine's default, so Settings read from compose's defaults equal Settings.from_env({}) but for those."""
+    from settings import SETTINGS, Settings
+
+    containers = {declaration.env for declaration in SETTINGS if declaration.container_default is not None}
+    assert containers == {"MODEL_DIR", "REDIS_URL", "MODEL_STORE", "MLFLOW_TRACKING_URI"}
     defaults = compose_defaults(compose()["services"]["backend"]["environment"])
-    bare = {name: value for name, value in defaults.items() if name not in CONTAINER_DEFAULTS}
-    assert Settings.from_env(bare) == Settings.from_env({}), "a default in docker-compose.yml differs from settings.py"
+    bare = {name: value for name, value in defaults.items() if name not in containers}
+    assert Settings.from_env(bare) == Settings.from_env({}), "a default in docker-compose.yml differs from settings/"
     assert defaults["MODEL_DIR"] == dockerfile_env()["MODEL_DIR"] == "/data/models"
-    assert defaults["REDIS_URL"] == "redis://redis:6379/0"
-    assert defaults["MODEL_STORE"] == "mlflow" and defaults["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
 
 
 def test_env_example_lists_every_setting_with_a_comment_and_the_compose_default():
     entries = env_example()
     names = [name for name, _, _ in entries]
     assert len(names) == len(set(names)), "a variable is listed twice in .env.example"
-    expected = settings_variables()
+    expected = settings_variables()  # the deploy-only variables are absent on purpose: compose passes none of them
     assert set(names) == expected, f"missing: {sorted(expected - set(names))}, unknown: {sorted(set(names) - expected)}"
     defaults = compose_defaults(compose()["services"]["backend"]["environment"])
     for name, value, comment in entries:
         assert comment, f".env.example: {name} has no comment above it"
         assert value in ("", defaults[name]), f".env.example: {name}={value} differs from compose's {defaults[name]!r}"
+    mentioned = set(VARIABLE.findall((REPO / ".env.example").read_text()))
+    assert not mentioned - set(declared()), f".env.example mentions undeclared {sorted(mentioned - set(declared()))}"
 
 
 # --- compose structure ---------------------------------------------------------------------------------------
