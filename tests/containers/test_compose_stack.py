@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,7 @@ from tests.containers.figures import record
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from tests.integration.test_deploy_files import settings_variables
 from tests.integration.test_training_from_webhooks import annotation_webhook
+from tests.support.readme import Block, run_block, shell_blocks
 from tests.support.rule_model import build_rule_model
 
 # A cold build (no image cached) took 6 minutes on the 2-core CI machine (more under load), in the first setup.
@@ -95,13 +97,11 @@ class Stack:
     def auth(self) -> tuple[str, str]:
         return self.settings["BASIC_AUTH_USER"], self.settings["BASIC_AUTH_PASS"]
 
-    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    def compose_command(self) -> list[str]:
+        """podman-compose on this stack (its .env, written now, its project name, compose.ci.yml on top)."""
         env_file = self.directory / ".env"
         env_file.write_text(env_file_text(self.settings))
-        # The shell's own settings would win over .env: the stack sees only what the test wrote.
-        clean = {k: v for k, v in os.environ.items() if k not in self.settings and k not in settings_variables()}
-        clean["CONTAINERS_CONF"] = str(HERE / "containers.conf")
-        command = [
+        return [
             self.compose_bin,
             "--env-file",
             str(env_file),
@@ -111,8 +111,16 @@ class Stack:
             str(REPO / "docker-compose.yml"),
             "-f",
             str(HERE / "compose.ci.yml"),
-            *args,
         ]
+
+    def compose_env(self) -> dict[str, str]:
+        # The shell's own settings would win over .env: the stack sees only what the test wrote.
+        clean = {k: v for k, v in os.environ.items() if k not in self.settings and k not in settings_variables()}
+        clean["CONTAINERS_CONF"] = str(HERE / "containers.conf")
+        return clean
+
+    def compose(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        command, clean = [*self.compose_command(), *args], self.compose_env()
         done = subprocess.run(command, cwd=REPO, env=clean, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, (
             f"podman-compose {' '.join(args)} -> {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -294,6 +302,20 @@ def test_the_web_answers_health_setup_and_predict_behind_basic_auth(stack):
     assert setup.status_code == 200 and setup.json()["model_version"].startswith("base-"), setup.text
     spans = {(r["value"]["text"], r["value"]["labels"][0]) for r in stack.predict()["result"]}
     assert spans == {("Angela Merkel", "PER"), ("Sony", "ORG"), ("Tokyo", "LOC")}
+
+
+def test_the_readme_compose_blocks_run_as_printed(stack):
+    """README, "With Docker Compose": each block marked `readme-test: compose` runs with `bash -euo pipefail`, with
+    `docker compose` as this stack's podman-compose command, `docker` as podman, the backend's localhost:9090 as
+    compose.ci.yml's port, and the user and password of .env exported, as the README tells users to."""
+    blocks = [b for b in shell_blocks((REPO / "README.md").read_text()) if b.marker == "compose"]
+    assert blocks, "the README has no block marked readme-test: compose"
+    compose = " ".join(shlex.quote(part) for part in stack.compose_command())
+    prelude = f'docker() {{ if [ "$1" = compose ]; then shift; {compose} "$@"; else podman "$@"; fi; }}\n'
+    env = {**stack.compose_env(), "BASIC_AUTH_USER": stack.auth[0], "BASIC_AUTH_PASS": stack.auth[1]}
+    for block in blocks:
+        code = block.code.replace("localhost:9090", f"localhost:{BACKEND_PORT}")
+        run_block(Block(block.line, block.language, code), env, REPO, timeout=300, prelude=prelude)
 
 
 def test_the_image_ships_its_base_encoder_which_loads_offline(image):
