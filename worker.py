@@ -39,9 +39,9 @@ def run_job(project: str) -> dict:
     store = open_store(settings)
     state = job_client(job.connection)
     times = AnnotationTimes(store, state)
-    pool = ModelCache(settings, store)
+    models = ModelCache(settings, store)
     refresh = PredictionRefresh(
-        pool,
+        models,
         lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
         settings.refresh_max_tasks,
     )

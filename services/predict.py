@@ -57,7 +57,7 @@ def span_region(span: Span, text: str, config: NerConfig) -> dict:
 
 
 def predict_tasks(
-    pool: ModelCache, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
+    models: ModelCache, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
 ) -> list[dict]:
     """One prediction per task, in order: {"result": regions, "score": task confidence, "model_version"}.
 
@@ -72,7 +72,7 @@ def predict_tasks(
                 tasks[i].get("id") if isinstance(tasks[i], dict) else None,
                 config.value_key,
             )
-    served = pool.get(project, config)
+    served = models.get(project, config)
     keep = drawn_regions(context)
     results = []
     for chunk_start in range(0, len(texts), PREDICT_CHUNK):

@@ -37,7 +37,7 @@ class Runtime:
         self.settings = settings
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(settings, serving=True)
-        self.pool = ModelCache(settings, self.store)
+        self.models = ModelCache(settings, self.store)
         self.scores = ScoreCache()
         connection = web_client(settings.redis_url)  # one client for lead times, job state and the queue
         self.times = AnnotationTimes(self.store, connection)
@@ -52,7 +52,7 @@ class Runtime:
             return JobDispatcher(settings, self.store, triggers, RQQueue(connection), self.times, mirror)
         triggers = LocalJobState(stale_after=settings.job_heartbeat_timeout)
         refresh = PredictionRefresh(
-            self.pool, lambda project: self.ranking(project).single_pass(), settings.refresh_max_tasks
+            self.models, lambda project: self.ranking(project).single_pass(), settings.refresh_max_tasks
         )
         local = LocalQueue(lambda project, job_id: execute(project, job_id, context))
         # the job reads the registry itself (a serving store answers from its timer's last look)
