@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 PREDICT_CHUNK = 2048
 
 
-def settings_ranking(settings, observations, **overrides) -> Ranking:
-    """The ranking of the settings (request fields override them); cost-aware fits `observations()`' lead times."""
+def ranking_from_settings(settings, observations=None, **overrides) -> Ranking:
+    """The ranking of the settings, the one place every caller (/predict, /select_samples, the prediction refresh,
+    the benchmark's arms, the tests) builds it: `overrides` (request fields, an arm's factors) replace settings
+    values unless None; cost-aware fits `observations()`' lead times, or counts tokens without them."""
     values = {
         "strategy": settings.uncertainty_strategy,
         "reduction": settings.uncertainty_reduction,

@@ -16,7 +16,7 @@ from infra.local_queue import LocalQueue
 from infra.redis_clients import web_client
 from infra.rq_queue import RQQueue
 from modeling.cache import ModelCache
-from services.predict import settings_ranking
+from services.predict import ranking_from_settings
 from services.refresh import PredictionRefresh
 from services.select import ScoreCache
 from services.train_job import JobContext, execute
@@ -62,7 +62,7 @@ class Runtime:
     def ranking(self, project: str | None, **overrides) -> Ranking:
         """The ranking of the settings (request fields override them); cost-aware uses the project's fitted cost."""
         observations = (lambda: self.observations(project)) if project else None
-        return settings_ranking(self.settings, observations, **overrides)
+        return ranking_from_settings(self.settings, observations, **overrides)
 
     def observations(self, project: str) -> tuple[list[int], list[float]]:
         """The project's annotation lead times, read at most every COST_REFIT_S so a cost-aware /predict does not
