@@ -8,7 +8,8 @@ import logging
 
 from modeling.cache import ModelCache
 from text.label_config import NerConfig
-from text.spans.decoding import Span, decode_probs, drop_overlapping
+from text.spans.decoding import decode_probs, drop_overlapping
+from text.spans.span import Span
 from text.tasks import task_text
 from uncertainty import TOKEN_COUNT, Ranking, fit_cost
 
