@@ -51,8 +51,8 @@ class NERBackend(LabelStudioMLBase):
         config = self._config()
         project = self._project()
         self.runtime.remember_label_config(project, self.label_config)
-        self.runtime.pool.warm(project, config)
-        return self.runtime.pool.version_for(project, config)
+        self.runtime.models.warm(project, config)
+        return self.runtime.models.version_for(project, config)
 
     def predict(self, tasks: list, context: dict | None = None, **kwargs) -> list[dict]:
         config = self._config()
@@ -65,7 +65,7 @@ class NERBackend(LabelStudioMLBase):
                 field=f"tasks[].data.{config.value_key}",
             )
         ranking = self.runtime.ranking(project).single_pass()  # /predict stays one deterministic pass
-        return predict_tasks(self.runtime.pool, ranking, project, config, tasks, context)
+        return predict_tasks(self.runtime.models, ranking, project, config, tasks, context)
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
         jobs = self.runtime.jobs
@@ -82,11 +82,11 @@ class NERBackend(LabelStudioMLBase):
         return result
 
     def health(self) -> dict:
-        pool = self.runtime.pool
+        models = self.runtime.models
         jobs = self.runtime.jobs
         return {
-            "models": pool.status(),
-            "load_errors": dict(pool.last_error),
+            "models": models.status(),
+            "load_errors": dict(models.last_error),
             "model_store": self.runtime.store.health(),
             "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
             "training_mode": jobs.mode if jobs is not None else "off",
@@ -95,7 +95,7 @@ class NERBackend(LabelStudioMLBase):
 
     def metrics(self) -> dict:
         jobs = self.runtime.jobs
-        return {"models": self.runtime.pool.status(), "training": jobs.status() if jobs is not None else {}}
+        return {"models": self.runtime.models.status(), "training": jobs.status() if jobs is not None else {}}
 
     def versions(self) -> dict:
         store = self.runtime.store

@@ -22,7 +22,7 @@ from infra.redis_clients import heartbeat_client, job_client  # noqa: E402
 from infra.rq_queue import RQQueue  # noqa: E402
 from modeling.cache import ModelCache  # noqa: E402
 from modeling.niceness import yield_cpu_to_serving  # noqa: E402
-from services.predict import settings_ranking  # noqa: E402
+from services.predict import ranking_from_settings  # noqa: E402
 from services.refresh import PredictionRefresh  # noqa: E402
 from services.train_job import JobContext, execute  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -39,10 +39,10 @@ def run_job(project: str) -> dict:
     store = open_store(settings)
     state = job_client(job.connection)
     times = AnnotationTimes(store, state)
-    pool = ModelCache(settings, store)
+    models = ModelCache(settings, store)
     refresh = PredictionRefresh(
-        pool,
-        lambda p: settings_ranking(settings, lambda: times.observations(p)).single_pass(),
+        models,
+        lambda p: ranking_from_settings(settings, lambda: times.observations(p)).single_pass(),
         settings.refresh_max_tasks,
     )
     stale_after = settings.job_heartbeat_timeout

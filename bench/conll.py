@@ -1,7 +1,8 @@
 """CoNLL-style NER data as training Examples for the label-efficiency benchmarks (read at run time, never copied).
 
-A sentence becomes one Example: its tokens joined by single spaces, its IOB2 entities as (start, end, label)
-spans in code points. Subsamples are drawn with a fixed seed so every run sees the same pool and test set.
+A sentence becomes one Example: its tokens joined by single spaces, its entities as spans in code points, the tags
+read by the service's one BIO reader (`text.spans.bio.parse_tag`: IOB2, IOB1, BIOES and BILOU alike). Subsamples
+are drawn with a fixed seed so every run sees the same pool and test set.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import random
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from text.spans.bio import BEGIN, parse_tag, tag_labels
+from text.spans.span import Span
 from training.annotations import Example
 
 CONLL_DIR = Path("/work/shared/data/conll2003")  # where the shared copy lies on the project's machines
@@ -17,7 +20,8 @@ CONLL_LABELS = ("PER", "ORG", "LOC", "MISC")
 
 
 class ConllFormatError(ValueError):
-    """A line of a CoNLL file is neither blank nor `token<TAB>tag` (or `token ... tag`) with a BIO tag."""
+    """A line of a CoNLL file is neither blank nor `token<TAB>tag` (or `token ... tag`), or a sentence's tokens and
+    tags differ in number."""
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -25,8 +29,9 @@ class DatasetUnavailableError(RuntimeError):
 
 
 def tokens_to_example(task_id: object, tokens: Sequence[str], tags: Sequence[str]) -> Example:
-    """One sentence: text = tokens joined by single spaces; an entity starts at B- (or at an I- that does not
-    continue an entity of its label, read leniently as IOB1 would) and covers the I- tokens after it."""
+    """One sentence: text = tokens joined by single spaces; an entity starts at a tag that begins one (B-, S-, U-,
+    or a continuing tag that does not continue an entity of its label, read leniently as IOB1 would) and covers the
+    continuing tokens (I-, E-, L-) after it; see `text.spans.bio` for every scheme."""
     if len(tokens) != len(tags):
         raise ConllFormatError(f"{task_id}: {len(tokens)} tokens but {len(tags)} tags")
     text_parts: list[str] = []
@@ -38,17 +43,15 @@ def tokens_to_example(task_id: object, tokens: Sequence[str], tags: Sequence[str
         end = start + len(token)
         text_parts.append(token)
         position = end
-        prefix, _, label = tag.partition("-")
-        if tag == "O" or not label:
+        prefix, label = parse_tag(tag)
+        if label is None:
             current = None
-        elif prefix == "B" or current is None or current[2] != label:
+        elif prefix == BEGIN or current is None or current[2] != label:
             current = [start, end, label]
             spans.append(current)
-        elif prefix == "I":
-            current[1] = end
         else:
-            raise ConllFormatError(f"{task_id}: tag {tag!r} is not IOB2")
-    return Example(task_id, " ".join(text_parts), tuple((s, e, l) for s, e, l in spans))
+            current[1] = end
+    return Example(task_id, " ".join(text_parts), tuple(Span(s, e, label) for s, e, label in spans))
 
 
 def parse_conll(lines: Iterable[str], name: str = "conll") -> list[Example]:
@@ -120,13 +123,13 @@ def load_hub_dataset(name: str, split: str) -> tuple[list[Example], tuple[str, .
     for index, row in enumerate(data):
         tags = [names[t] if names else str(t) for t in row["ner_tags"]]
         examples.append(tokens_to_example(f"{split}:{index}", row["tokens"], tags))
-    labels = tuple(dict.fromkeys(t.split("-", 1)[1] for t in names if "-" in t))
+    labels = tuple(tag_labels(names))
     return examples, labels
 
 
 def labels_of(examples: Iterable[Example]) -> tuple[str, ...]:
     """Entity labels in the conventional CoNLL order first, then any others in first-seen order."""
-    seen = dict.fromkeys(label for e in examples for _, _, label in e.spans)
+    seen = dict.fromkeys(span.label for e in examples for span in e.spans)
     return tuple([l for l in CONLL_LABELS if l in seen] + [l for l in seen if l not in CONLL_LABELS])
 
 

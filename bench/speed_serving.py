@@ -130,7 +130,9 @@ def body(texts, config: str, start_id: int = 1) -> dict:
 
 
 def spans_of(prediction: dict) -> tuple:
-    return tuple((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
+    from text.spans.span import Span
+
+    return tuple(Span(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
 
 
 def entity_f1(examples, predicted: list[tuple]) -> float:
@@ -148,7 +150,9 @@ def entity_f1(examples, predicted: list[tuple]) -> float:
 
 
 def pipeline_spans(entities: list[dict]) -> tuple:
-    return tuple((e["start"], e["end"], e["entity_group"]) for e in entities)
+    from text.spans.span import Span
+
+    return tuple(Span(e["start"], e["end"], e["entity_group"]) for e in entities)
 
 
 # --------------------------------------------------------------------------------------------------- one server
@@ -337,10 +341,6 @@ def main(argv=None) -> dict:
 def summarise(runs: list[dict], pipe_s: dict, pipe_f1: dict, how: str, load_start) -> dict:
     """Each precision's F1 drop and span agreement against the fp32 server's answers (when fp32 was run)."""
     from modeling.parity import span_agreement
-    from text.spans.decoding import Span
-
-    def as_spans(rows):
-        return [[Span(s, e, label, 0.0) for s, e, label in row] for row in rows]
 
     reference = next((r for r in runs if r["precision"] == "fp32"), None)
     for run in runs:
@@ -348,7 +348,7 @@ def summarise(runs: list[dict], pipe_s: dict, pipe_f1: dict, how: str, load_star
             if reference is not None:
                 ref = reference["sizes"][i]
                 size["f1_drop_vs_fp32"] = ref["entity_f1"] - size["entity_f1"]
-                size["span_agreement_vs_fp32"] = span_agreement(as_spans(ref["spans"]), as_spans(size["spans"]))
+                size["span_agreement_vs_fp32"] = span_agreement(ref["spans"], size["spans"])
     for run in runs:
         for size in run["sizes"]:
             del size["spans"]

@@ -1,6 +1,6 @@
 """Loaded models per project, kept across requests and bounded in number.
 
-Each request asks the pool for its project's model; the pool compares the store's deployed pointer with what it
+Each request asks the cache for its project's model; the cache compares the store's deployed pointer with what it
 holds and, when a new version was deployed, loads it in a background thread while the old one keeps answering,
 then switches: every web worker follows deployments without a restart, and no request waits for a load except
 the very first of a project. Loading happens once per (project, version), never per request; during a switch a

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from text.spans.decoding import Span
+from text.spans.span import Span
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 FULL = "fp32"

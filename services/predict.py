@@ -8,7 +8,8 @@ import logging
 
 from modeling.cache import ModelCache
 from text.label_config import NerConfig
-from text.spans.decoding import Span, decode_probs, drop_overlapping
+from text.spans.decoding import decode_probs, drop_overlapping
+from text.spans.span import Span
 from text.tasks import task_text
 from uncertainty import TOKEN_COUNT, Ranking, fit_cost
 
@@ -20,8 +21,10 @@ log = logging.getLogger(__name__)
 PREDICT_CHUNK = 2048
 
 
-def settings_ranking(settings, observations, **overrides) -> Ranking:
-    """The ranking of the settings (request fields override them); cost-aware fits `observations()`' lead times."""
+def ranking_from_settings(settings, observations=None, **overrides) -> Ranking:
+    """The ranking of the settings, the one place every caller (/predict, /select_samples, the prediction refresh,
+    the benchmark's arms, the tests) builds it: `overrides` (request fields, an arm's factors) replace settings
+    values unless None; cost-aware fits `observations()`' lead times, or counts tokens without them."""
     values = {
         "strategy": settings.uncertainty_strategy,
         "reduction": settings.uncertainty_reduction,
@@ -57,7 +60,7 @@ def span_region(span: Span, text: str, config: NerConfig) -> dict:
 
 
 def predict_tasks(
-    pool: ModelCache, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
+    models: ModelCache, ranking: Ranking, project: str, config: NerConfig, tasks: list, context: dict | None = None
 ) -> list[dict]:
     """One prediction per task, in order: {"result": regions, "score": task confidence, "model_version"}.
 
@@ -72,7 +75,7 @@ def predict_tasks(
                 tasks[i].get("id") if isinstance(tasks[i], dict) else None,
                 config.value_key,
             )
-    served = pool.get(project, config)
+    served = models.get(project, config)
     keep = drawn_regions(context)
     results = []
     for chunk_start in range(0, len(texts), PREDICT_CHUNK):

@@ -39,17 +39,17 @@ def sweep_start(previous: Iterable[dict], version: str | None) -> int:
 
 
 class PredictionRefresh:
-    """Scores tasks exactly as /predict does (same pool code, same single-pass ranking)."""
+    """Scores tasks exactly as /predict does (same model cache, same single-pass ranking)."""
 
-    def __init__(self, pool: ModelCache, ranking_for: Callable[[str], Ranking], max_tasks: int = 1000):
-        self.pool = pool
+    def __init__(self, models: ModelCache, ranking_for: Callable[[str], Ranking], max_tasks: int = 1000):
+        self.models = models
         self.ranking_for = ranking_for
         self.max_tasks = max_tasks  # 0: every unlabelled task
 
     def __call__(self, api: LabelStudioAPI, project: str, label_config: str) -> int:
         pid = int(project)
         config = parse_ner_config(label_config)
-        version = self.pool.get(project, config, wait=True).version  # the deployed one, loaded before predicting
+        version = self.models.get(project, config, wait=True).version  # the deployed one, loaded before predicting
         current = api.project(pid).get("model_version") or None
         for old in api.model_versions(pid):  # older leftovers first, so reading `current`'s rows stays bounded
             if old not in (current, version):
@@ -62,7 +62,7 @@ class PredictionRefresh:
         while chunk := list(islice(tasks, PREDICT_CHUNK)):
             predictions = [
                 {"task": task["id"], **prediction}
-                for task, prediction in zip(chunk, predict_tasks(self.pool, ranking, project, config, chunk))
+                for task, prediction in zip(chunk, predict_tasks(self.models, ranking, project, config, chunk))
             ]
             imported += api.import_predictions(pid, predictions)
         for old in api.model_versions(pid):

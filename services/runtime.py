@@ -16,7 +16,7 @@ from infra.local_queue import LocalQueue
 from infra.redis_clients import web_client
 from infra.rq_queue import RQQueue
 from modeling.cache import ModelCache
-from services.predict import settings_ranking
+from services.predict import ranking_from_settings
 from services.refresh import PredictionRefresh
 from services.select import ScoreCache
 from services.train_job import JobContext, execute
@@ -37,7 +37,7 @@ class Runtime:
         self.settings = settings
         Path(settings.model_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(settings, serving=True)
-        self.pool = ModelCache(settings, self.store)
+        self.models = ModelCache(settings, self.store)
         self.scores = ScoreCache()
         connection = web_client(settings.redis_url)  # one client for lead times, job state and the queue
         self.times = AnnotationTimes(self.store, connection)
@@ -52,7 +52,7 @@ class Runtime:
             return JobDispatcher(settings, self.store, triggers, RQQueue(connection), self.times, mirror)
         triggers = LocalJobState(stale_after=settings.job_heartbeat_timeout)
         refresh = PredictionRefresh(
-            self.pool, lambda project: self.ranking(project).single_pass(), settings.refresh_max_tasks
+            self.models, lambda project: self.ranking(project).single_pass(), settings.refresh_max_tasks
         )
         local = LocalQueue(lambda project, job_id: execute(project, job_id, context))
         # the job reads the registry itself (a serving store answers from its timer's last look)
@@ -62,7 +62,7 @@ class Runtime:
     def ranking(self, project: str | None, **overrides) -> Ranking:
         """The ranking of the settings (request fields override them); cost-aware uses the project's fitted cost."""
         observations = (lambda: self.observations(project)) if project else None
-        return settings_ranking(self.settings, observations, **overrides)
+        return ranking_from_settings(self.settings, observations, **overrides)
 
     def observations(self, project: str) -> tuple[list[int], list[float]]:
         """The project's annotation lead times, read at most every COST_REFIT_S so a cost-aware /predict does not

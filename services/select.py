@@ -170,7 +170,7 @@ def select_samples(runtime, req: SelectRequest) -> dict:
             "missing field 'label_config' (no stored config for this project)", field="label_config"
         )
     config = parse_ner_config(label_config)
-    served = runtime.pool.get(project or "0", config)
+    served = runtime.models.get(project or "0", config)
     ranking = runtime.ranking(
         project, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k, cost_aware=req.cost_aware
     )

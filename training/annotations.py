@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-Span = tuple[int, int, str]
+from text.spans.span import Span
 
 
 @dataclass(frozen=True)
 class Example:
-    """One annotated task: its text and the (start, end, label) spans of the chosen annotation (may be empty)."""
+    """One annotated task: its text and the spans of the chosen annotation (may be empty), in (start, end, label)
+    order."""
 
     task_id: object
     text: str
@@ -74,7 +75,7 @@ def pick_annotation(task: dict) -> dict | None:
 
 
 def extract_spans(annotation: dict, config, text: str, stats: ExtractionStats | None = None) -> list[Span]:
-    """The (start, end, label) regions of `annotation` made with the config's Labels control, sorted."""
+    """The regions of `annotation` made with the config's Labels control, as spans sorted by (start, end, label)."""
     stats = stats if stats is not None else ExtractionStats()
     spans: list[Span] = []
     for result in annotation.get("result") or []:
@@ -104,7 +105,7 @@ def extract_spans(annotation: dict, config, text: str, stats: ExtractionStats | 
         if labels[0] not in config.labels:
             stats.unknown_label += 1
             continue
-        spans.append((start, end, labels[0]))
+        spans.append(Span(start, end, labels[0]))
     return sorted(set(spans))
 
 

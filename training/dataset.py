@@ -40,7 +40,7 @@ def _hash_point(example: Example, seed: int) -> float:
 def is_validation(example: Example, fraction: float, seed: int = SPLIT_SEED) -> bool:
     """True when the task belongs to the held-out side: its hash falls in the first `fraction` of the hash space.
 
-    A fixed threshold, not a rank among the project's tasks: membership depends on the task alone, so a task
+    A fixed cut-off in hash space, not a rank among the project's tasks: membership depends on the task alone, so a task
     trained on never turns into a validation task as the project grows (which would let the deploy comparison
     score a model on data it learnt), and a validation task is never trained on by the candidate.
     """
@@ -72,7 +72,7 @@ def split_examples(examples: Sequence[Example], fraction: float, seed: int = SPL
 def is_epoch_choice(example: Example, fraction: float, seed: int = SPLIT_SEED) -> bool:
     """True for the held-out tasks in the first half of the validation hash range: they choose the best epoch.
 
-    Same fixed-threshold rule as `is_validation`: as the project grows a held-out task never becomes a training
+    Same fixed cut-off rule as `is_validation`: as the project grows a held-out task never becomes a training
     task, and one that chose an epoch never judges a model later (while a half is still empty every held-out task
     decides, see `with_epoch_choice`; the only move is from deciding to choosing, which biases nothing).
     """

@@ -87,7 +87,7 @@ def predicted_word_tags(
     if words is None:
         words = [(i, i + 1) for i in range(len(probs))]
     spans = decode_probs(words, probs, tags, label_map)
-    word_tags, _ = align_spans(words, [(s.start, s.end, s.label) for s in spans])
+    word_tags, _ = align_spans(words, spans)
     return word_tags
 
 

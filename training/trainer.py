@@ -162,7 +162,6 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     seconds_per_step: float = 0.0
-    train_rows: int = 0
     alignment: AlignmentStats = field(default_factory=AlignmentStats)
     device: str = "cpu"
     best_epoch: int | None = None  # the epoch whose weights were kept (keep_best), None when the last one is
@@ -219,7 +218,7 @@ def fine_tune(
     tag_ids = {t: i for i, t in enumerate(tags)}
     encoder = TextEncoder(tokenizer, settings.max_sequence_length)
     dataset, alignment = build_dataset(train, encoder, tag_ids)
-    result = TrainResult(train_rows=len(dataset), alignment=alignment, device=str(device))
+    result = TrainResult(alignment=alignment, device=str(device))
     if len(dataset) == 0:
         return result
     planned, per_epoch = plan_epochs(

@@ -17,10 +17,11 @@ import numpy as np
 from .errors import InvalidParameterError, warn_non_finite
 from .ragged import Ragged, segment_max, segment_sum, segment_top_k_mean
 
-__all__ = ["REDUCTIONS", "BOUNDED_REDUCTIONS", "DEFAULT_TOP_K", "aggregate", "reduce_ragged"]
+__all__ = ["REDUCTIONS", "BOUNDED_REDUCTIONS", "DEFAULT_REDUCTION", "DEFAULT_TOP_K", "reduce_ragged"]
 
 REDUCTIONS: tuple[str, ...] = ("mean", "max", "sum", "top_k")
 BOUNDED_REDUCTIONS: frozenset[str] = frozenset({"mean", "max", "top_k"})
+DEFAULT_REDUCTION = "sum"  # the service's UNCERTAINTY_REDUCTION default: one task is the unit of annotation work
 DEFAULT_TOP_K = 3
 
 
@@ -34,8 +35,8 @@ def check_reduction(reduction: str, top_k: int = DEFAULT_TOP_K) -> None:
 def reduce_ragged(
     scores: np.ndarray,
     ragged: Ragged,
-    weights: np.ndarray | None = None,
-    reduction: str = "mean",
+    weights: np.ndarray | None,
+    reduction: str,
     top_k: int = DEFAULT_TOP_K,
 ) -> np.ndarray:
     """One value per text from word scores laid end to end (see `uncertainty.ragged`).
@@ -78,37 +79,3 @@ def reduce_ragged(
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-
-
-def aggregate(
-    scores: np.ndarray,
-    weights: np.ndarray | None = None,
-    reduction: str = "mean",
-    *,
-    mask: np.ndarray | None = None,
-    top_k: int = DEFAULT_TOP_K,
-) -> float | np.ndarray:
-    """One text (n,) gives a float; a padded batch (batch, max_words) with ``mask`` gives (batch,).
-
-    The padded form is kept for callers that hold padded arrays; it gathers the real words and uses the same
-    ragged reductions, so both forms give identical numbers.
-    """
-    check_reduction(reduction, top_k)
-    values = np.asarray(scores, dtype=np.float64)
-    if values.ndim not in (1, 2):
-        raise InvalidParameterError(f"scores must be (n_words,) or (batch, max_words), got shape {values.shape}")
-    word_mask = np.ones(values.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    if word_mask.shape != values.shape:
-        raise InvalidParameterError(f"mask shape {word_mask.shape} does not match scores {values.shape}")
-    if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != values.shape:
-            raise InvalidParameterError(f"weights shape {weights.shape} does not match scores {values.shape}")
-    rows_mask = word_mask if values.ndim == 2 else word_mask[None, :]
-    rows = values.reshape(rows_mask.shape)
-    ragged = Ragged(rows_mask.sum(axis=1))
-    flat_weights = None if weights is None else weights.reshape(rows_mask.shape)[rows_mask]
-    result = reduce_ragged(rows[rows_mask], ragged, flat_weights, reduction, top_k)
-    if values.ndim == 1:
-        return float(result[0])
-    return result

@@ -3,8 +3,10 @@
 Each function takes one text's (T, n_words, K) samples and returns (n_words,) in [0, 1], divided by log K:
 
 mc_entropy        u = H(mean_t p_t)                      predictive entropy ("Max Entropy", Gal et al. 2017)
-expected_entropy  u = mean_t H(p_t)                      the part of it the model expects whatever its weights
-bald              u = H(mean_t p_t) - mean_t H(p_t)      mutual information between the tag and the weights
+bald              u = H(mean_t p_t) - mean_t H(p_t)      mutual information between the tag and the weights;
+                                                          mean_t H(p_t), the expected entropy, is the doubt every
+                                                          plausible model shares (noise in the data) that more
+                                                          labels will not remove
                                                           (Houlsby et al. 2011; Gal et al. 2017; used for NER by
                                                           Siddhant & Lipton 2018)
 """
@@ -13,11 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .batch import prepare_probs
 from .errors import InvalidProbabilitiesError
 from .measures import token_entropy
+from .probs import prepare_probs
 
-__all__ = ["bald", "expected_entropy", "mc_entropy"]
+__all__ = ["bald", "mc_entropy"]
 
 
 def _samples(samples: np.ndarray) -> np.ndarray | None:
@@ -33,8 +35,7 @@ def _samples(samples: np.ndarray) -> np.ndarray | None:
         raise InvalidProbabilitiesError("samples need at least one draw (T >= 1), got T = 0")
     if array.shape[1] == 0:
         return None
-    cleaned, _ = prepare_probs(array.reshape(-1, array.shape[-1]))
-    return cleaned.reshape(array.shape)
+    return prepare_probs(array.reshape(-1, array.shape[-1])).reshape(array.shape)
 
 
 def mc_entropy(samples: np.ndarray) -> np.ndarray:
@@ -42,13 +43,6 @@ def mc_entropy(samples: np.ndarray) -> np.ndarray:
     so it ranks like plain entropy but with the model's weight uncertainty folded in (Gal et al. 2017)."""
     s = _samples(samples)
     return np.zeros(0) if s is None else token_entropy(s.mean(axis=0))
-
-
-def expected_entropy(samples: np.ndarray) -> np.ndarray:
-    """Mean entropy of the individual samples: the doubt every plausible model shares (noise in the data),
-    which more labels will not remove; BALD subtracts it."""
-    s = _samples(samples)
-    return np.zeros(0) if s is None else token_entropy(s).mean(axis=0)
 
 
 def bald(samples: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ __all__ = [
     "InvalidProbabilitiesError",
     "InvalidTagsError",
     "InvalidParameterError",
-    "EmptySpanError",
     "NonFiniteWarning",
     "warn_non_finite",
 ]
@@ -50,11 +49,7 @@ class InvalidTagsError(UncertaintyError):
 
 
 class InvalidParameterError(UncertaintyError):
-    """A tuning parameter (reduction, boundary weight, threshold, candidates, shapes) is out of range."""
-
-
-class EmptySpanError(UncertaintyError):
-    """A span with no words has no confidence to report."""
+    """A tuning parameter (reduction, top_k, boundary weight, limit prefilter, candidates, shapes) is out of range."""
 
 
 class NonFiniteWarning(RuntimeWarning):

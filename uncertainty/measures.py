@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .batch import prepare_probs
 from .errors import InvalidProbabilitiesError
+from .probs import prepare_probs
 
 __all__ = ["token_entropy", "least_confidence", "margin"]
 
 
 def _clean(probs: np.ndarray) -> np.ndarray:
-    """Accept any (..., K) shape (one row, one text, a padded batch) and an empty text as ``np.array([])``."""
+    """Accept any (..., K) shape (one row, one text, MC samples) and an empty text as ``np.array([])``."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 0:
         raise InvalidProbabilitiesError("probs must have a tag axis, got a scalar")
     if p.ndim == 1 and p.size == 0:
         return np.zeros((0, 0), dtype=np.float64)
-    cleaned, _ = prepare_probs(p.reshape(-1, p.shape[-1]))
-    return cleaned.reshape(p.shape)
+    return prepare_probs(p.reshape(-1, p.shape[-1])).reshape(p.shape)
 
 
 def token_entropy(probs: np.ndarray) -> np.ndarray:

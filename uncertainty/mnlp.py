@@ -3,16 +3,18 @@ Recognition"), turned into an uncertainty in [0, 1].
 
 MNLP = (1/n) sum_i log max_k p_i[k]   (the argmax sequence of independent per-word softmaxes)
 U    = 1 - exp(MNLP)                  (1 - geometric mean of the chosen tags' probabilities; at most 1 - 1/K)
+
+Dividing the sequence log-probability by its length removes the plain-sum bias towards long texts that Shen et al.
+measured. An empty text scores 0.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .batch import prepare_probs
 from .ragged import Ragged, segment_sum
 
-__all__ = ["mnlp_ragged", "mnlp_uncertainty"]
+__all__ = ["mnlp_ragged"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -26,13 +28,3 @@ def mnlp_ragged(flat: np.ndarray, ragged: Ragged) -> np.ndarray:
         segment_sum(log_best, ragged), ragged.lengths, out=np.zeros(len(ragged)), where=ragged.nonempty
     )
     return np.where(ragged.nonempty, np.clip(1.0 - np.exp(mean_log), 0.0, 1.0), 0.0)
-
-
-def mnlp_uncertainty(probs: np.ndarray, *, mask: np.ndarray | None = None) -> float | np.ndarray:
-    """Dividing the sequence log-probability by its length removes the plain-sum bias towards long
-    texts that Shen et al. measured. Empty text -> 0.0. One text (n, K) gives a float; a padded batch
-    with ``mask`` gives (batch,) (its real words are gathered and scored by `mnlp_ragged`)."""
-    p, word_mask = prepare_probs(probs, mask)
-    rows, rows_mask = (p, word_mask) if p.ndim == 3 else (p[None], word_mask[None])
-    result = mnlp_ragged(rows[rows_mask], Ragged(rows_mask.sum(axis=-1)))
-    return float(result[0]) if p.ndim == 2 else result

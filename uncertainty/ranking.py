@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .aggregation import BOUNDED_REDUCTIONS, DEFAULT_TOP_K, check_reduction
+from .aggregation import BOUNDED_REDUCTIONS, DEFAULT_REDUCTION, DEFAULT_TOP_K, check_reduction
 from .boundary import BOUNDARY_WEIGHT
 from .cost import CostModel, cost_adjusted
 from .strategies import DEFAULT_STRATEGY, get_strategy
@@ -26,7 +26,7 @@ class Ranking:
     """How texts are ordered; `key` identifies it in caches (two rankings with one key order texts alike)."""
 
     strategy: str = DEFAULT_STRATEGY
-    reduction: str = "mean"
+    reduction: str = DEFAULT_REDUCTION
     top_k: int = DEFAULT_TOP_K
     boundary_weight: float = BOUNDARY_WEIGHT
     cost: CostModel | None = None

@@ -12,7 +12,6 @@ distance    cosine; a zero or broken embedding is a zero vector, similar to noth
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 
@@ -82,7 +81,6 @@ def select(
     embeddings: np.ndarray | None,
     limit: int,
     *,
-    threshold: float | None = None,
     diversity: bool = True,
     seed: int = 0,
     candidates: Candidates = None,
@@ -90,12 +88,12 @@ def select(
 ) -> list[int]:
     """Indices into the pool, most uncertain first, at most ``limit`` of them.
 
-    Only ``candidates`` (a mask or indices: pass the unlabelled tasks) can be chosen; ``threshold`` keeps
-    items whose confidence 1 - u is below it. Diversity needs ``embeddings`` and uses the rule in the
+    Only ``candidates`` (a mask or indices: pass the unlabelled tasks, or those under the confidence threshold) can
+    be chosen. Diversity needs ``embeddings`` and uses the rule in the
     module docstring over the ``prefilter`` x ``limit`` most uncertain tasks, so one batch does not spend
     annotator time on near-duplicates; without it the top-k is taken. Non-finite uncertainties are warned about
     and count as 1. ``seed`` seeds the k-means; the same seed gives the same batch. An empty pool gives an empty
-    list. ``threshold`` is off by default: a filter on confidence starves the batch once the model is good.
+    list.
     """
     limit = _check_limit(limit)
     if isinstance(prefilter, bool) or not isinstance(prefilter, numbers.Integral) or prefilter < 1:
@@ -108,10 +106,6 @@ def select(
         warn_non_finite("uncertainties", int(bad.sum()), "1.0 (maximally uncertain)")
         scores = scores.copy()
         scores[pool[bad]] = 1.0
-    if threshold is not None:
-        if not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
-            raise InvalidParameterError(f"threshold must be a finite number, got {threshold!r}")
-        pool = pool[(1.0 - scores[pool]) < threshold]
     if pool.size == 0:
         return []
     if diversity and embeddings is None:

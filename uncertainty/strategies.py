@@ -22,13 +22,13 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .aggregation import DEFAULT_TOP_K, check_reduction, reduce_ragged
-from .batch import _as_text_probs, prepare_probs
+from .aggregation import DEFAULT_REDUCTION, DEFAULT_TOP_K, check_reduction, reduce_ragged
 from .bayesian import bald, mc_entropy
 from .boundary import BOUNDARY_WEIGHT, flat_weights
 from .errors import InvalidProbabilitiesError, UnknownStrategyError
 from .measures import least_confidence, margin, token_entropy
 from .mnlp import mnlp_ragged
+from .probs import as_text_probs, prepare_probs
 from .ragged import Ragged
 
 __all__ = ["Strategy", "STRATEGIES", "DEFAULT_STRATEGY", "get_strategy", "flatten"]
@@ -36,10 +36,10 @@ __all__ = ["Strategy", "STRATEGIES", "DEFAULT_STRATEGY", "get_strategy", "flatte
 
 def flatten(probs_list: Sequence[np.ndarray], n_tags: int) -> tuple[np.ndarray, Ragged]:
     """Validate every text once and lay them end to end: (total_words, K) and the word counts."""
-    texts = [_as_text_probs(p, n_tags) for p in probs_list]
+    texts = [as_text_probs(p, n_tags) for p in probs_list]
     ragged = Ragged([t.shape[0] for t in texts])
     flat = np.concatenate(texts, axis=0) if texts else np.zeros((0, n_tags))
-    flat, _ = prepare_probs(flat, n_tags=n_tags)
+    flat = prepare_probs(flat, n_tags=n_tags)
     return flat, ragged
 
 
@@ -78,7 +78,7 @@ class Strategy:
         tags: list[str],
         *,
         boundary_weight: float = BOUNDARY_WEIGHT,
-        reduction: str = "mean",
+        reduction: str = DEFAULT_REDUCTION,
         top_k: int = DEFAULT_TOP_K,
         seed: int = 0,
         keys: Sequence[str | bytes] | None = None,

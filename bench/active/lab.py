@@ -13,6 +13,7 @@ import uncertainty
 from bench.active.arms import Arm
 from modeling.base_model import LoadedModel
 from modeling.inference import Predictor
+from services.predict import ranking_from_settings
 from text.label_config import NerConfig
 from training.annotations import Example
 from training.evaluation import evaluate_model, predicted_word_tags
@@ -78,7 +79,9 @@ class Lab:
 
     def select(self, arm: Arm, tags: list[str], outputs: Sequence, batch: int, seed: int) -> list[int]:
         """Positions in `outputs` to annotate next, by the service's ranking and selection."""
-        ranking = uncertainty.Ranking(arm.strategy, arm.reduction, arm.top_k, self.settings.boundary_weight)
+        ranking = ranking_from_settings(
+            self.settings, strategy=arm.strategy, reduction=arm.reduction, top_k=arm.top_k, cost_aware=False
+        )
         inputs = [o.samples for o in outputs] if ranking.needs_samples else [o.probs for o in outputs]
         values = ranking.values(ranking.uncertainties(inputs, tags, seed=seed), [len(o.probs) for o in outputs])
         embeddings = np.stack([o.embedding for o in outputs]) if arm.diversity else None

@@ -43,19 +43,19 @@ def test_reader_turns_iob2_into_code_point_spans():
     assert [e.task_id for e in examples] == ["snippet:0", "snippet:1", "snippet:2"]
     first, second, third = examples
     assert first.text == "Mira Oskarsson visited Lake Tarn ."
-    assert [(first.text[s:e], label) for s, e, label in first.spans] == [
+    assert [(first.text[s.start : s.end], s.label) for s in first.spans] == [
         ("Mira Oskarsson", "PER"),
         ("Lake Tarn", "LOC"),
     ]
     # two adjacent entities of one type stay apart because the second starts with B-
-    assert [(second.text[s:e], label) for s, e, label in second.spans] == [
+    assert [(second.text[s.start : s.end], s.label) for s in second.spans] == [
         ("Velmont", "ORG"),
         ("Kessler", "PER"),
         ("Dunn", "PER"),
         ("Orlin", "LOC"),
     ]
     # an I- with nothing to continue opens an entity (read leniently)
-    assert [(third.text[s:e], label) for s, e, label in third.spans] == [("here", "MISC")]
+    assert [(third.text[s.start : s.end], s.label) for s in third.spans] == [("here", "MISC")]
     assert token_count(second) == 8
     assert labels_of(examples) == ("PER", "ORG", "LOC", "MISC")
 
@@ -209,13 +209,15 @@ def test_an_arm_whose_factors_changed_since_its_rounds_were_recorded_is_refused(
 def _write_conll(path, tasks):
     """Authored corpus tasks as a CoNLL file: the project's words as tokens, their aligned BIO tags."""
     from text.spans.alignment import align_spans
+    from text.spans.span import Span
     from text.words import split_words
 
     lines = []
     for task in tasks:
         text = task["data"]["text"]
         spans = [
-            (r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in task["annotations"][0]["result"]
+            Span(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
+            for r in task["annotations"][0]["result"]
         ]
         words = split_words(text)
         tags, _ = align_spans(words, spans)

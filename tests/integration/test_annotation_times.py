@@ -12,7 +12,7 @@ from store.local import LocalStore
 from tests.conftest import fixture
 from tests.data.corpus import LABEL_CONFIG, make_tasks
 from text.words import split_words
-from uncertainty import MIN_TIMED
+from uncertainty.cost import MIN_TIMED
 
 
 def timed_webhook(task: dict, seconds) -> dict:

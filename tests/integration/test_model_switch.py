@@ -71,9 +71,9 @@ def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_the
     v1 = save_version(store, 1, rule_model_dir, 10)
     v2 = save_version(store, 1, rule_model_dir, 20)
     store.deploy(1, v1.name)
-    pool = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
+    models = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
     config = parse_ner_config(LABEL_CONFIG)
-    assert pool.get("1", config).version == v1.name
+    assert models.get("1", config).version == v1.name
 
     loads, release = [], threading.Event()
     real_load = modeling.cache.load_saved_model
@@ -86,7 +86,7 @@ def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_the
     monkeypatch.setattr(modeling.cache, "load_saved_model", slow_load)
     store.deploy(1, v2.name)
     started = time.monotonic()
-    during = [pool.get("1", config) for _ in range(5)]
+    during = [models.get("1", config) for _ in range(5)]
     assert time.monotonic() - started < 2.0  # nobody waited for the load
     assert {m.version for m in during} == {v1.name}
     assert during[0].predictor.predict(["Alice met Bob"])[0].probs.shape[0] == 3  # the old one really answers
@@ -94,22 +94,22 @@ def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_the
     while not loads and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(loads) == 1 and loads[0].endswith(v2.name)  # one background load, however many requests
-    assert pool.status()["1"]["model_version"] == v1.name
+    assert models.status()["1"]["model_version"] == v1.name
 
     release.set()
     deadline = time.monotonic() + 30
-    while pool.get("1", config).version != v2.name and time.monotonic() < deadline:
+    while models.get("1", config).version != v2.name and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert pool.get("1", config).version == v2.name
-    assert len(loads) == 1 and len(pool.status()) == 1  # the old version was let go: no second copy is held
+    assert models.get("1", config).version == v2.name
+    assert len(loads) == 1 and len(models.status()) == 1  # the old version was let go: no second copy is held
 
 
 def test_the_worker_refresh_waits_for_the_deployed_version(tmp_path, rule_model_dir):
     store = LocalStore(tmp_path / "models")
     v1, v2 = save_version(store, 1, rule_model_dir, 10), save_version(store, 1, rule_model_dir, 20)
     store.deploy(1, v1.name)
-    pool = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
+    models = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), store)
     config = parse_ner_config(LABEL_CONFIG)
-    pool.get("1", config)
+    models.get("1", config)
     store.deploy(1, v2.name)
-    assert pool.get("1", config, wait=True).version == v2.name
+    assert models.get("1", config, wait=True).version == v2.name

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from services.predict import settings_ranking
+from services.predict import ranking_from_settings
 from settings import Settings
 from uncertainty import REDUCTIONS, STRATEGIES
 
@@ -39,7 +39,7 @@ def test_each_task_scores_in_a_mixed_request_as_it_scores_alone(make_client, rul
 
 @pytest.mark.parametrize("strategy", ONE_PASS)
 def test_scoring_one_long_text_among_short_ones_allocates_no_padded_pool(strategy):
-    ranking = settings_ranking(Settings.from_env({"UNCERTAINTY_STRATEGY": strategy}), None).single_pass()
+    ranking = ranking_from_settings(Settings.from_env({"UNCERTAINTY_STRATEGY": strategy}), None).single_pass()
     rng = np.random.default_rng(0)
     tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
     probs = [rng.dirichlet(np.ones(9), size=20).astype(np.float32) for _ in range(255)]

@@ -8,7 +8,7 @@ import shutil
 from collections import Counter
 
 from modeling.cache import ModelCache
-from services.predict import settings_ranking
+from services.predict import ranking_from_settings
 from services.refresh import PredictionRefresh, carried_over, sweep_start
 from settings import Settings
 from store.local import LocalStore
@@ -64,8 +64,8 @@ class LabelStudioProjectDouble:
 def refresher(env: dict, max_tasks: int) -> tuple[PredictionRefresh, LocalStore]:
     settings = Settings.from_env(env)
     store = LocalStore(settings.model_dir)
-    pool = ModelCache(settings, store)
-    return PredictionRefresh(pool, lambda project: settings_ranking(settings, None).single_pass(), max_tasks), store
+    models = ModelCache(settings, store)
+    return PredictionRefresh(models, lambda project: ranking_from_settings(settings).single_pass(), max_tasks), store
 
 
 def deploy_copy(store: LocalStore, source, annotations: int) -> str:

@@ -106,13 +106,14 @@ def test_two_thousand_word_text_is_labelled_past_the_window(rule_client):
 def test_evaluation_scores_exactly_the_spans_predict_serves(rule_client, rule_model_dir):
     from modeling.base_model import load_base_model
     from modeling.inference import Predictor
+    from text.spans.span import Span
     from training.annotations import Example
     from training.evaluation import evaluate_model, score_tags
 
     text = "Merkel Cook visited Berlin"  # the rule model reads "Merkel Cook" as I-PER I-PER: argmax opens with I-
     (prediction,) = rule_client.post("/predict", json=predict_body(text)).json["results"]
     assert entities(prediction) == [("Merkel Cook", "PER"), ("Berlin", "LOC")]
-    served = tuple((r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
+    served = tuple(Span(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in prediction["result"])
 
     loaded = load_base_model(str(rule_model_dir), ["PER", "ORG", "LOC", "MISC"])
     predictor = Predictor(loaded.model, loaded.tokenizer, 128)

@@ -18,6 +18,7 @@ from tests.data.corpus import LABEL_CONFIG
 from tests.support.rule_model import build_rule_model
 from text.label_config import parse_ner_config
 from text.spans.decoding import decode_probs
+from text.spans.span import Span
 from training.annotations import Example
 from training.pipeline import run_training
 
@@ -31,7 +32,11 @@ SENTENCES = [
 ]
 TEXTS = [text for text, _ in SENTENCES]
 GOLD = [spans for _, spans in SENTENCES]
-EXAMPLES = [Example(f"{i}-{j}", text, tuple(spans)) for i in range(4) for j, (text, spans) in enumerate(SENTENCES)]
+EXAMPLES = [
+    Example(f"{i}-{j}", text, tuple(Span(*s) for s in spans))
+    for i in range(4)
+    for j, (text, spans) in enumerate(SENTENCES)
+]
 
 
 @pytest.fixture(scope="module")

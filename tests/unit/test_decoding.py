@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from text.spans.decoding import Span, decode_probs, decode_spans, drop_overlapping
+from text.spans.decoding import decode_probs, decode_spans, drop_overlapping
+from text.spans.span import Span
 
 TEXT = "Alice Bob met Carol Dee in Paris"
 WORDS = [(0, 5), (6, 9), (10, 13), (14, 19), (20, 23), (24, 26), (27, 32)]

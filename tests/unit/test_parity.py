@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modeling.parity import ParityBounds, choose_precision, parity_verdict, span_agreement
-from text.spans.decoding import Span
+from text.spans.span import Span
 
 BOUNDS = ParityBounds(max_f1_drop=0.005, min_agreement=0.98)
 

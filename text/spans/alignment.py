@@ -10,9 +10,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, fields
 from typing import Sequence
 
-from text.spans.bio import OUTSIDE
-
-Span = tuple[int, int, str]
+from text.spans.bio import BEGIN, INSIDE, OUTSIDE
+from text.spans.span import Span
 
 
 @dataclass
@@ -51,14 +50,13 @@ def align_spans(words: Sequence[tuple[int, int]], spans: Sequence[Span]) -> tupl
     """
     stats = AlignmentStats(spans=len(spans))
     candidates = []
-    for order, (start, end, label) in enumerate(spans):
-        first, last = span_word_range(words, start, end)
+    for order, span in enumerate(spans):
+        first, last = span_word_range(words, span.start, span.end)
         if first >= last:
             stats.empty += 1
             continue
-        candidates.append(
-            (first, -(last - first), order, last, label, words[first][0] < start or words[last - 1][1] > end)
-        )
+        widened = words[first][0] < span.start or words[last - 1][1] > span.end
+        candidates.append((first, -(last - first), order, last, span.label, widened))
     tags = [OUTSIDE] * len(words)
     taken = [False] * len(words)
     for first, _, _, last, label, widened in sorted(candidates):
@@ -67,7 +65,7 @@ def align_spans(words: Sequence[tuple[int, int]], spans: Sequence[Span]) -> tupl
             continue
         for k in range(first, last):
             taken[k] = True
-            tags[k] = ("B-" if k == first else "I-") + label
+            tags[k] = f"{BEGIN if k == first else INSIDE}-{label}"
         stats.aligned += 1
         stats.widened += int(widened)
     return tags, stats

@@ -8,23 +8,13 @@ Probabilities are first read as the most probable IOB2-valid tag path (`text.spa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from text.spans.bio import parse_tag
+from text.spans.bio import INSIDE, parse_tag
+from text.spans.span import Span
 from text.spans.viterbi import clean_probs, viterbi_path
-
-
-@dataclass(frozen=True)
-class Span:
-    """An entity: characters [start, end) of the text, its label, and the model's confidence in it."""
-
-    start: int
-    end: int
-    label: str
-    score: float
 
 
 def decode_spans(
@@ -48,7 +38,7 @@ def decode_spans(
 
     for i, (tag, score) in enumerate(zip(word_tags, word_scores)):
         prefix, label = parse_tag(tag)
-        if prefix == "I" and label == open_label:
+        if prefix == INSIDE and label == open_label:
             last = i
             scores.append(score)
             continue

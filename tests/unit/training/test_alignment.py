@@ -1,9 +1,10 @@
 from text.spans.alignment import AlignmentStats, align_spans
+from text.spans.span import Span
 from text.words import split_words
 
 
 def tags_for(text, spans):
-    return align_spans(split_words(text), spans)
+    return align_spans(split_words(text), [Span(*s) for s in spans])
 
 
 def test_exact_spans_give_bio_and_adjacent_entities_stay_apart():
@@ -50,5 +51,5 @@ def test_emoji_and_offsets_in_code_points():
 
 def test_words_dropped_by_the_encoder_are_not_labelled():
     words = [(0, 3), (8, 11)]  # the encoder kept two words of "Ann \u200b\u200b  Lee"
-    tags, stats = align_spans(words, [(4, 6, "PER"), (0, 11, "PER")])
+    tags, stats = align_spans(words, [Span(4, 6, "PER"), Span(0, 11, "PER")])
     assert tags == ["B-PER", "I-PER"] and stats.empty == 1

@@ -1,4 +1,5 @@
 from text.label_config import NerConfig
+from text.spans.span import Span
 from training.annotations import (
     Example,
     ExtractionStats,
@@ -80,7 +81,7 @@ def test_spans_keep_known_labels_and_count_what_is_skipped():
         ],
     )
     stats = ExtractionStats()
-    assert extract_spans(a, CONFIG, text, stats) == [(0, 5, "PER"), (17, 22, "LOC")]
+    assert extract_spans(a, CONFIG, text, stats) == [Span(0, 5, "PER"), Span(17, 22, "LOC")]
     assert (stats.unknown_label, stats.other_controls, stats.malformed) == (1, 2, 4)
 
 
@@ -107,4 +108,4 @@ def test_generated_corpus_reads_back_exactly():
     assert any(not e.spans for e in examples) and sum(len(e.spans) for e in examples) > 60
     for task, example in zip(tasks, examples):
         texts = [r["value"]["text"] for r in task["annotations"][0]["result"]]
-        assert sorted(example.text[s:e] for s, e, _ in example.spans) == sorted(texts)
+        assert sorted(example.text[s.start : s.end] for s in example.spans) == sorted(texts)

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from modeling.base_model import load_tokenizer, resolve_model_path
 from text.encoding import IGNORE_INDEX, TextEncoder
 from text.spans.bio import bio_tags
+from text.spans.span import Span
 from training.annotations import Example
 from training.dataset import (
     build_dataset,
@@ -27,7 +28,7 @@ def tokenizer():
 def test_first_sub_token_carries_the_tag_and_the_rest_is_ignored(tokenizer):
     encoder = TextEncoder(tokenizer, 64)
     text = "Angela Merkel visited Cupertino"
-    example = Example(1, text, ((0, 13, "PER"), (22, 31, "LOC")))
+    example = Example(1, text, (Span(0, 13, "PER"), Span(22, 31, "LOC")))
     columns, stats = encode_examples([example], encoder, TAG_IDS)
     ids, labels = columns["input_ids"][0], columns["labels"][0]
     pieces = tokenizer.convert_ids_to_tokens(ids)
@@ -47,9 +48,11 @@ def test_a_long_text_becomes_several_windows_with_every_word_labelled(tokenizer)
     pos = 0
     for w in words:
         if w == "Paris":
-            spans.append((pos, pos + 5, "LOC"))
+            spans.append(Span(pos, pos + 5, "LOC"))
         pos += len(w) + 1
-    dataset, _ = build_dataset([Example(7, text, tuple(spans)), Example(8, "Bob", ((0, 3, "PER"),))], encoder, TAG_IDS)
+    dataset, _ = build_dataset(
+        [Example(7, text, tuple(spans)), Example(8, "Bob", (Span(0, 3, "PER"),))], encoder, TAG_IDS
+    )
     rows = [r for r in dataset if r["example"] == 0]
     assert len(rows) > 2 and all(len(r["input_ids"]) <= 16 for r in rows)
     encoded = encoder.encode([text])[0]

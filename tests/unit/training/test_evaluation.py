@@ -5,6 +5,7 @@ import pytest
 
 from text.spans.alignment import align_spans
 from text.spans.decoding import decode_probs
+from text.spans.span import Span
 from text.words import split_words
 from training.annotations import Example
 from training.evaluation import SEQEVAL_MODE, evaluate_model, predicted_word_tags, score_tags
@@ -79,7 +80,7 @@ def test_a_stray_i_is_scored_as_the_entity_predict_serves():
     text = "met Angela Merkel"
     probs = [[0.9, 0.05, 0.03, 0.01, 0.01], [0.3, 0.25, 0.4, 0.03, 0.02], [0.1, 0.1, 0.7, 0.05, 0.05]]
     out = output(text, probs)
-    gold = Example(1, text, ((4, 17, "PER"),))
+    gold = Example(1, text, (Span(4, 17, "PER"),))
     argmax_tags = [TAGS[i] for i in out.probs.argmax(axis=1)]
     assert argmax_tags == ["O", "I-PER", "I-PER"]
     gold_tags, _ = align_spans(out.words, gold.spans)
@@ -101,7 +102,7 @@ def test_evaluation_equals_exact_matching_of_served_and_gold_spans():
         text = " ".join(f"w{t}x{i}" for i in range(n))
         out = output(text, rng.dirichlet(np.full(len(TAGS), 0.4), size=n).reshape(n, len(TAGS)))
         drawn = entity_runs([TAGS[i] for i in rng.integers(0, 3, size=n)])
-        gold = tuple((out.words[a][0], out.words[b - 1][1], label_map[label]) for a, b, label in drawn)
+        gold = tuple(Span(out.words[a][0], out.words[b - 1][1], label_map[label]) for a, b, label in drawn)
         served = {(s.start, s.end, s.label) for s in decode_probs(out.words, out.probs, TAGS, label_map)}
         aligned = {
             (out.words[a][0], out.words[b - 1][1], label)

@@ -3,15 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uncertainty import (
-    InvalidParameterError,
-    InvalidProbabilitiesError,
-    InvalidTagsError,
-    boundary_probability,
-    boundary_weights,
-    entity_columns,
-    get_strategy,
-)
+from uncertainty import get_strategy
+from uncertainty.boundary import BOUNDARY_WEIGHT, boundary_flat, flat_weights
+from uncertainty.errors import InvalidParameterError, InvalidProbabilitiesError, InvalidTagsError
+from uncertainty.tags import entity_columns
 
 TAGS3 = ["O", "B-PER", "I-PER"]
 TAGS5 = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
@@ -21,13 +16,37 @@ HALF = [0.5, 0.5, 0.0]
 H = np.log(2) / np.log(3)  # normalised entropy of HALF with K = 3
 
 
-def test_entity_columns_parse_names() -> None:
-    cols = entity_columns(["O", "B-PER", "I-PER", "I-LOC", "MISC", "B-"])
-    assert cols.labels == ("LOC", "PER")
-    np.testing.assert_array_equal(cols.begin, [6, 1])  # LOC has no B column -> the appended zero column
-    np.testing.assert_array_equal(cols.inside, [3, 2])
+def boundary_probability(probs: np.ndarray, tags: list[str]) -> np.ndarray:
+    """b_i of one text."""
+    return boundary_flat(probs, np.arange(len(probs)) == len(probs) - 1, tags)
+
+
+def boundary_weights(probs: np.ndarray, tags: list[str], boundary_weight: float = BOUNDARY_WEIGHT) -> np.ndarray:
+    """w_i of one text."""
+    return flat_weights(probs, np.arange(len(probs)) == len(probs) - 1, tags, boundary_weight)
+
+
+def test_entity_columns_parse_names_with_the_bio_reader() -> None:
+    cols = entity_columns(["O", "B-PER", "I-PER", "I-LOC", "MISC"])
+    assert cols.labels == ("LOC", "MISC", "PER")
+    # LOC has no begin column -> the appended zero column (5); a bare label begins a span
+    np.testing.assert_array_equal(cols.begin, [[5], [4], [1]])
+    np.testing.assert_array_equal(cols.inside, [[3], [5], [2]])
     with pytest.raises(InvalidTagsError):
         entity_columns(["O", "B-PER", "B-PER"])
+
+
+def test_entity_columns_project_bioes_onto_bio() -> None:
+    cols = entity_columns(["O", "B-PER", "I-PER", "E-PER", "S-PER"])
+    assert cols.labels == ("PER",)
+    np.testing.assert_array_equal(cols.begin, [[1, 4]])
+    np.testing.assert_array_equal(cols.inside, [[2, 3]])
+    # a BIOES text reads like the BIO text that adds S- into B- and E- into I-
+    bioes = np.array([[0.1, 0.5, 0.0, 0.0, 0.4], [0.2, 0.0, 0.3, 0.5, 0.0]])
+    bio = np.array([[0.1, 0.9, 0.0], [0.2, 0.0, 0.8]])
+    np.testing.assert_allclose(
+        boundary_probability(bioes, ["O", "B-PER", "I-PER", "E-PER", "S-PER"]), boundary_probability(bio, TAGS3)
+    )
 
 
 def test_confident_sequences() -> None:
@@ -64,7 +83,8 @@ def test_weight_one_turns_weighting_off_exactly() -> None:
     np.testing.assert_array_equal(boundary_weights(probs, TAGS5, 1.0), np.ones(7))
     texts = [rng.dirichlet(np.ones(5), size=n) for n in (0, 1, 4, 9)]
     np.testing.assert_array_equal(
-        get_strategy("boundary_entropy")(texts, TAGS5, boundary_weight=1.0), get_strategy("entropy")(texts, TAGS5)
+        get_strategy("boundary_entropy")(texts, TAGS5, boundary_weight=1.0, reduction="mean"),
+        get_strategy("entropy")(texts, TAGS5, reduction="mean"),
     )
 
 
@@ -76,31 +96,17 @@ def test_weighting_changes_ranking_as_the_docstring_predicts() -> None:
     np.testing.assert_allclose(boundary_weights(text_a, TAGS3), [1, 1, 1, 1.5, 1.75], atol=1e-15)
     np.testing.assert_allclose(boundary_weights(text_b, TAGS3), [2, 2, 2, 1.75], atol=1e-15)
     strategy = get_strategy("boundary_entropy")
-    unweighted = strategy([text_a, text_b], TAGS3, boundary_weight=1.0)
-    weighted = strategy([text_a, text_b], TAGS3, boundary_weight=2.0)
+    unweighted = strategy([text_a, text_b], TAGS3, boundary_weight=1.0, reduction="mean")
+    weighted = strategy([text_a, text_b], TAGS3, boundary_weight=2.0, reduction="mean")
     np.testing.assert_allclose(unweighted, [H / 5, H / 4], atol=1e-15)
     np.testing.assert_allclose(weighted, [1.75 * H / 6.25, 1.75 * H / 7.75], atol=1e-15)
     assert unweighted[0] < unweighted[1]
     assert weighted[0] > weighted[1]
 
 
-def test_padded_batch_matches_per_text_exactly() -> None:
-    rng = np.random.default_rng(7)
-    texts = [rng.dirichlet(np.ones(5), size=n) for n in (3, 0, 6, 1)]
-    batch = np.full((4, 6, 5), np.nan)  # garbage padding must not matter (nor warn)
-    mask = np.zeros((4, 6), dtype=bool)
-    for row, text in enumerate(texts):
-        batch[row, : len(text)] = text
-        mask[row, : len(text)] = True
-    weights = boundary_weights(batch, TAGS5, mask=mask)
-    for row, text in enumerate(texts):
-        np.testing.assert_array_equal(weights[row, : len(text)], boundary_weights(text, TAGS5))
-        np.testing.assert_array_equal(weights[row, len(text) :], 0.0)
-
-
 def test_bad_inputs_are_named_errors() -> None:
     with pytest.raises(InvalidProbabilitiesError):
-        boundary_weights(np.ones((2, 4)) / 4, TAGS3)
+        get_strategy("boundary_entropy")([np.ones((2, 4)) / 4], TAGS3)
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(InvalidParameterError):
             boundary_weights(np.array([O]), TAGS3, bad)

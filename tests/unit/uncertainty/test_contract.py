@@ -22,7 +22,7 @@ def _selector(case: tuple[str, bool | None], pool) -> tuple[Selector, np.ndarray
         return (lambda limit, cand: select_cold_start(embeddings, limit, seed=3, candidates=cand)), np.zeros(30)
     strategy = get_strategy(name)
     inputs = [np.stack([t, np.roll(t, 1, axis=-1)]) for t in texts] if strategy.needs_samples else texts
-    scores = strategy(inputs, TAGS5, seed=3)
+    scores = strategy(inputs, TAGS5, reduction="mean", seed=3)
     return (lambda limit, cand: select(scores, embeddings, limit, diversity=diversity, seed=3, candidates=cand)), scores
 
 

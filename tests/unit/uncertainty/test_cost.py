@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uncertainty import MIN_TIMED, TOKEN_COUNT, Ranking, cost_adjusted, fit_cost
+from uncertainty import TOKEN_COUNT, Ranking, fit_cost
+from uncertainty.cost import MIN_TIMED, cost_adjusted
 
 
 def test_too_few_timed_annotations_fall_back_to_token_counts():

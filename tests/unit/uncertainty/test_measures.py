@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from uncertainty import NonFiniteWarning, least_confidence, margin, token_entropy
+from uncertainty.errors import NonFiniteWarning
+from uncertainty.measures import least_confidence, margin, token_entropy
 
 ROWS = np.array(
     [

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uncertainty import InvalidLimitError, InvalidParameterError, NonFiniteWarning, select, select_cold_start
+from uncertainty import select, select_cold_start
+from uncertainty.errors import InvalidLimitError, InvalidParameterError, NonFiniteWarning
 
 # 0 and 1 are exact duplicates; 2 is orthogonal to them; 3 is opposite to 0.
 EMB = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
@@ -35,12 +36,6 @@ def test_diversity_clusters_only_the_most_uncertain_shortlist() -> None:
     assert sorted(i // 2 for i in picked) == [0, 1]
     with pytest.raises(InvalidParameterError):
         select(unc, emb, 2, prefilter=0)
-
-
-def test_threshold_keeps_low_confidence_only() -> None:
-    # confidences 0.1, 0.15, 0.5, 0.8; "below 0.5" excludes item 2
-    assert select(UNC, EMB, 10, threshold=0.5) == [0, 1]
-    assert select(UNC, EMB, 10, threshold=0.05) == []
 
 
 def test_candidates_exclude_labelled_items() -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import uncertainty
+from services.predict import ranking_from_settings
 from settings import Settings
 from training.evaluation import score_tags
 
@@ -99,12 +100,7 @@ def learning_curve(pool, test, choose, seed_set: list[int], batch: int = 10, rou
 
 
 def shipped_choice(settings: Settings):
-    ranking = uncertainty.Ranking(
-        settings.uncertainty_strategy,
-        settings.uncertainty_reduction,
-        settings.uncertainty_top_k,
-        settings.boundary_weight,
-    )
+    ranking = ranking_from_settings(settings, cost_aware=False)
 
     def choose(model, sentences, batch, rnd):
         probs = [model.probs(s) for s in sentences]

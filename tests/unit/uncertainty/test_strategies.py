@@ -5,14 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from uncertainty import (
-    DEFAULT_STRATEGY,
-    STRATEGIES,
-    InvalidProbabilitiesError,
-    NonFiniteWarning,
-    UnknownStrategyError,
-    get_strategy,
-)
+from settings import Settings
+from uncertainty import STRATEGIES, get_strategy
+from uncertainty.errors import InvalidProbabilitiesError, NonFiniteWarning, UnknownStrategyError
+from uncertainty.strategies import DEFAULT_STRATEGY
 
 TAGS3 = ["O", "B-PER", "I-PER"]
 NAMES = ["bald", "boundary_entropy", "entropy", "least_confidence", "margin", "mc_entropy", "mnlp", "random"]
@@ -45,7 +41,7 @@ def test_hand_computed_scores() -> None:
         "mnlp": [1 - math.sqrt(0.5), 0.3, 0.0],
     }
     for name, values in expected.items():
-        np.testing.assert_allclose(get_strategy(name)(texts, TAGS3), values, atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(get_strategy(name)(texts, TAGS3, reduction="mean"), values, atol=1e-15, err_msg=name)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -54,17 +50,17 @@ def test_range_empty_pool_and_per_text_equality(name: str, pool) -> None:
     strategy = get_strategy(name)
     if strategy.needs_samples:  # MC samples: the text's probabilities and a shifted copy
         texts = [np.stack([t, np.roll(t, 1, axis=-1)]) for t in texts]
-    scores = strategy(texts, ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"])
+    scores = strategy(texts, ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], reduction="mean")
     assert scores.shape == (len(texts),)
     assert np.all((scores >= 0) & (scores <= 1))
     assert np.all(scores[[len(t) == 0 for t in texts]] == 0.0)
     assert strategy([], ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]).shape == (0,)
     keys = [f"text {i}" for i in range(len(texts))]  # what `random` draws from; the others ignore them
-    keyed = strategy(texts, ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], keys=keys)
+    keyed = strategy(texts, ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], reduction="mean", keys=keys)
     if name != "random":
         np.testing.assert_array_equal(keyed, scores)
     for index, text in enumerate(texts):
-        alone = strategy([text], ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], keys=[keys[index]])
+        alone = strategy([text], ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"], reduction="mean", keys=[keys[index]])
         assert alone[0] == keyed[index]
 
 
@@ -94,7 +90,7 @@ def test_sum_reduction_ranks_but_is_not_bounded() -> None:
 def test_nan_text_is_warned_and_ranked_first() -> None:
     texts = [np.array([[0.9, 0.1, 0.0]]), np.array([[np.nan, 0.5, 0.5]])]
     with pytest.warns(NonFiniteWarning):
-        scores = get_strategy("entropy")(texts, TAGS3)
+        scores = get_strategy("entropy")(texts, TAGS3, reduction="mean")
     assert scores[1] == pytest.approx(1.0)
     assert np.argmax(scores) == 1
 
@@ -112,9 +108,12 @@ def test_bayesian_strategies_read_mc_samples_and_predict_uses_their_one_pass_sta
     scores = get_strategy("bald")([agree, disagree, np.zeros((4, 0, 3))], TAGS3, reduction="sum")
     assert scores[0] == pytest.approx(0.0, abs=1e-12) and scores[1] == pytest.approx(math.log(2) / math.log(3))
     assert scores[2] == 0.0
-    assert get_strategy("mc_entropy")([agree], TAGS3)[0] > 0.5  # doubt shared by every draw still counts
+    assert (
+        get_strategy("mc_entropy")([agree], TAGS3, reduction="mean")[0] > 0.5
+    )  # doubt shared by every draw still counts
     ranking = Ranking("bald", "sum")
     assert ranking.needs_samples and ranking.single_pass() == Ranking("entropy", "sum")
     assert Ranking("entropy").single_pass() == Ranking("entropy")
+    assert Ranking().reduction == "sum" == Settings.from_env({}).uncertainty_reduction  # one default reduction
     with pytest.raises(InvalidProbabilitiesError):
         get_strategy("bald")([np.array([[0.5, 0.5, 0.0]])], TAGS3)  # probabilities where samples are needed
