@@ -6,28 +6,41 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub at run time unless the user asks
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from settings import Settings, SettingsError  # noqa: E402
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s", force=True)
 
 
-def create_app(settings: Settings | None = None):
-    """Build the Flask app with its runtime; `settings` defaults to the environment."""
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app and the objects its requests share; `settings` defaults to the environment.
+
+    The web's composition root: the process's objects are built once here (`services.runtime.serving_objects`),
+    and every request's NERBackend is handed them.
+    """
     from model import NERBackend
     from modeling.threads import apply_thread_budget, budget_for
-    from services.runtime import Runtime
+    from services.runtime import serving_objects
     from web.app import create_app as create_protocol_app
 
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     apply_thread_budget(budget_for(settings, workers=1))  # gunicorn.conf.py's post_fork re-budgets each worker
-    return create_protocol_app(NERBackend, Runtime(settings))
+    objects = serving_objects(settings)
+
+    def make_backend(project: str | None, label_config: str | None) -> NERBackend:
+        return NERBackend(objects, project, label_config)
+
+    return create_protocol_app(settings, make_backend)
 
 
 def _load_app():

@@ -4,36 +4,37 @@ from __future__ import annotations
 
 import logging
 
-import uncertainty
-from infra.dispatch import JobStateUnavailable, WebhookError
-from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
-from modeling.batching import BatchTimeout
+from infra.dispatch import JobDispatcher
+from modeling.cache import ModelCache
 from modeling.threads import torch_threads
-from services.predict import predict_tasks
-from services.select import SelectionInputError, SelectRequest, select_samples
-from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError, project_key
+from services.predict import ProjectRankings, predict_tasks
+from services.runtime import ServingObjects
+from services.select import ScoreCache, SelectRequest, select_samples
+from settings import Settings
+from store.local import Store, StoreUnavailable, project_key
 from text.label_config import NerConfig, parse_ner_config
 from text.tasks import task_text
-from web import errors
 from web.base import LabelStudioMLBase
 from web.errors import BadRequest, Unprocessable
 
 log = logging.getLogger(__name__)
-errors.register(InvalidProjectError, 400)
-errors.register(UnknownVersionError, 404)
-errors.register(StoreUnavailable, 503)
-errors.register(uncertainty.UncertaintyError, 400)
-errors.register(LabelStudioProjectNotFound, 404)
-errors.register(LabelStudioNotConfigured, 400)
-errors.register(LabelStudioError, 502)
-errors.register(WebhookError, 400)
-errors.register(JobStateUnavailable, 503)
-errors.register(BatchTimeout, 503)
-errors.register(SelectionInputError, 400)
 
 
 class NERBackend(LabelStudioMLBase):
-    """Pre-annotates entities, scores how unsure the model is, and hands training to the job queue."""
+    """Pre-annotates entities, scores how unsure the model is, and hands training to the job queue.
+
+    One instance per request; it holds the process's objects (`services.runtime.ServingObjects`) as attributes and
+    passes each service what it needs.
+    """
+
+    def __init__(self, objects: ServingObjects, project_id: str | None = None, label_config: str | None = None):
+        super().__init__(project_id, label_config)
+        self.settings: Settings = objects.settings
+        self.store: Store = objects.store
+        self.models: ModelCache = objects.models
+        self.scores: ScoreCache = objects.scores
+        self.rankings: ProjectRankings = objects.rankings
+        self.jobs: JobDispatcher | None = objects.jobs
 
     def _project(self) -> str | None:
         return None if self.project_id in (None, "") else project_key(self.project_id)
@@ -41,7 +42,7 @@ class NERBackend(LabelStudioMLBase):
     def _config(self) -> NerConfig:
         if self.label_config is None:
             project = self._project()
-            stored = self.runtime.label_config(project) if project else None
+            stored = self.store.label_config(project) if project else None
             if stored is None:
                 raise BadRequest("missing field 'label_config' (the project's label config XML)", field="label_config")
             self.label_config = stored
@@ -50,9 +51,9 @@ class NERBackend(LabelStudioMLBase):
     def setup(self) -> str:
         config = self._config()
         project = self._project()
-        self.runtime.remember_label_config(project, self.label_config)
-        self.runtime.models.warm(project, config)
-        return self.runtime.models.version_for(project, config)
+        self._keep_label_config(project, self.label_config)
+        self.models.warm(project, config)
+        return self.models.version_for(project, config)
 
     def predict(self, tasks: list, context: dict | None = None, **kwargs) -> list[dict]:
         config = self._config()
@@ -64,11 +65,11 @@ class NERBackend(LabelStudioMLBase):
                 f'<Text value="${config.value_key}"> reads)',
                 field=f"tasks[].data.{config.value_key}",
             )
-        ranking = self.runtime.ranking(project).single_pass()  # /predict stays one deterministic pass
-        return predict_tasks(self.runtime.models, ranking, project, config, tasks, context)
+        ranking = self.rankings(project).single_pass()  # /predict stays one deterministic pass
+        return predict_tasks(self.models, ranking, project, config, tasks, context)
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
-        jobs = self.runtime.jobs
+        jobs = self.jobs
         if jobs is None:
             return {"status": "ignored", "reason": "training is not enabled in this process"}
         result = jobs.handle_event(event, data)
@@ -76,29 +77,28 @@ class NERBackend(LabelStudioMLBase):
         if isinstance(project, dict) and isinstance(project.get("label_config"), str):
             try:
                 parse_ner_config(project["label_config"])
-                self.runtime.remember_label_config(result["project"], project["label_config"])
+                self._keep_label_config(result["project"], project["label_config"])
             except Exception:  # a non-NER project's webhook still counts; its config is just not kept
                 log.debug("webhook label config not kept", exc_info=True)
         return result
 
     def health(self) -> dict:
-        models = self.runtime.models
-        jobs = self.runtime.jobs
+        jobs = self.jobs
         return {
-            "models": models.status(),
-            "load_errors": dict(models.last_error),
-            "model_store": self.runtime.store.health(),
+            "models": self.models.status(),
+            "load_errors": dict(self.models.last_error),
+            "model_store": self.store.health(),
             "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
             "training_mode": jobs.mode if jobs is not None else "off",
             "torch_threads": torch_threads(),
         }
 
     def metrics(self) -> dict:
-        jobs = self.runtime.jobs
-        return {"models": self.runtime.models.status(), "training": jobs.status() if jobs is not None else {}}
+        jobs = self.jobs
+        return {"models": self.models.status(), "training": jobs.status() if jobs is not None else {}}
 
     def versions(self) -> dict:
-        store = self.runtime.store
+        store = self.store
         return {"versions": {p: [v.name for v in store.versions(p)] for p in store.projects()}}
 
     def deploy(self, body: dict) -> dict:
@@ -110,12 +110,30 @@ class NERBackend(LabelStudioMLBase):
         project = project_key(project)  # a bad id is a 400 naming it, before the version is looked up
         if not isinstance(version, str) or not version:
             raise BadRequest("missing field 'version' (a stored version, see GET /versions)", field="version")
-        self.runtime.store.deploy(project, version)
+        self.store.deploy(project, version)
         return {"project_id": int(project), "model_version": version}
 
     def select_samples(self, request: SelectRequest) -> dict:
-        return select_samples(self.runtime, request)
+        return select_samples(
+            request,
+            settings=self.settings,
+            models=self.models,
+            scores=self.scores,
+            rankings=self.rankings,
+            store=self.store,
+        )
 
     def train_status(self, project: str | None) -> dict:
-        jobs = self.runtime.jobs
+        jobs = self.jobs
         return jobs.status(project) if jobs is not None else {"jobs": {}}
+
+    def _keep_label_config(self, project: str, xml: str) -> None:
+        """Keep the project's label config in the store so the worker and /select_samples can use it without a request.
+
+        Best effort: a full or read-only disk, or an unreachable registry, is logged, and serving goes on (the
+        request carries the config).
+        """
+        try:
+            self.store.save_label_config(project, xml)
+        except (OSError, StoreUnavailable) as exc:
+            log.warning("project %s: could not keep the label config on disk: %s", project, exc)

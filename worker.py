@@ -12,19 +12,18 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import redis  # noqa: E402
 from redis.exceptions import RedisError  # noqa: E402
 from rq import get_current_job  # noqa: E402
+from rq.job import Job  # noqa: E402
 
 from infra.annotation_mirror import open_mirror  # noqa: E402
 from infra.job_state import RedisJobState  # noqa: E402
 from infra.lead_times import AnnotationTimes  # noqa: E402
 from infra.redis_clients import heartbeat_client, job_client  # noqa: E402
 from infra.rq_queue import RQQueue  # noqa: E402
-from modeling.cache import ModelCache  # noqa: E402
 from modeling.niceness import yield_cpu_to_serving  # noqa: E402
-from services.predict import ranking_from_settings  # noqa: E402
-from services.refresh import PredictionRefresh  # noqa: E402
-from services.train_job import JobContext, execute  # noqa: E402
+from services.train_job import execute, job_context  # noqa: E402
 from settings import Settings  # noqa: E402
 from store.opening import open_store  # noqa: E402
 
@@ -37,39 +36,32 @@ def run_job(project: str) -> dict:
     settings = Settings.from_env()
     yield_cpu_to_serving(settings)
     store = open_store(settings)
-    state = job_client(job.connection)
-    times = AnnotationTimes(store, state)
-    models = ModelCache(settings, store)
-    refresh = PredictionRefresh(
-        models,
-        lambda p: ranking_from_settings(settings, lambda: times.observations(p)).single_pass(),
-        settings.refresh_max_tasks,
-    )
+    state = job_client(job.connection)  # waits out a Redis restart (start, deploy guard, outcome, follow-up)
     stale_after = settings.job_heartbeat_timeout
-    context = JobContext(
+    context = job_context(
         settings,
         store,
         RedisJobState(state, stale_after=stale_after),
         RQQueue(state).enqueue,
-        refresh,
         open_mirror(settings, store, state),
-        beats=RedisJobState(heartbeat_client(job.connection), stale_after=stale_after),
+        AnnotationTimes(store, state),
+        beats=RedisJobState(heartbeat_client(job.connection), stale_after=stale_after),  # fails fast, beats again
     )
     return execute(project, job.id, context)
 
 
-def on_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
+def on_job_failed(job: Job, connection: redis.Redis, exc_type, exc_value, traceback) -> None:
     """RQ failure callback: the job raised past `execute` (the worker's settings are invalid, Redis was gone when
     it started...), so its state says failed now, not when /train_status next asks RQ."""
     _abandon(job, connection, f"job failed in its RQ worker: {getattr(exc_type, '__name__', exc_type)}: {exc_value}")
 
 
-def on_job_stopped(job, connection) -> None:
+def on_job_stopped(job: Job, connection: redis.Redis) -> None:
     """RQ stopped callback (`rq` stop-job command): the job state says failed at once."""
     _abandon(job, connection, "job stopped in RQ (a stop-job command killed its work horse)")
 
 
-def _abandon(job, connection, error: str) -> None:
+def _abandon(job: Job, connection: redis.Redis, error: str) -> None:
     if not job.args:
         return
     project = str(job.args[0])

@@ -132,14 +132,15 @@ def service_env(model_dir: Path, store_dir: Path, threads: int, **extra) -> dict
 
 
 def flask_client(model_dir: Path, store_dir: Path, **env):
-    """An in-process Flask test client of the real app (no socket, no gunicorn); `client.runtime` is its Runtime.
+    """An in-process Flask test client of the real app (no socket, no gunicorn); `client.runtime` is the process's
+    objects (`services.runtime.ServingObjects`).
 
-    Built like `_wsgi.create_app(settings)` (protocol app around NERBackend and one Runtime), keeping a handle
-    on the runtime so a benchmark can time the stages of a request directly.
+    Built like `_wsgi.create_app(settings)` (protocol app around NERBackend and the process's objects), keeping a
+    handle on those objects so a benchmark can time the stages of a request directly.
     """
     from _wsgi import configure_logging
     from model import NERBackend
-    from services.runtime import Runtime
+    from services.runtime import serving_objects
     from settings import Settings
     from web.app import create_app
 
@@ -151,8 +152,8 @@ def flask_client(model_dir: Path, store_dir: Path, **env):
     }
     settings = Settings.from_env(values)
     configure_logging(settings.log_level)
-    runtime = Runtime(settings)
-    app = create_app(NERBackend, runtime)
+    runtime = serving_objects(settings)
+    app = create_app(settings, lambda project, label_config: NERBackend(runtime, project, label_config))
     app.testing = True
     client = app.test_client()
     client.runtime = runtime

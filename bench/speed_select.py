@@ -77,7 +77,7 @@ def breakdown(runtime, payload: bytes, repeats: int) -> dict:
         stages["pool_digest"].append(seconds)
         served = runtime.models.get("0", config)
         table = runtime.scores.table("0", served.version, tuple(served.tags))
-        ranking = runtime.ranking(None, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k)
+        ranking = runtime.rankings(None, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k)
         seconds, (scores, _, embeddings) = timed(score_tasks, served, table, items, hashes, ranking)
         stages["score_tasks_cached"].append(seconds)
 

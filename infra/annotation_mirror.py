@@ -14,8 +14,13 @@ import contextlib
 import fcntl
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from settings import Settings
 from store.local import Store, write_atomically
+
+if TYPE_CHECKING:
+    import redis
 
 REDIS_KEY = "nerb:annotations:{project}"
 LOCK_TIMEOUT_S = 10  # a holder that died releases the lock after this long
@@ -105,7 +110,7 @@ def _recorded(stored: dict | None, task: dict, task_id: int, annotation: dict) -
 class RedisAnnotationMirror:
     """The same tasks in a Redis hash per project (task id -> task JSON), shared by the web and worker hosts."""
 
-    def __init__(self, connection):
+    def __init__(self, connection: redis.Redis):
         self.redis = connection
 
     def _key(self, project) -> str:
@@ -152,7 +157,7 @@ def _loads(raw) -> dict | None:
         return None
 
 
-def open_mirror(settings, store: Store, connection=None):
+def open_mirror(settings: Settings, store: Store, connection: redis.Redis | None = None) -> Mirror:
     """Redis when versions are shared across hosts (MODEL_STORE=mlflow) and Redis is there; else this host's disk."""
     if settings.model_store == "mlflow" and connection is not None:
         return RedisAnnotationMirror(connection)
@@ -165,3 +170,6 @@ def _drop_annotations(stored: dict, annotation_ids: set) -> int:
     dropped = len(stored["annotations"]) - len(kept)
     stored["annotations"] = kept
     return dropped
+
+
+Mirror = AnnotationMirror | RedisAnnotationMirror  # either copy: this host's disk, or Redis shared across hosts

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from infra.annotation_mirror import AnnotationMirror
-from infra.job_state import ACTIVE, new_job_id, rebuilt_count
+from infra.annotation_mirror import AnnotationMirror, Mirror
+from infra.job_state import ACTIVE, JobState, new_job_id, rebuilt_count
 from infra.lead_times import AnnotationTimes, observation
+from settings import Settings
 from store.local import Store, project_key
 from text.label_config import parse_ner_config
 from text.words import split_words
@@ -95,10 +97,28 @@ def counted_events(event: str, data: dict) -> int:
     return 1
 
 
+class JobQueue(Protocol):
+    """Where jobs run: `infra.rq_queue.RQQueue` (RQ workers) or `infra.local_queue.LocalQueue` (a thread here)."""
+
+    mode: str
+
+    def enqueue(self, project: str, job_id: str) -> None: ...
+
+    def whereabouts(self, job_id: str) -> tuple[str, str]: ...
+
+
 class JobDispatcher:
     """Counts annotation events per project, dispatches coalesced jobs to `queue` and reports job status."""
 
-    def __init__(self, settings, store: Store, triggers, queue, times: AnnotationTimes | None = None, mirror=None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        triggers: JobState,
+        queue: JobQueue,
+        times: AnnotationTimes | None = None,
+        mirror: Mirror | None = None,
+    ):
         self.settings = settings
         self.store = store
         self.mirror = mirror if mirror is not None else AnnotationMirror(store)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infra.job_state import JobState
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +18,7 @@ BEAT_EVERY_S = 1.0  # progress reaches the state at most this often; the heartbe
 class Heartbeat:
     """`progress()` only notes the latest progress; the thread writes it with the heartbeat every BEAT_EVERY_S."""
 
-    def __init__(self, triggers, project: str, job_id: str, generation: int, every: float = BEAT_EVERY_S):
+    def __init__(self, triggers: JobState, project: str, job_id: str, generation: int, every: float = BEAT_EVERY_S):
         self.triggers = triggers
         self.project, self.job_id, self.generation = project, job_id, generation
         self.every = every

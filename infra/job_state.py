@@ -18,9 +18,13 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
+
+if TYPE_CHECKING:
+    import redis as redis_py
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +313,7 @@ class RedisJobState:
 
     prefix = "nerb"
 
-    def __init__(self, redis, stale_after: float = HEARTBEAT_STALE_S):
+    def __init__(self, redis: redis_py.Redis, stale_after: float = HEARTBEAT_STALE_S):
         self.redis = redis
         self.stale_after = stale_after
         self._count = redis.register_script(_COUNT)
@@ -409,3 +413,6 @@ class RedisJobState:
             count = self.redis.get(self._key(p, "count"))
             out[p] = {**state, "annotations_since_last_job": int(count or 0)}
         return out
+
+
+JobState = LocalJobState | RedisJobState  # what a job runner and the dispatcher take: either backend

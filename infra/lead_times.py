@@ -13,8 +13,12 @@ import json
 import logging
 import math
 import threading
+from typing import TYPE_CHECKING
 
-from store.local import LocalStore, write_atomically
+from store.local import Store, write_atomically
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ def observation(text_words: int, annotation: object) -> tuple[int, float] | None
 class AnnotationTimes:
     """Per-project (words, seconds) observations in Redis (`redis_client`) or in the model store's directory."""
 
-    def __init__(self, store: LocalStore, redis_client=None):
+    def __init__(self, store: Store, redis_client: redis.Redis | None = None):
         self.store = store
         self.redis = redis_client
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from infra.label_studio import LabelStudioAuthError, LabelStudioError, LabelStudioNotConfigured
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def retry(
             time.sleep(wait)
 
 
-def with_retries(what: Callable, settings, progress: Callable[[float, str], None]):
+def with_retries(what: Callable, settings: Settings, progress: Callable[[float, str], None]):
     """Call `what()`, retrying Label Studio failures (LABEL_STUDIO_RETRIES, LABEL_STUDIO_RETRY_DELAY), but not a
     missing or refused key: waiting cannot fix those."""
     attempts = settings.label_studio_retries + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -20,7 +21,7 @@ class RQQueue:
 
     mode = "rq"
 
-    def __init__(self, connection):
+    def __init__(self, connection: redis.Redis):
         self.queue = Queue(QUEUE_NAME, connection=connection)
 
     def enqueue(self, project: str, job_id: str) -> None:

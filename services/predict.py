@@ -5,8 +5,12 @@ worker imports into Label Studio after a deploy, so both score tasks the same wa
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable
 
+from infra.lead_times import AnnotationTimes
 from modeling.cache import ModelCache
+from settings import Settings
 from text.label_config import NerConfig
 from text.spans.decoding import decode_probs, drop_overlapping
 from text.spans.span import Span
@@ -21,7 +25,11 @@ log = logging.getLogger(__name__)
 PREDICT_CHUNK = 2048
 
 
-def ranking_from_settings(settings, observations=None, **overrides) -> Ranking:
+Observations = Callable[[], tuple[list[int], list[float]]]  # () -> (words, seconds) lead times of one project
+COST_REFIT_S = 60.0  # a project's lead times are read at most this often by a ProjectRankings
+
+
+def ranking_from_settings(settings: Settings, observations: Observations | None = None, **overrides) -> Ranking:
     """The ranking of the settings, the one place every caller (/predict, /select_samples, the prediction refresh,
     the benchmark's arms, the tests) builds it: `overrides` (request fields, an arm's factors) replace settings
     values unless None; cost-aware fits `observations()`' lead times, or counts tokens without them."""
@@ -36,6 +44,31 @@ def ranking_from_settings(settings, observations=None, **overrides) -> Ranking:
     if values.pop("cost_aware"):
         cost = fit_cost(*observations()) if observations is not None else TOKEN_COUNT
     return Ranking(values["strategy"], values["reduction"], values["top_k"], settings.boundary_weight, cost)
+
+
+class ProjectRankings:
+    """`rankings(project, **overrides)`: the settings' ranking for a project; cost-aware fits the project's lead times.
+
+    The lead times are read at most every COST_REFIT_S, so a cost-aware /predict does not read Redis (or the disk)
+    on every request.
+    """
+
+    def __init__(self, settings: Settings, times: AnnotationTimes):
+        self.settings = settings
+        self.times = times
+        self._observed: dict[str, tuple[float, tuple[list[int], list[float]]]] = {}
+
+    def __call__(self, project: str | None, **overrides) -> Ranking:
+        observations = (lambda: self.observations(project)) if project else None
+        return ranking_from_settings(self.settings, observations, **overrides)
+
+    def observations(self, project: str) -> tuple[list[int], list[float]]:
+        now = time.monotonic()
+        cached = self._observed.get(project)
+        if cached is None or now - cached[0] > COST_REFIT_S:
+            cached = (now, self.times.observations(project))
+            self._observed[project] = cached
+        return cached[1]
 
 
 def drawn_regions(context: dict | None) -> list[dict]:

@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,12 @@ from infra.label_studio import LabelStudioAPI
 from store.local import project_key
 from text.label_config import parse_ner_config
 from text.tasks import task_text
+
+if TYPE_CHECKING:  # types only: importing them here would load transformers with this module
+    from modeling.cache import ModelCache, ServedModel
+    from services.predict import ProjectRankings
+    from settings import Settings
+    from store.local import Store
 
 SCORE_CHUNK = 256
 
@@ -111,7 +118,7 @@ def pool_digest(items: list[tuple[object, str]], hashes: list[bytes]) -> bytes:
 
 
 def score_tasks(
-    served,
+    served: ServedModel,
     table: dict,
     items: list[tuple[object, str]],
     hashes: list[bytes],
@@ -151,15 +158,25 @@ def score_tasks(
     return scores, words, embeddings
 
 
-def select_samples(runtime, req: SelectRequest) -> dict:
-    """The whole endpoint: read the pool, score it (cached), select, answer most uncertain first."""
-    settings = runtime.settings
+def select_samples(
+    req: SelectRequest,
+    *,
+    settings: Settings,
+    models: ModelCache,
+    scores: ScoreCache,
+    rankings: ProjectRankings,
+    store: Store,
+) -> dict:
+    """The whole endpoint: read the pool, score it (cached), select, answer most uncertain first.
+
+    `store` gives the project's kept label config when the request has none.
+    """
     project = project_key(req.project) if req.project is not None else None
     label_config = req.label_config
     if req.tasks is not None:
         pool = [t for t in req.tasks if not (isinstance(t, dict) and (t.get("annotations") or t.get("is_labeled")))]
         if label_config is None and project is not None:
-            label_config = runtime.label_config(project)
+            label_config = store.label_config(project)
     else:
         api = LabelStudioAPI(settings.label_studio_host, settings.label_studio_api_key)
         info = api.project(int(project))
@@ -170,8 +187,8 @@ def select_samples(runtime, req: SelectRequest) -> dict:
             "missing field 'label_config' (no stored config for this project)", field="label_config"
         )
     config = parse_ner_config(label_config)
-    served = runtime.models.get(project or "0", config)
-    ranking = runtime.ranking(
+    served = models.get(project or "0", config)
+    ranking = rankings(
         project, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k, cost_aware=req.cost_aware
     )
     items = []
@@ -182,7 +199,7 @@ def select_samples(runtime, req: SelectRequest) -> dict:
             if isinstance(task_id, bool) or not isinstance(task_id, (int, str)):
                 raise SelectionInputError(f"task #{i}: field 'id' must be a number or a string", field="tasks[].id")
             items.append((task_id, text))
-    table = runtime.scores.table(project or "0", served.version, tuple(served.tags))
+    table = scores.table(project or "0", served.version, tuple(served.tags))
     hashes = [_text_hash(text) for _, text in items]
     uncertainties, words, embeddings = score_tasks(
         served, table, items, hashes, ranking, (settings.mc_dropout_samples, settings.mc_dropout_layers)
@@ -203,14 +220,14 @@ def select_samples(runtime, req: SelectRequest) -> dict:
         candidates = None
         if req.threshold is not None:
             candidates = np.flatnonzero(ranking.confidences(values) < req.threshold)
-        picked = runtime.scores.selection(
+        picked = scores.selection(
             key,
             lambda: uncertainty.select(
                 values, embeddings if req.diversity else None, req.limit, diversity=req.diversity, candidates=candidates
             ),
         )
     else:
-        picked = runtime.scores.selection(key, lambda: uncertainty.select_cold_start(embeddings, req.limit))
+        picked = scores.selection(key, lambda: uncertainty.select_cold_start(embeddings, req.limit))
     return {
         "project_id": None if project is None else int(project),
         "model_version": served.version,

@@ -12,32 +12,64 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from infra.annotation_mirror import AnnotationMirror
+from infra.annotation_mirror import AnnotationMirror, Mirror
 from infra.heartbeat import Heartbeat
-from infra.job_state import new_job_id
+from infra.job_state import JobState, new_job_id
 from infra.label_studio import LabelStudioAPI, LabelStudioNotConfigured
+from infra.lead_times import AnnotationTimes
 from infra.retries import with_retries
+from modeling.cache import ModelCache
+from services.predict import ProjectRankings
+from services.refresh import PredictionRefresh
+from settings import Settings
 from store.local import Store
 from text.label_config import parse_ner_config
 from training.annotations import tasks_to_examples
-from training.pipeline import run_training
+from training.pipeline import DeployGuard, run_training
 
 log = logging.getLogger(__name__)
 
 Refresh = Callable[[LabelStudioAPI, str, str], int]  # (api, project, label config) -> predictions imported
+Enqueue = Callable[[str, str], None]  # (project, job id): puts a job on a queue
+Progress = Callable[[float, str], None]  # (fraction done, message)
 
 
 @dataclass
 class JobContext:
     """What a job needs from the process that runs it (the RQ worker, or the web process's own worker)."""
 
-    settings: object
+    settings: Settings
     store: Store
-    triggers: object  # LocalJobState | RedisJobState
-    enqueue: Callable[[str, str], None]  # (project, job id): puts a job on the queue this job came from
+    triggers: JobState
+    enqueue: Enqueue  # puts a job on the queue this job came from
     refresh: Refresh | None = None  # re-predicts the unlabelled tasks after a deploy
-    mirror: object = None  # the annotations webhooks delivered (infra.annotation_mirror), read without an API key
-    beats: object = None  # the job state the heartbeat writes to, failing fast (default: `triggers`)
+    mirror: Mirror | None = None  # the annotations webhooks delivered, read without an API key
+    beats: JobState | None = None  # the job state the heartbeat writes to, failing fast (default: `triggers`)
+
+
+def job_context(
+    settings: Settings,
+    store: Store,
+    job_state: JobState,
+    enqueue: Enqueue,
+    mirror: Mirror,
+    times: AnnotationTimes,
+    *,
+    beats: JobState | None = None,
+    models: ModelCache | None = None,
+    rankings: ProjectRankings | None = None,
+) -> JobContext:
+    """A job's context: its store and job state, the refresh after a deploy (the served model cache scoring the
+    project's tasks with the settings' single-pass ranking, cost-aware on the project's lead times `times`).
+
+    Both job runners build it here: the RQ worker (`worker.run_job`, per job, with its own model cache) and the web
+    process's in-process worker (`services.runtime`, which shares its serving `models` and `rankings` so a refresh
+    loads no second copy of the model).
+    """
+    models = models if models is not None else ModelCache(settings, store)
+    rankings = rankings if rankings is not None else ProjectRankings(settings, times)
+    refresh = PredictionRefresh(models, lambda project: rankings(project).single_pass(), settings.refresh_max_tasks)
+    return JobContext(settings, store, job_state, enqueue, refresh, mirror, beats=beats)
 
 
 def execute(project: str, job_id: str, context: JobContext) -> dict:
@@ -76,7 +108,7 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
     return summary
 
 
-def train_from_label_studio(project: str, context: JobContext, progress, deploy_guard) -> dict:
+def train_from_label_studio(project: str, context: JobContext, progress: Progress, deploy_guard: DeployGuard) -> dict:
     """Fetch annotations, train and (if deployed) refresh Label Studio's predictions; returns a summary."""
     settings, store = context.settings, context.store
     pid = int(project)

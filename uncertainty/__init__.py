@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from .aggregation import REDUCTIONS
 from .cost import TOKEN_COUNT, fit_cost
-from .errors import UncertaintyError
+from .errors import InvalidLimitError, InvalidParameterError, UncertaintyError, UnknownStrategyError
 from .ranking import Ranking
 from .selection import select, select_cold_start
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = [
+    "InvalidLimitError",
+    "InvalidParameterError",
     "REDUCTIONS",
     "Ranking",
     "STRATEGIES",
     "TOKEN_COUNT",
     "UncertaintyError",
+    "UnknownStrategyError",
     "fit_cost",
     "get_strategy",
     "select",

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import uncertainty
 from services.select import SelectRequest
-from text.label_config import LabelConfigError
-from web import errors
+from settings import Settings
 from web.auth import basic_auth_ok, from_loopback, secret_ok
-from web.errors import BadRequest, as_api_error
+from web.base import LabelStudioMLBase
+from web.errors import BadRequest, as_api_error, client_error_statuses
 
 log = logging.getLogger(__name__)
-errors.register(LabelConfigError, 422)
+
+# (project id, label config) -> the backend instance that answers one request
+BackendFactory = Callable[[str | None, str | None], LabelStudioMLBase]
 
 # Routes that change what every annotator is served: without basic auth only a client on this machine may call them.
 ADMIN_ROUTES = {("POST", "/deploy")}
@@ -49,7 +51,7 @@ def require(data: dict, key: str, kind: type | tuple[type, ...], what: str) -> A
 MAX_LIMIT = 100_000  # the most tasks one /select_samples call may ask for
 
 
-def parse_select_request(body: dict, settings) -> SelectRequest:
+def parse_select_request(body: dict, settings: Settings) -> SelectRequest:
     """Validate the JSON body; every problem is a 400 naming the field."""
     project = body.get("project_id", body.get("project"))
     if project is not None and (isinstance(project, bool) or not isinstance(project, (int, str))):
@@ -102,15 +104,18 @@ def parse_select_request(body: dict, settings) -> SelectRequest:
     )
 
 
-def create_app(backend_class: type, runtime: Any) -> Flask:
-    """Build the app around a LabelStudioMLBase subclass and the runtime its instances share."""
-    settings = runtime.settings
+def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
+    """Build the app around `make_backend`, which builds the LabelStudioMLBase instance that answers a request.
+
+    The exception-to-status table (`web.errors.client_error_statuses`) is built here, once, for this app's handler.
+    """
+    statuses = client_error_statuses()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
 
-    def backend(project=None, label_config=None):
-        return backend_class(runtime, project, label_config)
+    def backend(project: str | None = None, label_config: str | None = None) -> LabelStudioMLBase:
+        return make_backend(project, label_config)
 
     if not settings.basic_auth_user:
         log.warning(
@@ -143,7 +148,7 @@ def create_app(backend_class: type, runtime: Any) -> Flask:
 
     @app.errorhandler(Exception)
     def handle_error(exc: Exception):
-        api_error = as_api_error(exc)
+        api_error = as_api_error(exc, statuses)
         if api_error is not None:
             return jsonify(api_error.body()), api_error.status
         if isinstance(exc, HTTPException):
@@ -154,7 +159,8 @@ def create_app(backend_class: type, runtime: Any) -> Flask:
     @app.get("/")
     @app.get("/health")
     def health():
-        return jsonify(status="UP", model_class=backend_class.__name__, **backend().health())
+        instance = backend()
+        return jsonify(status="UP", model_class=type(instance).__name__, **instance.health())
 
     @app.post("/setup")
     def setup():

@@ -1,21 +1,24 @@
 """LabelStudioMLBase: the backend contract, shaped like label-studio-ml 2.x so its users feel at home.
 
-The app builds one instance per request, bound to the request's project and label config; state that must
-outlive a request (loaded models, the model store, job queues) lives in the shared `runtime` object.
+The app builds one instance per request, bound to the request's project and label config, through the factory
+`web.app.create_app` is given; state that must outlive a request (loaded models, the model store, job queues) is
+built once by the composition root (`_wsgi.create_app`) and handed to each instance by that factory.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from text.label_config import NerConfig, parse_ner_config
+
+if TYPE_CHECKING:
+    from services.select import SelectRequest
 
 
 class LabelStudioMLBase:
     """Subclass and implement `setup`, `predict` and `fit` (and optionally `health`, `metrics`)."""
 
-    def __init__(self, runtime: Any, project_id: str | None = None, label_config: str | None = None):
-        self.runtime = runtime
+    def __init__(self, project_id: str | None = None, label_config: str | None = None):
         self.project_id = project_id
         self.label_config = label_config
 
@@ -40,3 +43,18 @@ class LabelStudioMLBase:
 
     def metrics(self) -> dict:
         return {}
+
+    # The routes this backend adds to Label Studio's protocol (GET /versions, POST /deploy, POST /select_samples,
+    # GET /train_status); a subclass that serves them overrides these.
+
+    def versions(self) -> dict:
+        raise NotImplementedError
+
+    def deploy(self, body: dict) -> dict:
+        raise NotImplementedError
+
+    def select_samples(self, request: SelectRequest) -> dict:
+        raise NotImplementedError
+
+    def train_status(self, project: str | None) -> dict:
+        raise NotImplementedError

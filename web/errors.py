@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from infra.dispatch import JobStateUnavailable, WebhookError
+from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
+from modeling.batching import BatchTimeout
+from services.select import SelectionInputError
+from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
+from text.label_config import LabelConfigError
+from uncertainty import InvalidLimitError, InvalidParameterError, UnknownStrategyError
+
 
 class ApiError(Exception):
     """An error answered with `status` and a JSON body naming the problem (and the field, when there is one)."""
@@ -46,20 +54,42 @@ class ServiceUnavailable(ApiError):
     status = 503
 
 
-# Named exceptions raised below the protocol layer, and the status each one gets.
-_STATUS_BY_EXCEPTION: dict[type, int] = {}
+# What a client can cause below the protocol layer, and the status each gets. A class not listed (nor a base of it)
+# is a server fault: a 500 with the traceback in the log. `uncertainty.errors.InvalidProbabilitiesError` and
+# `InvalidTagsError` are left out on purpose: they come from our model's output, not from the request.
+StatusTable = tuple[tuple[type[BaseException], int], ...]
 
 
-def register(exception_type: type, status: int) -> None:
-    """Declare that `exception_type`, raised anywhere under a route, is the client's problem with `status`."""
-    _STATUS_BY_EXCEPTION[exception_type] = status
+def client_error_statuses() -> StatusTable:
+    """The one exception-to-status table; `web.app.create_app` builds it and hands it to its error handler."""
+    return (
+        (InvalidProjectError, 400),
+        (UnknownVersionError, 404),
+        (StoreUnavailable, 503),
+        (UnknownStrategyError, 400),
+        (InvalidParameterError, 400),
+        (InvalidLimitError, 400),
+        (LabelStudioError, 502),
+        (LabelStudioProjectNotFound, 404),
+        (LabelStudioNotConfigured, 400),
+        (WebhookError, 400),
+        (JobStateUnavailable, 503),
+        (BatchTimeout, 503),
+        (SelectionInputError, 400),
+        (LabelConfigError, 422),
+    )
 
 
-def as_api_error(exc: BaseException) -> ApiError | None:
-    """The ApiError for `exc`, or None when it is not a known client-caused error."""
+def as_api_error(exc: BaseException, statuses: StatusTable) -> ApiError | None:
+    """The ApiError for `exc`, or None when it is not a known client-caused error.
+
+    The most specific class of `statuses` wins, whatever the table's order: `type(exc).__mro__` is walked from the
+    exception's own class up (LabelStudioProjectNotFound is a 404 although its base LabelStudioError is a 502).
+    """
     if isinstance(exc, ApiError):
         return exc
-    for exception_type, status in _STATUS_BY_EXCEPTION.items():
-        if isinstance(exc, exception_type):
-            return ApiError(str(exc), field=getattr(exc, "field", None), status=status)
+    by_type = dict(statuses)
+    for cls in type(exc).__mro__:
+        if cls in by_type:
+            return ApiError(str(exc), field=getattr(exc, "field", None), status=by_type[cls])
     return None

@@ -18,7 +18,7 @@ import pytest
 
 from infra.label_studio import LabelStudioAPI
 from modeling.cache import ModelCache
-from services.predict import settings_ranking
+from services.predict import ranking_from_settings
 from services.refresh import PredictionRefresh
 from settings import Settings
 from store.local import LocalStore
@@ -102,7 +102,7 @@ def test_a_20000_task_project_lists_by_streaming_and_keeps_one_prediction_per_ta
     settings = Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir), "MODEL_DIR": str(tmp_path / "m")})
     store = LocalStore(settings.model_dir)
     refresh = PredictionRefresh(
-        ModelCache(settings, store), lambda p: settings_ranking(settings, None).single_pass(), REFRESH_MAX_TASKS
+        ModelCache(settings, store), lambda p: ranking_from_settings(settings, None).single_pass(), REFRESH_MAX_TASKS
     )
     numbers["deploys"] = []
     for n in range(1, DEPLOYS + 1):
