@@ -220,9 +220,60 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+# Inverse power laws (a, b, c) for --synthetic: the 5-point fits of the recorded default and warm tracks of
+# bench/results/final (pool 4000), and slower and faster curves around them.
+SYNTHETIC_TRUTHS = (
+    (0.867, 4.43, 0.66),
+    (0.895, 2.72, 0.54),
+    (0.885, 3.74, 0.60),
+    (0.899, 4.08, 0.62),
+    (0.850, 5.58, 0.76),
+    (0.850, 2.0, 0.40),
+    (0.860, 1.2, 0.30),
+    (0.900, 1.5, 0.30),
+    (0.800, 20.0, 1.00),
+)
+SYNTHETIC_BUDGETS = (50, 100, 200, 400, 800, *range(1200, 4001, 400))
+
+
+def synthetic_check(rule: StopRule, noise: float = 0.01, repeats: int = 20, seed: int = 0) -> str:
+    """Replay noisy draws of SYNTHETIC_TRUTHS to the whole pool (4000): where the rule fires, and how far under the
+    true full-pool F1 the true curve is there (the noise-free gap), as a Markdown table."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pool = SYNTHETIC_BUDGETS[-1]
+    lines = [
+        "| curve a - b n^-c | F1(800) | F1(pool) | fires at (share of pool) | never | worst gap (pt) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a, b, c in SYNTHETIC_TRUTHS:
+        truth = lambda n: a - b * float(n) ** -c
+        fired = []
+        for _ in range(repeats):
+            rows = [
+                {"round": k, "budget": float(n), "f1": truth(n) + rng.normal(0, noise), "agreement": math.nan}
+                for k, n in enumerate(SYNTHETIC_BUDGETS)
+            ]
+            first = replay(rows, rule, pool, None)["first"]
+            fired.append(first[0]["budget"] if first else None)
+        hits = [f for f in fired if f is not None]
+        shares = f"{min(hits) / pool:.0%}-{max(hits) / pool:.0%}" if hits else "-"
+        gap = f"{(truth(pool) - min(truth(f) for f in hits)) * 100:.1f}" if hits else "-"
+        lines.append(
+            f"| {a} - {b} n^-{c} | {truth(800):.3f} | {truth(pool):.3f} | {shares} | {fired.count(None)} | {gap} |"
+        )
+    lines += ["", f"- noise {noise} F1 (Gaussian) on every point, {repeats} draws per curve, seed {seed}"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=Path, required=True, help="a benchmark rounds.csv (or sim_rounds.csv)")
+    parser.add_argument("--rounds", type=Path, help="a benchmark rounds.csv (or sim_rounds.csv)")
+    parser.add_argument(
+        "--synthetic", action="store_true", help="instead: replay noisy synthetic curves to the whole pool"
+    )
+    parser.add_argument("--noise", type=float, default=0.01, help="--synthetic: F1 noise per point")
     parser.add_argument("--arm", action="append", help="only this arm (repeatable); default: every arm")
     ref = parser.add_mutually_exclusive_group()
     ref.add_argument("--reference", type=float, help="the full-pool F1 to judge against")
@@ -230,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pool-size", type=int, help="labelled + unlabelled sentences (default: the plan's)")
     parser.add_argument("--out", type=Path, help="also write the Markdown table to this file")
     args = parser.parse_args(argv)
+    if args.synthetic:
+        text = synthetic_check(StopRule(), noise=args.noise)
+        sys.stdout.write(text)
+        if args.out:
+            args.out.write_text(text)
+        return 0
+    if args.rounds is None:
+        parser.error("--rounds is required (or --synthetic)")
 
     tracks, full_pool_row = read_tracks(args.rounds)
     if args.reference is not None:
