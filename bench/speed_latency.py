@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     n = args.requests or (20 if args.quick else 300)
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     body = predict_body([TYPICAL_TEXT])
     with tempfile.TemporaryDirectory(prefix="nerb-bench-") as tmp:

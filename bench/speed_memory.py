@@ -34,7 +34,6 @@ MB = 1024 * 1024
 
 BARE = """
 import json, os, sys
-sys.path.insert(0, {repo!r})
 import psutil, torch
 torch.set_num_threads({threads})
 from bench.common import BareModel, make_texts
@@ -74,7 +73,6 @@ def process_memory(proc, children: bool = True) -> dict:
 
 def bare_process(model_dir: Path, threads: int, forward: bool, batches: int, batch: int) -> dict:
     code = BARE.format(
-        repo=str(REPO),
         threads=threads,
         model=str(model_dir),
         forward=forward,
@@ -102,7 +100,7 @@ def main(argv=None) -> dict:
     import psutil
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     with tempfile.TemporaryDirectory(prefix="nerb-bench-") as tmp:
         tmp = Path(tmp)

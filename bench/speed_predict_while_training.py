@@ -65,8 +65,8 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
 
     if threads:
         torch.set_num_threads(threads)
+    from bench.corpus import LABEL_CONFIG, make_tasks
     from settings import Settings
-    from tests.data.corpus import LABEL_CONFIG, make_tasks
     from text.label_config import parse_ner_config
     from training.annotations import tasks_to_examples
     from training.pipeline import run_training
@@ -214,7 +214,7 @@ def main(argv=None) -> dict:
     names = args.variants.split(",") if args.variants else (["default"] if args.quick else list(VARIANTS))
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     body = json.dumps(predict_body([TYPICAL_TEXT]))
     runs = {}

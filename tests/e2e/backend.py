@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 import requests
 
-from tests.support.servers import Process, service_env, start_gunicorn
+from bench.servers import Process, service_env, start_gunicorn
 
 TRAINING_QUEUE = "ner-training"
 

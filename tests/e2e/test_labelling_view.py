@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.corpus import LABEL_CONFIG
+from bench.corpus import LABEL_CONFIG
 from tests.e2e.backend import Backend, Steps, project_key
 from tests.e2e.browser import BrowserMissing, Listed, Region, chromium, log_in, open_task, screenshot, shown_name
 

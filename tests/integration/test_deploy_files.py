@@ -19,9 +19,10 @@ import pytest
 import requests
 import yaml
 
-from tests.support.servers import Process, free_port, service_env
+from bench.servers import Process, free_port, service_env
+from tests.support.paths import REPO
+from tests.support.settings_variables import settings_variables
 
-REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("backend", "worker", "mlflow")
 # Settings whose container default differs from the bare-machine default on purpose.
 CONTAINER_DEFAULTS = {"MODEL_DIR", "REDIS_URL", "MODEL_STORE", "MLFLOW_TRACKING_URI"}
@@ -40,32 +41,6 @@ def readme_variables() -> set[str]:
     for row in rows[2:]:  # skip the header and the |---| line
         names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", row.split("|")[1]))
     return names
-
-
-class _RecordingEnv(dict):
-    def __init__(self):
-        super().__init__()
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-
-def settings_variables() -> set[str]:
-    """Every variable Settings.from_env reads: recorded on a real call, plus its literal reads in settings."""
-    from settings import Settings
-
-    env = _RecordingEnv()
-    Settings.from_env(env)
-    source = (REPO / "settings/__init__.py").read_text()
-    literal = set(re.findall(r'env\.get\(\s*"([A-Z][A-Z0-9_]*)"', source))
-    literal |= set(re.findall(r'_(?:int|float|bool|choice)\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', source))
-    return env.read | literal
 
 
 def compose() -> dict:

@@ -12,9 +12,9 @@ import time
 import pytest
 import redis
 
-from tests.conftest import fixture
+from bench.servers import Process, service_env
 from tests.support.jobs import job, wait_job
-from tests.support.servers import Process, service_env
+from tests.support.paths import fixture
 from tests.support.slow_http import FailingServer
 
 REDIS_DB = 13
@@ -100,7 +100,7 @@ def test_webhook_without_project_is_a_400(jobs_client):
 def test_in_process_worker_runs_jobs_under_gunicorn_preload(tmp_path, rule_model_dir, stand_in):
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     proc, url = start_gunicorn(
         tmp_path,
