@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 import psutil
@@ -17,7 +16,7 @@ from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
 from bench.corpus import LABEL_CONFIG, make_tasks
-from bench.servers import Process, service_env
+from bench.servers import Process
 from infra.dispatch import ENQUEUE_GRACE_S
 from infra.job_state import RedisJobState
 from infra.rq_queue import QUEUE_NAME, RQQueue
@@ -260,10 +259,8 @@ def test_a_job_that_raises_in_its_worker_is_marked_failed_by_rqs_failure_callbac
     assert start_training(client) == "queued"
     queued = raw_state(private_redis)
     # The worker's own environment is broken: run_job raises before the job body can record anything.
-    worker = Process(
-        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", private_redis.url, QUEUE_NAME],
-        service_env(**{**env, "LEARNING_RATE": "fast"}),
-        tmp_path / "worker.log",
+    worker = rq_worker(
+        private_redis.url, tmp_path / "worker.log", with_redis_url=False, burst=True, **{**env, "LEARNING_RATE": "fast"}
     )
     try:
         failed = wait_raw(private_redis, lambda s: s.get("state") == "failed", timeout=60, describe=worker.tail)

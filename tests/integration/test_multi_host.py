@@ -7,7 +7,6 @@ reach worker C through Redis, and the label config through the registry.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 
 import pytest
@@ -15,10 +14,11 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from bench.corpus import LABEL_CONFIG, make_tasks
-from bench.servers import Process, service_env, start_gunicorn
+from bench.servers import Process, start_gunicorn
 from store.mlflow_registry import ALIAS, registered_model_name
 from tests.support.bodies import annotation_webhook, start_training_webhook
 from tests.support.jobs import job_state
+from tests.support.redis_server import rq_worker
 from tests.support.upload_stall import UploadStallProxy
 
 pytestmark = pytest.mark.slow
@@ -111,11 +111,7 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         tmp_path, workers=1, threads=4, **host_env(tmp_path, "b", mlflow_server.url, private_redis.url, rule_model_dir)
     )
     worker_env = host_env(tmp_path, "c", proxy.url, private_redis.url, rule_model_dir)
-    worker = Process(
-        [sys.executable, "-m", "rq.cli", "worker", "--url", private_redis.url, "ner-training"],
-        service_env(**worker_env),
-        tmp_path / "worker-c.log",
-    )
+    worker = rq_worker(private_redis.url, tmp_path / "worker-c.log", **worker_env)
     logs = lambda: (
         "\n--- web A\n" + web_a.tail(30) + "\n--- web B\n" + web_b.tail(30) + "\n--- worker C\n" + worker.tail()
     )

@@ -66,10 +66,12 @@ class PrivateRedis:
         return redis.Redis.from_url(self.url)
 
 
-def rq_worker(redis_url: str, log: Path, with_redis_url: bool = True, **env) -> Process:
-    """`rq worker --url redis_url` on the training queue. `with_redis_url=False`: no REDIS_URL in its environment,
-    so a job must use the worker's own connection."""
+def rq_worker(redis_url: str, log: Path, with_redis_url: bool = True, burst: bool = False, **env) -> Process:
+    """`rq worker --url redis_url` on the training queue, with `env` (and REDIS_URL=redis_url) in its environment.
+    `with_redis_url=False`: no REDIS_URL there, so a job must use the worker's own connection. `burst`: it exits
+    once the queue is empty."""
     env = {k: v for k, v in env.items() if k != "REDIS_URL"}
     if with_redis_url:
         env["REDIS_URL"] = redis_url
-    return Process([sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, QUEUE_NAME], service_env(**env), log)
+    args = [sys.executable, "-m", "rq.cli", "worker", *(["--burst"] if burst else []), "--url", redis_url, QUEUE_NAME]
+    return Process(args, service_env(**env), log)
