@@ -2,7 +2,7 @@
 
     python -m bench.speed_memory [--quick] [--threads N]
 
-A gunicorn server (tests/support/servers.start_gunicorn: --preload, 1 worker, 4 threads) answers /predict on
+A gunicorn server (bench/servers.start_gunicorn: --preload, 1 worker, 4 threads) answers /predict on
 mixed-length batches and single tasks; then psutil reads the worker's resident memory (now and peak, VmHWM),
 with its child processes, and the master's. Two bare python processes give the reference: one that only loads
 the same weights, one that also runs the same texts through a batched forward pass.

@@ -2,10 +2,10 @@
 
     python -m bench.speed_predict_while_training [--quick] [--threads N] [--examples N] [--epochs N]
 
-Setup measured: gunicorn (tests/support/servers.start_gunicorn: --preload, 1 worker, 4 threads, torch threads
+Setup measured: gunicorn (bench/servers.start_gunicorn: --preload, 1 worker, 4 threads, torch threads
 pinned to --threads) serves project 1; a sequential client posts one typical task after another. The training
 job is `training.pipeline.run_training` in a separate Python process, as the RQ worker (`rq worker
-ner-training`) runs it: same model store, generated annotated tasks (tests/data/corpus.py), DEPLOY_POLICY=manual
+ner-training`) runs it: same model store, generated annotated tasks (bench/corpus.py), DEPLOY_POLICY=manual
 so the served version does not change mid-measurement. The job process is left at torch's default thread count
 (all cores), as an RQ worker would be; the variants show the job at `nice 19` and with one torch thread.
 Latency is measured idle (before and after) and over the whole job (from its first progress report to its exit).
