@@ -21,8 +21,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 RESULTS = REPO / "bench" / "results"
 LABELS = ("PER", "ORG", "LOC", "MISC")
@@ -87,7 +85,7 @@ def make_texts(n: int, seed: int = 0) -> list[str]:
     About 80% are one sentence, 15% short paragraphs (2-4 sentences) and 5% long ones (8-20 sentences,
     roughly 150-350 words, i.e. more than one 128-token window but under the encoder's 512 positions).
     """
-    from tests.data.corpus import make_tasks
+    from bench.corpus import make_tasks
 
     rng = random.Random(seed)
     sentences = [t["data"]["text"] for t in make_tasks(max(50, n * 2), seed=seed)]
@@ -105,7 +103,7 @@ def tasks_for(texts: Sequence[str], start_id: int = 1) -> list[dict]:
 
 
 def label_config() -> str:
-    from tests.data.corpus import LABEL_CONFIG
+    from bench.corpus import LABEL_CONFIG
 
     return LABEL_CONFIG
 

@@ -2,7 +2,7 @@
 
     python -m bench.speed_latency [--quick] [--threads N] [--requests N]
 
-The server is started with tests/support/servers.start_gunicorn (1 worker, 4 threads, --preload) and torch
+The server is started with bench/servers.start_gunicorn (1 worker, 4 threads, --preload) and torch
 threads pinned to --threads through OMP_NUM_THREADS; this process runs the bare forward (tokenize + forward of
 the same text, same weights, same thread count). The two alternate request by request, so both see the same
 machine load. Target: ours p50 at most 1.5x the bare forward's p50.
@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     n = args.requests or (20 if args.quick else 300)
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     body = predict_body([TYPICAL_TEXT])
     with tempfile.TemporaryDirectory(prefix="nerb-bench-") as tmp:

@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
 def load_texts(path: str, n: int, seed: int, quick: bool) -> tuple[list[str], str]:
     """N sentences of the CoNLL file; a --quick run without the file (tests elsewhere) uses the seeded corpus."""
     if not Path(path).is_file() and quick:
-        return make_texts(n, seed=seed), "synthetic news texts (tests.data.corpus): CoNLL file not found"
+        return make_texts(n, seed=seed), "synthetic news texts (bench.corpus): CoNLL file not found"
     return [e.text for e in subsample(read_conll(path), n, seed)], f"{n} sentences of {path}"
 
 

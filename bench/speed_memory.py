@@ -2,7 +2,7 @@
 
     python -m bench.speed_memory [--quick] [--threads N]
 
-A gunicorn server (tests/support/servers.start_gunicorn: --preload, 1 worker, 4 threads) answers /predict on
+A gunicorn server (bench/servers.start_gunicorn: --preload, 1 worker, 4 threads) answers /predict on
 mixed-length batches and single tasks; then psutil reads the worker's resident memory (now and peak, VmHWM),
 with its child processes, and the master's. Two bare python processes give the reference: one that only loads
 the same weights, one that also runs the same texts through a batched forward pass.
@@ -34,7 +34,6 @@ MB = 1024 * 1024
 
 BARE = """
 import json, os, sys
-sys.path.insert(0, {repo!r})
 import psutil, torch
 torch.set_num_threads({threads})
 from bench.common import BareModel, make_texts
@@ -74,7 +73,6 @@ def process_memory(proc, children: bool = True) -> dict:
 
 def bare_process(model_dir: Path, threads: int, forward: bool, batches: int, batch: int) -> dict:
     code = BARE.format(
-        repo=str(REPO),
         threads=threads,
         model=str(model_dir),
         forward=forward,
@@ -102,7 +100,7 @@ def main(argv=None) -> dict:
     import psutil
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     with tempfile.TemporaryDirectory(prefix="nerb-bench-") as tmp:
         tmp = Path(tmp)

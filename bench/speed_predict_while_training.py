@@ -2,10 +2,10 @@
 
     python -m bench.speed_predict_while_training [--quick] [--threads N] [--examples N] [--epochs N]
 
-Setup measured: gunicorn (tests/support/servers.start_gunicorn: --preload, 1 worker, 4 threads, torch threads
+Setup measured: gunicorn (bench/servers.start_gunicorn: --preload, 1 worker, 4 threads, torch threads
 pinned to --threads) serves project 1; a sequential client posts one typical task after another. The training
 job is `training.pipeline.run_training` in a separate Python process, as the RQ worker (`rq worker
-ner-training`) runs it: same model store, generated annotated tasks (tests/data/corpus.py), DEPLOY_POLICY=manual
+ner-training`) runs it: same model store, generated annotated tasks (bench/corpus.py), DEPLOY_POLICY=manual
 so the served version does not change mid-measurement. The job process is left at torch's default thread count
 (all cores), as an RQ worker would be; the variants show the job at `nice 19` and with one torch thread.
 Latency is measured idle (before and after) and over the whole job (from its first progress report to its exit).
@@ -65,8 +65,8 @@ def train_child(model_dir: str, store_dir: str, examples: int, epochs: int, nice
 
     if threads:
         torch.set_num_threads(threads)
+    from bench.corpus import LABEL_CONFIG, make_tasks
     from settings import Settings
-    from tests.data.corpus import LABEL_CONFIG, make_tasks
     from text.label_config import parse_ner_config
     from training.annotations import tasks_to_examples
     from training.pipeline import run_training
@@ -214,7 +214,7 @@ def main(argv=None) -> dict:
     names = args.variants.split(",") if args.variants else (["default"] if args.quick else list(VARIANTS))
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     body = json.dumps(predict_body([TYPICAL_TEXT]))
     runs = {}

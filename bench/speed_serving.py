@@ -214,8 +214,8 @@ def concurrent_clients(url: str, config: str, texts: list[str], clients: int, pe
 def measure_precision(precision: str, args, model_dir: Path, tmp: Path, examples, config: str, sizes, pipe_s) -> dict:
     import requests
 
+    from bench.servers import start_gunicorn
     from modeling.precision import to_precision
-    from tests.support.servers import start_gunicorn
 
     bare = BareModel(model_dir)
     bare.model = to_precision(bare.model, precision)

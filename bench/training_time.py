@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def read_conll(path: Path, limit: int):
@@ -32,9 +30,9 @@ def read_conll(path: Path, limit: int):
 
 
 def main() -> None:
+    from bench.corpus import LABEL_CONFIG, make_tasks
     from modeling.inference import Predictor
     from settings import Settings
-    from tests.data.corpus import LABEL_CONFIG, make_tasks
     from text.label_config import parse_ner_config
     from training.annotations import tasks_to_examples
     from training.dataset import split_examples

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a bare machine: virtualenvs (cached in ~/.cache/nerb), Redis, a PostgreSQL check, then pytest.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -q
+#
+# Two tiers (the `slow` marker, pyproject.toml):
+#   scripts/test.sh -m "not slow"   the fast tier, for the edit loop (no fine-tuning, containers, load, faults,
+#                                   scale or speed scripts)
+#   scripts/test.sh                 everything, both tiers (what .ci/run runs)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$("$repo/scripts/venv.sh")"

@@ -1,11 +1,17 @@
-"""Shared fixtures: Label Studio's recorded requests, a rule-controlled model, and app clients (whose /predict
-answers are all checked with label-studio-sdk's validator, `tests.support.predictions`)."""
+"""Fixtures every test directory may use: a rule-controlled model, app clients (whose /predict answers are all
+checked with label-studio-sdk's validator, `tests.support.predictions`), a private Redis, and an MLflow server.
+
+Helpers and constants live in tests/support (a test module imports those, never another test module or a conftest;
+tests/unit/test_test_layout.py checks it): paths and recorded Label Studio requests (`paths`), the rule model
+(`rule_model`), request bodies (`bodies`), job polling (`jobs`), a private redis-server (`redis_server`); the corpus
+and server processes, which the benchmarks share, are bench.corpus and bench.servers.
+"""
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,49 +19,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures" / "label-studio-1.23.2"  # requests a real Label Studio 1.23.2 sent
-
-NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-# Word pieces of the default (uncased) tokenizer and the tag the rule model gives them.
-RULES = {
-    "angela": "B-PER",
-    "mer": "I-PER",
-    "##kel": "I-PER",
-    "tim": "B-PER",
-    "cook": "I-PER",
-    "macro": "B-PER",
-    "apple": "B-ORG",
-    "sony": "B-ORG",
-    "un": "B-ORG",
-    "siemens": "B-ORG",
-    "berlin": "B-LOC",
-    "tokyo": "B-LOC",
-    "geneva": "B-LOC",
-    "munich": "B-LOC",
-    "cafe": "B-LOC",
-    "cup": "B-LOC",
-    "##ert": "I-LOC",
-    "##ino": "I-LOC",
-    "北": "B-LOC",
-    "京": "I-LOC",
-    "paris": "B-LOC",
-    "london": "B-LOC",
-    "alice": "B-PER",
-    "bob": "B-PER",
-    "maybe": "?",
-    "perhaps": "?",  # the model is unsure about these (uniform over all tags)
-}
-
-
-def fixture(name: str) -> dict:
-    """A request Label Studio 1.23.2 really sent: {"method", "path", "headers", "body"}."""
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
 
 @pytest.fixture(scope="session")
 def rule_model_dir(tmp_path_factory) -> Path:
-    from tests.support.rule_model import build_rule_model
+    from tests.support.rule_model import NER_TAGS, RULES, build_rule_model
 
     return build_rule_model(tmp_path_factory.mktemp("rule-model"), NER_TAGS, RULES)
 
@@ -80,6 +47,18 @@ def make_client(tmp_path):
 @pytest.fixture
 def rule_client(make_client, rule_model_dir):
     return make_client(BASELINE_MODEL_NAME=rule_model_dir)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own (`tests.support.redis_server.PrivateRedis`), stopped after it."""
+    from tests.support.redis_server import PrivateRedis
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -230,7 +230,7 @@ def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_
     """A scratch arm is rebuilt exactly on resume (training is seeded per round); a warm arm, the shipped default,
     is rebuilt approximately (see bench/active/loop.py), so this pins the exact case."""
     from bench import simulate
-    from tests.data.corpus import make_tasks
+    from bench.corpus import make_tasks
 
     arm = "default:start=scratch"
 

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs a benchmark end to end (minutes); the fast tier skips them
+
 # script -> keys its results must hold
 EXPECTED = {
     "speed_predict": {"sizes", "targets"},
@@ -18,7 +20,6 @@ EXPECTED = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_quick_run_prints_a_table_and_writes_results(name, tmp_path, capsys):
     module = importlib.import_module(f"bench.{name}")
@@ -35,16 +36,6 @@ def test_quick_run_prints_a_table_and_writes_results(name, tmp_path, capsys):
     assert markdown.startswith(f"# {name}") and "|--" in markdown
 
 
-def test_table_and_percentiles_are_plain_functions():
-    from bench.common import format_table, latency_summary, percentile
-
-    assert percentile([1, 2, 3, 4], 50) == 2.5
-    summary = latency_summary([0.010, 0.020, 0.030])
-    assert summary["p50_ms"] == pytest.approx(20.0) and summary["n"] == 3
-    table = format_table(["a", "bb"], [[1, 2.5], ["x", 12.25]]).splitlines()
-    assert table[0] == "| a | bb   |" and table[1] == "|---|------|" and table[3] == "| x | 12.2 |"
-
-
 CONLL_SENTENCES = [
     [("Angela", "B-PER"), ("Merkel", "I-PER"), ("visited", "O"), ("Berlin", "B-LOC"), (".", "O")],
     [("Sony", "B-ORG"), ("opened", "O"), ("an", "O"), ("office", "O"), ("in", "O"), ("Tokyo", "B-LOC")],
@@ -52,7 +43,6 @@ CONLL_SENTENCES = [
 ]
 
 
-@pytest.mark.slow
 def test_speed_serving_runs_on_any_conll_file_and_model_dir(tmp_path, capsys):
     """At every precision, on a CoNLL file of 24 sentences and a model directory given on the command line."""
     from bench import speed_serving

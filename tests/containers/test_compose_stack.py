@@ -26,13 +26,12 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import NER_TAGS, RULES
+from bench.corpus import LABEL_CONFIG, make_tasks
 from tests.containers.figures import record
-from tests.data.corpus import LABEL_CONFIG, make_tasks
-from tests.integration.test_deploy_files import settings_variables
-from tests.integration.test_training_from_webhooks import annotation_webhook
+from tests.support.bodies import annotation_webhook
 from tests.support.readme import Block, run_block, shell_blocks
-from tests.support.rule_model import build_rule_model
+from tests.support.rule_model import NER_TAGS, RULES, build_rule_model
+from tests.support.settings_variables import settings_variables
 
 # A cold build (no image cached) took 6 minutes on the 2-core CI machine (more under load), in the first setup.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]

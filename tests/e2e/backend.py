@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +14,8 @@ from typing import Callable
 import pytest
 import requests
 
-from tests.support.servers import Process, service_env, start_gunicorn
-
-TRAINING_QUEUE = "ner-training"
+from bench.servers import start_gunicorn
+from tests.support.redis_server import rq_worker
 
 
 class Backend:
@@ -101,8 +99,7 @@ class Worker:
     """`python -m rq.cli worker --url <redis> ner-training` with the backend's environment."""
 
     def __init__(self, tmp_path: Path, redis_url: str, **env):
-        args = [sys.executable, "-m", "rq.cli", "worker", "--url", redis_url, TRAINING_QUEUE]
-        self.process = Process(args, service_env(REDIS_URL=redis_url, **env), tmp_path / "rq-worker.log")
+        self.process = rq_worker(redis_url, tmp_path / "rq-worker.log", **env)
 
     def assert_alive(self) -> None:
         code = self.process.proc.poll()

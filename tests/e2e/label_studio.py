@@ -27,13 +27,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+
+from bench.servers import free_port
 
 LS_VERSION = "1.23.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,12 +76,6 @@ def ensure_ls_env(ls_venv: Path = DEFAULT_LS_VENV, template_dir: Path = DEFAULT_
     proc = subprocess.run(["bash", str(LS_ENV_SCRIPT)], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise LabelStudioError(f"{LS_ENV_SCRIPT} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class LabelStudioServer:

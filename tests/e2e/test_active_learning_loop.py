@@ -24,7 +24,7 @@ import pytest
 import redis
 import requests
 
-from tests.data.corpus import LABEL_CONFIG, make_tasks
+from bench.corpus import LABEL_CONFIG, make_tasks
 from tests.e2e.backend import Backend, Steps, Worker, entity_f1, project_key, spans_of
 from tests.support.serving import results_once_serving
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from tests.e2e.label_studio import free_port
+from bench.servers import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ spans the backend served), the Regions panel, and the prediction's tab, named by
 emoji, ZWJ sequences, skin tones, flags, CRLF line ends, accents and CJK. After a retrain the view must show the
 new version's predictions and name that version. A control proves the reader sees drift when there is some.
 
-The model is the rule model of tests/conftest.py (a real BertForTokenClassification whose tag per word piece is
-set by hand), so the served spans are known in advance and checked too: the test fails if the backend's offsets
+The model is the rule model (tests/support/rule_model.py: a real BertForTokenClassification whose tag per word piece
+is set by hand), so the served spans are known in advance and checked too: the test fails if the backend's offsets
 are wrong, not only if the browser draws them wrong. Training settings are tiny (one epoch, 5 steps,
 DEPLOY_POLICY=always): the retrain must produce a new version, not a better model.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.corpus import LABEL_CONFIG
+from bench.corpus import LABEL_CONFIG
 from tests.e2e.backend import Backend, Steps, project_key
 from tests.e2e.browser import BrowserMissing, Listed, Region, chromium, log_in, open_task, screenshot, shown_name
 

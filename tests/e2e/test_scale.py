@@ -16,14 +16,14 @@ from collections import Counter
 
 import pytest
 
+from bench.corpus import LABEL_CONFIG, make_tasks
 from infra.label_studio import LabelStudioAPI
 from modeling.cache import ModelCache
 from services.predict import ranking_from_settings
 from services.refresh import PredictionRefresh
 from settings import Settings
 from store.local import LocalStore
-from tests.conftest import NER_TAGS
-from tests.data.corpus import LABEL_CONFIG, make_tasks
+from tests.support.rule_model import NER_TAGS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

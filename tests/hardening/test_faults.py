@@ -17,17 +17,13 @@ import time
 import pytest
 import requests
 
-from tests.data.corpus import LABEL_CONFIG, make_tasks
-from tests.hardening.conftest import (
-    annotation_webhook,
-    job_state,
-    predict_body,
-    rq_worker,
-    save_rule_version,
-    start_training_webhook,
-    wait_job,
-)
-from tests.support.servers import REPO, free_port, start_gunicorn
+from bench.corpus import LABEL_CONFIG, make_tasks
+from bench.servers import free_port, start_gunicorn
+from tests.support.bodies import annotation_webhook, predict_body, start_training_webhook
+from tests.support.jobs import job_state, wait_job_state
+from tests.support.paths import REPO
+from tests.support.redis_server import rq_worker
+from tests.support.rule_model import save_rule_version
 from tests.support.serving import results_once_serving
 from tests.support.slow_http import FailingServer
 
@@ -103,7 +99,7 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
         for task in make_tasks(16, seed=11):
             assert requests.post(url + "/webhook", json=annotation_webhook(task), timeout=5).status_code == 201
         assert requests.post(url + "/webhook", json=start_training_webhook(), timeout=5).json()["status"] == "queued"
-        first = wait_job(url, lambda s: s.get("state") in ("finished", "failed"), timeout=240)
+        first = wait_job_state(url, lambda s: s.get("state") in ("finished", "failed"), timeout=240)
         assert first["state"] == "finished" and first["deployed"], (first, worker.tail())
         good = assert_store_intact(models, url)
         print(f"first job: {first['duration_s']}s")
@@ -113,7 +109,7 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
             answer = requests.post(url + "/webhook", json=start_training_webhook(), timeout=5)
             assert answer.status_code == 201 and answer.json()["status"] == "queued", answer.text
             at = 0.06 + 0.03 * cycle  # kill at different points: loading, scoring, fine-tuning (6% .. 33%)
-            state = wait_job(
+            state = wait_job_state(
                 url,
                 lambda s: (
                     s.get("state") == "running" and s.get("runs") == runs + 1 and float(s.get("progress") or 0) >= at
@@ -125,7 +121,7 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
             kills.append((round(float(state["progress"]), 3), round(time.time() - float(state["started_at"]), 1)))
             worker = rq_worker(private_redis.url, tmp_path / f"worker-{cycle + 1}.log", **env)
             served = assert_store_intact(models, url)  # every version loads, the pointer names a complete one
-            lost = wait_job(url, lambda s: s.get("state") != "running", timeout=30, poll=0.25)
+            lost = wait_job_state(url, lambda s: s.get("state") != "running", timeout=30, poll=0.25)
             assert lost["state"] == "failed" and "worker lost" in lost["error"], lost
             assert assert_store_intact(models, url) == served
             if served != good:  # progress is written at most once a second: the kill came after the deploy
@@ -135,7 +131,9 @@ def test_worker_killed_mid_training_ten_times(tmp_path, private_redis, rule_mode
 
         answer = requests.post(url + "/webhook", json=start_training_webhook(), timeout=5)
         assert answer.json()["status"] == "queued", answer.text
-        final = wait_job(url, lambda s: s.get("state") in ("finished", "failed") and s.get("runs") == 12, timeout=240)
+        final = wait_job_state(
+            url, lambda s: s.get("state") in ("finished", "failed") and s.get("runs") == 12, timeout=240
+        )
         assert final["state"] == "finished", (final, worker.tail())
         assert final["version"] != good and assert_store_intact(models, url) == final["version"]
         print(f"killed the worker at progress {kills}; then trained {final['version']}")

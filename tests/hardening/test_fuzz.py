@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import fixture
-from tests.data.corpus import LABEL_CONFIG
+from bench.corpus import LABEL_CONFIG
+from tests.support.paths import fixture
 
 MAX_BYTES = 1024 * 1024
 GOAL = 10_000

@@ -17,9 +17,10 @@ import pytest
 import redis
 import requests
 
-from tests.data.corpus import make_tasks
-from tests.hardening.conftest import annotation_webhook, predict_body, save_rule_version
-from tests.support.servers import start_gunicorn
+from bench.corpus import make_tasks
+from bench.servers import start_gunicorn
+from tests.support.bodies import annotation_webhook, predict_body
+from tests.support.rule_model import save_rule_version
 
 pytestmark = pytest.mark.slow
 RESULTS = Path(__file__).parent / "results" / "load.json"

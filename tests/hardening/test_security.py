@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.corpus import LABEL_CONFIG
+from bench.servers import start_gunicorn
 from store.local import LocalStore
-from tests.data.corpus import LABEL_CONFIG
-from tests.hardening.conftest import predict_body, save_rule_version, start_training_webhook
-from tests.support.servers import start_gunicorn
+from tests.support.bodies import predict_body, start_training_webhook
+from tests.support.rule_model import save_rule_version
 from tests.support.slow_http import FailingServer
 
 ROUTES = [

@@ -7,10 +7,10 @@ import copy
 import pytest
 import redis
 
+from bench.corpus import LABEL_CONFIG, make_tasks
 from infra.lead_times import AnnotationTimes, observation
 from store.local import LocalStore
-from tests.conftest import fixture
-from tests.data.corpus import LABEL_CONFIG, make_tasks
+from tests.support.paths import fixture
 from text.words import split_words
 from uncertainty.cost import MIN_TIMED
 

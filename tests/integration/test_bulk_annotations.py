@@ -13,7 +13,7 @@ import pytest
 
 from infra.annotation_mirror import AnnotationMirror
 from store.local import LocalStore
-from tests.conftest import fixture
+from tests.support.paths import fixture
 from tests.support.slow_http import FailingServer
 
 TEXTS = ["Angela Merkel met Macron in Berlin.", "Sony is based in Tokyo.", "Tim Cook visited Paris."]

@@ -2,7 +2,8 @@
 
 They must stay in step with the one declaration of each variable (settings/: `Settings`' fields and `DEPLOY_ONLY`),
 which also generates the README's configuration tables, with the RQ queue, and with each other. The image's own CMD and
-HEALTHCHECK are run here against a real gunicorn.
+HEALTHCHECK are run here against a real gunicorn (the CMD's workers, threads, preload, bind and SIGTERM checked on the
+running processes, not on its text).
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 import yaml
 
+from bench.servers import Process, free_port, service_env
 from settings import Setting
-from tests.support.servers import Process, free_port, service_env
+from tests.support.paths import REPO
+from tests.support.settings_variables import RecordingEnv, settings_variables
 
-REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("backend", "worker", "mlflow")
 INTERPOLATION = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):-(.*)\}$")
 # A variable's name as the deployment files write it: upper case with at least one underscore (not README, CPU...).
@@ -40,33 +44,12 @@ def declared() -> dict[str, Setting]:
     return {name: declaration for declaration in DECLARATIONS for name in declaration.names}
 
 
-def settings_variables() -> set[str]:
-    """Every variable the service's settings read (aliases included), as declared."""
-    from settings import SETTINGS
-
-    return {name for declaration in SETTINGS for name in declaration.names}
-
-
 def agrees(declaration: Setting, value: str, container: bool = True) -> bool:
     """Whether `value`, written in a deployment file, is the declared default (or, with `container`, the
     declared container default, which docker-compose.yml, .env.example and the Dockerfile set on purpose)."""
     if container and declaration.container_default is not None:
         return value == declaration.container_default
     return declaration.read({declaration.env: value}) == declaration.read({})
-
-
-class _RecordingEnv(dict):
-    def __init__(self):
-        super().__init__()
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
 
 
 def compose() -> dict:
@@ -155,7 +138,7 @@ def dockerignore_excludes(path: str) -> bool:
 def test_from_env_reads_exactly_the_declared_variables():
     from settings import Settings
 
-    env = _RecordingEnv()
+    env = RecordingEnv()
     Settings.from_env(env)
     expected = settings_variables()
     assert env.read == expected, f"undeclared: {sorted(env.read - expected)}, unread: {sorted(expected - env.read)}"
@@ -425,22 +408,6 @@ def test_the_torch_build_check_follows_the_chosen_index(tmp_path, index, build, 
     assert (done.returncode == 0) == ok, done.stderr
 
 
-def test_dockerfile_cmd_is_gunicorn_with_preload():
-    cmd = [json.loads(rest) for keyword, rest in dockerfile() if keyword == "CMD"]
-    assert len(cmd) == 1 and cmd[0][:2] == ["sh", "-c"], "CMD must go through a shell so ${PORT} etc. expand"
-    script = cmd[0][2]
-    assert script.startswith("exec gunicorn "), "exec: gunicorn must be PID 1 to get SIGTERM"
-    for part in (
-        "--preload",
-        "--bind 0.0.0.0:${PORT}",
-        "--workers ${WORKERS}",
-        "--threads ${THREADS}",
-        "--timeout 300",
-    ):
-        assert part in script
-    assert script.endswith(" _wsgi:app")
-
-
 SERVICE_IMPORTS = """
 import importlib, json, sys
 from pathlib import Path
@@ -486,32 +453,75 @@ def _healthcheck(env: dict[str, str]) -> int:
     return subprocess.run([sys.executable, *args[1:]], env=env, capture_output=True, timeout=30).returncode
 
 
-def test_image_cmd_serves_and_healthcheck_passes_only_with_credentials(tmp_path, rule_model_dir):
+def _run_image_cmd(tmp_path: Path, rule_model_dir, **env) -> tuple[Process, dict[str, str]]:
+    """The image's CMD as the engine runs it (sh -c, the image's ENV overridden by `env`) against this checkout;
+    returns once it answers /health (with the BASIC_AUTH_* of `env`, if any)."""
     (cmd,) = [json.loads(rest) for keyword, rest in dockerfile() if keyword == "CMD"]
-    port = str(free_port())
     env = service_env(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        PORT=port,
-        WORKERS="1",
-        THREADS="2",
         MODEL_DIR=tmp_path / "models",
         BASELINE_MODEL_NAME=rule_model_dir,
-        BASIC_AUTH_USER="ls",
-        BASIC_AUTH_PASS="s3cret",
+        **env,
     )
     server = Process(cmd, env, tmp_path / "image-cmd.log")
+    auth = (env["BASIC_AUTH_USER"], env["BASIC_AUTH_PASS"]) if "BASIC_AUTH_USER" in env else None
+    url = f"http://127.0.0.1:{env['PORT']}/health"
+    for _ in range(300):
+        assert server.proc.poll() is None, f"the image's CMD exited:\n{server.tail()}"
+        try:
+            if requests.get(url, auth=auth, timeout=2).status_code == 200:
+                return server, env
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    server.stop()
+    pytest.fail(f"the image's CMD did not answer /health:\n{server.tail()}")
+
+
+def test_dockerfile_cmd_is_gunicorn_with_preload(tmp_path, rule_model_dir):
+    """Run for real: the shell expands PORT, WORKERS and THREADS and execs gunicorn, which loads the app once before
+    forking its workers, listens on every interface, and stops them all on the SIGTERM `docker stop` sends it."""
+    port = free_port()
+    # gunicorn's debug log prints the configuration it runs with (GUNICORN_CMD_ARGS adds to the CMD's options).
+    server, _ = _run_image_cmd(
+        tmp_path, rule_model_dir, PORT=port, WORKERS=2, THREADS=3, GUNICORN_CMD_ARGS="--log-level debug"
+    )
     try:
-        url = f"http://127.0.0.1:{port}/health"
-        for _ in range(300):
-            assert server.proc.poll() is None, f"the image's CMD exited:\n{server.tail()}"
-            try:
-                if requests.get(url, auth=("ls", "s3cret"), timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"the image's CMD did not answer /health:\n{server.tail()}")
+        master = psutil.Process(server.proc.pid)  # exec: the shell the engine started is gunicorn itself
+        assert "gunicorn" in " ".join(master.cmdline()), master.cmdline()
+        workers = master.children()
+        assert len(workers) == 2 and all("gunicorn" in " ".join(w.cmdline()) for w in workers)
+        listening = {
+            (c.laddr.ip, c.laddr.port) for c in master.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {("0.0.0.0", port)}, listening
+        log = server.log_path.read_text(errors="replace")
+        # --preload: the app is built once, in the master, before it forks (each worker would build its own and
+        # warn about the missing credentials again).
+        assert log.count("no BASIC_AUTH_USER/BASIC_AUTH_PASS") == 1, log[-3000:]
+        assert log.index("no BASIC_AUTH_USER/BASIC_AUTH_PASS") < log.index("Booting worker")
+        config = dict(re.findall(r"^\s+([a-z_]+): (.*)$", log.split("Current configuration:", 1)[1], re.M))
+        assert (config["workers"], config["threads"], config["timeout"], config["preload_app"]) == (
+            "2",
+            "3",
+            "300",
+            "True",
+        ), config
+        assert "Using worker: gthread" in log  # threads > 1: each worker serves THREADS requests at once
+
+        master.send_signal(signal.SIGTERM)  # to gunicorn alone, as `docker stop` sends it to PID 1
+        gone, alive = psutil.wait_procs([master, *workers], timeout=60)
+        assert not alive, f"still running after SIGTERM: {alive}\n{server.tail()}"
+    finally:
+        server.stop()
+
+
+def test_image_cmd_serves_and_healthcheck_passes_only_with_credentials(tmp_path, rule_model_dir):
+    port = str(free_port())
+    server, env = _run_image_cmd(
+        tmp_path, rule_model_dir, PORT=port, WORKERS="1", THREADS="2", BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="s3cret"
+    )
+    try:
         probe = {"PATH": env["PATH"], "PORT": port}
         assert _healthcheck({**probe, "BASIC_AUTH_USER": "ls", "BASIC_AUTH_PASS": "s3cret"}) == 0
         assert _healthcheck(probe) != 0, "without credentials /health is 401: the check must fail"

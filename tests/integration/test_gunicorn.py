@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from tests.conftest import fixture
+from bench.servers import start_gunicorn
+from tests.support.paths import fixture
 from tests.support.predictions import check_predictions
-from tests.support.servers import start_gunicorn
 
 
 @pytest.fixture

@@ -8,36 +8,25 @@ import os
 import signal
 import time
 
-import pytest
-
 from infra.heartbeat import Heartbeat
 from infra.job_state import RedisJobState
 from infra.redis_clients import heartbeat_client
-from tests.hardening.conftest import PrivateRedis
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    server = PrivateRedis(tmp_path)
-    yield server
-    os.kill(server.proc.proc.pid, signal.SIGCONT)
-    server.stop()
-
-
-def test_progress_never_waits_for_a_hanging_redis_and_the_heartbeat_logs_it(redis_server, caplog):
-    triggers = RedisJobState(heartbeat_client(redis_server.client(), timeout=0.3))
+def test_progress_never_waits_for_a_hanging_redis_and_the_heartbeat_logs_it(private_redis, caplog):
+    triggers = RedisJobState(heartbeat_client(private_redis.client(), timeout=0.3))
     triggers.request("1", "test", "job-a")
     generation = triggers.start("1", "job-a")
     caplog.set_level(logging.WARNING, logger="infra.heartbeat")
     with Heartbeat(triggers, "1", "job-a", generation, every=0.2) as heartbeat:
-        os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
+        os.kill(private_redis.proc.proc.pid, signal.SIGSTOP)
         started = time.perf_counter()
         for step in range(10_000):  # a training loop reporting every step
             heartbeat.progress(step / 10_000, f"step {step}")
         assert time.perf_counter() - started < 0.5
         time.sleep(1.5)
         assert "could not write job job-a's heartbeat" in caplog.text
-        os.kill(redis_server.proc.proc.pid, signal.SIGCONT)
+        os.kill(private_redis.proc.proc.pid, signal.SIGCONT)
         heartbeat.progress(0.5, "epoch 2/4")
         deadline = time.time() + 30
         while time.time() < deadline and "written again" not in caplog.text:

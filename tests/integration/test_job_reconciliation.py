@@ -8,32 +8,24 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 import psutil
-import pytest
 from rq import Queue
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
+from bench.corpus import LABEL_CONFIG, make_tasks
+from bench.servers import Process
 from infra.dispatch import ENQUEUE_GRACE_S
 from infra.job_state import RedisJobState
 from infra.rq_queue import QUEUE_NAME, RQQueue
 from store.local import LocalStore
-from tests.data.corpus import LABEL_CONFIG, make_tasks
-from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
+from tests.support.bodies import annotation_webhook, start_training_webhook
 from tests.support.jobs import job, wait_job
-from tests.support.servers import Process, service_env
+from tests.support.redis_server import rq_worker
 
 SETUP = {"project": "1.1795511008", "schema": LABEL_CONFIG}
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = PrivateRedis(tmp_path)
-    yield server
-    server.stop()
 
 
 def settings_env(tmp_path, rule_model_dir, **overrides) -> dict:
@@ -56,12 +48,6 @@ def settings_env(tmp_path, rule_model_dir, **overrides) -> dict:
     }
 
 
-def rq_worker_without_redis_url(url: str, log, **env) -> Process:
-    """`rq worker --url ...` with no REDIS_URL in its environment: the job must use the worker's connection."""
-    env = {k: v for k, v in env.items() if k != "REDIS_URL"}
-    return Process([sys.executable, "-m", "rq.cli", "worker", "--url", url, QUEUE_NAME], service_env(**env), log)
-
-
 def annotate(client, tasks: int = 8) -> None:
     assert client.post("/setup", json=SETUP).status_code == 200
     for task in make_tasks(tasks, seed=5):
@@ -75,23 +61,23 @@ def start_training(client) -> str:
 
 
 def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_url_trains_the_next(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     env = settings_env(tmp_path, rule_model_dir)
-    client = make_client(REDIS_URL=redis_server.url, **env)
+    client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client)
     assert start_training(client) == "queued"
     queued = job(client)
-    assert queued["state"] == "queued" and Job.fetch(queued["job_id"], connection=redis_server.client())
+    assert queued["state"] == "queued" and Job.fetch(queued["job_id"], connection=private_redis.client())
     assert start_training(client) == "already queued"
 
-    Queue(QUEUE_NAME, connection=redis_server.client()).empty()  # what `rq empty ner-training` does
+    Queue(QUEUE_NAME, connection=private_redis.client()).empty()  # what `rq empty ner-training` does
     emptied = time.time()
     lost = wait_job(client, lambda s: s.get("state") != "queued", timeout=ENQUEUE_GRACE_S + 5)
     assert time.time() - emptied <= ENQUEUE_GRACE_S + 5
     assert lost["state"] == "failed" and "no longer exists" in lost["error"], lost
 
-    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    worker = rq_worker(private_redis.url, tmp_path / "worker.log", with_redis_url=False, **env)
     try:
         assert start_training(client) == "queued"
         done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, describe=worker.tail)
@@ -102,29 +88,29 @@ def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_
 
 
 def test_a_job_a_worker_took_but_never_started_is_lost_after_job_queued_timeout(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     """The worker took the job from the queue and died before the job ran its first line (RQ says started)."""
-    client = make_client(REDIS_URL=redis_server.url, JOB_QUEUED_TIMEOUT=2, **settings_env(tmp_path, rule_model_dir))
+    client = make_client(REDIS_URL=private_redis.url, JOB_QUEUED_TIMEOUT=2, **settings_env(tmp_path, rule_model_dir))
     annotate(client, tasks=2)
     assert start_training(client) == "queued"
-    taken = Job.fetch(job(client)["job_id"], connection=redis_server.client())
-    Queue(QUEUE_NAME, connection=redis_server.client()).remove(taken)
+    taken = Job.fetch(job(client)["job_id"], connection=private_redis.client())
+    Queue(QUEUE_NAME, connection=private_redis.client()).remove(taken)
     taken.set_status(JobStatus.STARTED)
     assert job(client)["state"] == "queued"  # within the bound, RQ's word is taken
     lost = wait_job(client, lambda s: s.get("state") != "queued", timeout=10)
     assert lost["state"] == "failed" and "JOB_QUEUED_TIMEOUT=2s" in lost["error"], lost
     assert start_training(client) == "queued"  # the next trigger enqueues again
-    assert RQQueue(redis_server.client()).whereabouts(job(client)["job_id"])[0] == "waiting"
+    assert RQQueue(private_redis.client()).whereabouts(job(client)["job_id"])[0] == "waiting"
 
 
 def test_redis_restarted_empty_under_a_running_job_the_job_finishes_and_status_says_so(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
-    client = make_client(REDIS_URL=redis_server.url, **env)
+    client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client)
-    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    worker = rq_worker(private_redis.url, tmp_path / "worker.log", with_redis_url=False, **env)
     try:
         assert start_training(client) == "queued"
         running = wait_job(
@@ -133,9 +119,9 @@ def test_redis_restarted_empty_under_a_running_job_the_job_finishes_and_status_s
             timeout=120,
             describe=worker.tail,
         )
-        redis_server.stop()
+        private_redis.stop()
         time.sleep(3)
-        redis_server.start()  # same port, empty: the job state and the generation counter are gone
+        private_redis.start()  # same port, empty: the job state and the generation counter are gone
         done = wait_job(client, lambda s: s.get("state") in ("finished", "failed"), timeout=240, describe=worker.tail)
         assert done["state"] == "finished" and done["deployed"], (done, worker.tail())
         assert done["job_id"] == running["job_id"]
@@ -158,12 +144,14 @@ def horse_of(worker: Process) -> psutil.Process:
 
 
 def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     env = settings_env(tmp_path, rule_model_dir)
-    client = make_client(REDIS_URL=redis_server.url, **env)
+    client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client)
-    old_worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "old.log", **{**env, "MIN_TRAIN_STEPS": 60})
+    old_worker = rq_worker(
+        private_redis.url, tmp_path / "old.log", with_redis_url=False, **{**env, "MIN_TRAIN_STEPS": 60}
+    )
     new_worker = None
     try:
         assert start_training(client) == "queued"
@@ -178,7 +166,7 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
         try:
             wait_job(client, lambda s: s.get("state") != "running", timeout=30)  # declared lost
             assert start_training(client) == "queued"
-            new_worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "new.log", **env)
+            new_worker = rq_worker(private_redis.url, tmp_path / "new.log", with_redis_url=False, **env)
             new = wait_job(
                 client,
                 lambda s: s.get("state") in ("finished", "failed") and s.get("runs", 0) >= 2,
@@ -190,7 +178,7 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
         finally:
             os.kill(horse.pid, signal.SIGCONT)  # the old job wakes up and finishes its training
 
-        old_job = Job.fetch(old["job_id"], connection=redis_server.client())
+        old_job = Job.fetch(old["job_id"], connection=private_redis.client())
         deadline = time.time() + 240
         while old_job.get_status() != JobStatus.FINISHED and time.time() < deadline:
             time.sleep(0.5)
@@ -210,12 +198,12 @@ def test_a_live_job_declared_lost_does_not_deploy_over_its_replacement(
 
 
 def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_data_is_deployed_last(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=150)
-    client = make_client(REDIS_URL=redis_server.url, **env)
+    client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client)
-    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    worker = rq_worker(private_redis.url, tmp_path / "worker.log", with_redis_url=False, **env)
     try:
         assert start_training(client) == "queued"
         wait_job(
@@ -224,14 +212,14 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
             timeout=120,
             describe=worker.tail,
         )
-        os.kill(redis_server.proc.proc.pid, signal.SIGSTOP)
+        os.kill(private_redis.proc.proc.pid, signal.SIGSTOP)
         try:
             started = time.perf_counter()
             paused = client.get("/train_status?project=1")
             assert "Redis is unavailable" in paused.json["error"] and time.perf_counter() - started < 5
             time.sleep(7)  # past JOB_HEARTBEAT_TIMEOUT=5
         finally:
-            os.kill(redis_server.proc.proc.pid, signal.SIGCONT)
+            os.kill(private_redis.proc.proc.pid, signal.SIGCONT)
         # A trigger right away: it may find the heartbeat stale (the job is declared lost and a new one queued)
         # or already refreshed (a follow-up); either way status names a live job, never a wedged one.
         assert start_training(client) in ("queued", "follow-up queued")
@@ -249,35 +237,33 @@ def test_redis_paused_past_the_heartbeat_timeout_status_recovers_and_the_newest_
         worker.stop()
 
 
-def raw_state(redis_server, project: str = "1") -> dict:
+def raw_state(private_redis, project: str = "1") -> dict:
     """The job state as stored, without /train_status consulting RQ (which would settle it on its own)."""
-    return RedisJobState(redis_server.client()).status(project).get(project, {})
+    return RedisJobState(private_redis.client()).status(project).get(project, {})
 
 
-def wait_raw(redis_server, predicate, timeout: float, describe=lambda: "") -> dict:
+def wait_raw(private_redis, predicate, timeout: float, describe=lambda: "") -> dict:
     deadline = time.time() + timeout
-    while not predicate(state := raw_state(redis_server)) and time.time() < deadline:
+    while not predicate(state := raw_state(private_redis)) and time.time() < deadline:
         time.sleep(0.1)
     assert predicate(state), (state, describe())
     return state
 
 
 def test_a_job_that_raises_in_its_worker_is_marked_failed_by_rqs_failure_callback(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     env = settings_env(tmp_path, rule_model_dir)
-    client = make_client(REDIS_URL=redis_server.url, **env)
+    client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client, tasks=2)
     assert start_training(client) == "queued"
-    queued = raw_state(redis_server)
+    queued = raw_state(private_redis)
     # The worker's own environment is broken: run_job raises before the job body can record anything.
-    worker = Process(
-        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_server.url, QUEUE_NAME],
-        service_env(**{**env, "LEARNING_RATE": "fast"}),
-        tmp_path / "worker.log",
+    worker = rq_worker(
+        private_redis.url, tmp_path / "worker.log", with_redis_url=False, burst=True, **{**env, "LEARNING_RATE": "fast"}
     )
     try:
-        failed = wait_raw(redis_server, lambda s: s.get("state") == "failed", timeout=60, describe=worker.tail)
+        failed = wait_raw(private_redis, lambda s: s.get("state") == "failed", timeout=60, describe=worker.tail)
     finally:
         worker.stop()
     assert failed["job_id"] == queued["job_id"]
@@ -286,17 +272,17 @@ def test_a_job_that_raises_in_its_worker_is_marked_failed_by_rqs_failure_callbac
 
 
 def test_a_job_stopped_in_rq_is_marked_failed_by_rqs_stopped_callback(
-    tmp_path, redis_server, make_client, rule_model_dir
+    tmp_path, private_redis, make_client, rule_model_dir
 ):
     env = settings_env(tmp_path, rule_model_dir, MIN_TRAIN_STEPS=2000)
-    client = make_client(REDIS_URL=redis_server.url, **env)
+    client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client)
-    worker = rq_worker_without_redis_url(redis_server.url, tmp_path / "worker.log", **env)
+    worker = rq_worker(private_redis.url, tmp_path / "worker.log", with_redis_url=False, **env)
     try:
         assert start_training(client) == "queued"
-        running = wait_raw(redis_server, lambda s: s.get("state") == "running", timeout=120, describe=worker.tail)
-        send_stop_job_command(redis_server.client(), running["job_id"])  # what `rq` stop-job does
-        stopped = wait_raw(redis_server, lambda s: s.get("state") != "running", timeout=30, describe=worker.tail)
+        running = wait_raw(private_redis, lambda s: s.get("state") == "running", timeout=120, describe=worker.tail)
+        send_stop_job_command(private_redis.client(), running["job_id"])  # what `rq` stop-job does
+        stopped = wait_raw(private_redis, lambda s: s.get("state") != "running", timeout=30, describe=worker.tail)
         assert stopped["state"] == "failed" and "stopped" in stopped["error"], stopped
         assert stopped["job_id"] == running["job_id"]
         assert start_training(client) == "queued"

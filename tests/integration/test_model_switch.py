@@ -8,12 +8,12 @@ import threading
 import time
 
 import modeling.cache
+from bench.corpus import LABEL_CONFIG
 from modeling.cache import ModelCache
 from settings import Settings
 from store.local import LocalStore
-from tests.conftest import NER_TAGS, RULES, fixture
-from tests.data.corpus import LABEL_CONFIG
-from tests.support.rule_model import build_rule_model
+from tests.support.paths import fixture
+from tests.support.rule_model import NER_TAGS, RULES, build_rule_model
 from tests.support.serving import results_once_serving
 from text.label_config import parse_ner_config
 

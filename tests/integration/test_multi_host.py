@@ -7,30 +7,24 @@ reach worker C through Redis, and the label config through the registry.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 
 import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
+from bench.corpus import LABEL_CONFIG, make_tasks
+from bench.servers import Process, start_gunicorn
 from store.mlflow_registry import ALIAS, registered_model_name
-from tests.data.corpus import LABEL_CONFIG, make_tasks
-from tests.hardening.conftest import PrivateRedis, annotation_webhook, start_training_webhook
-from tests.support.servers import Process, service_env, start_gunicorn
+from tests.support.bodies import annotation_webhook, start_training_webhook
+from tests.support.jobs import job_state
+from tests.support.redis_server import rq_worker
 from tests.support.upload_stall import UploadStallProxy
 
 pytestmark = pytest.mark.slow
 
 POLL = 1.0  # REGISTRY_POLL_INTERVAL of the web servers
 TASK = {"id": 9001, "data": {"text": "Marta Kovell flew from Lisbon to Bergen for Norvane Bank."}}
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = PrivateRedis(tmp_path)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -89,10 +83,6 @@ def wait_for(check, timeout: float, what: str, describe=lambda: ""):
     raise AssertionError(f"{what} within {timeout}s (last: {last})\n{describe()}")
 
 
-def job_state(url: str, project: str) -> dict:
-    return requests.get(f"{url}/train_status?project={project}", timeout=5).json()["jobs"].get(project, {})
-
-
 def train(url: str, project: str, worker: Process) -> dict:
     """Start Training on `url`; the job runs on the worker host. Returns its finished state."""
     runs = job_state(url, project).get("runs", 0)
@@ -111,21 +101,17 @@ def train(url: str, project: str, worker: Process) -> dict:
 
 
 def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_failures(
-    tmp_path, mlflow_server, proxy, redis_server, rule_model_dir, fresh_project
+    tmp_path, mlflow_server, proxy, private_redis, rule_model_dir, fresh_project
 ):
     project = fresh_project
     web_a, url_a = start_gunicorn(
-        tmp_path, workers=2, threads=4, **host_env(tmp_path, "a", mlflow_server.url, redis_server.url, rule_model_dir)
+        tmp_path, workers=2, threads=4, **host_env(tmp_path, "a", mlflow_server.url, private_redis.url, rule_model_dir)
     )
     web_b, url_b = start_gunicorn(
-        tmp_path, workers=1, threads=4, **host_env(tmp_path, "b", mlflow_server.url, redis_server.url, rule_model_dir)
+        tmp_path, workers=1, threads=4, **host_env(tmp_path, "b", mlflow_server.url, private_redis.url, rule_model_dir)
     )
-    worker_env = host_env(tmp_path, "c", proxy.url, redis_server.url, rule_model_dir)
-    worker = Process(
-        [sys.executable, "-m", "rq.cli", "worker", "--url", redis_server.url, "ner-training"],
-        service_env(**worker_env),
-        tmp_path / "worker-c.log",
-    )
+    worker_env = host_env(tmp_path, "c", proxy.url, private_redis.url, rule_model_dir)
+    worker = rq_worker(private_redis.url, tmp_path / "worker-c.log", **worker_env)
     logs = lambda: (
         "\n--- web A\n" + web_a.tail(30) + "\n--- web B\n" + web_b.tail(30) + "\n--- worker C\n" + worker.tail()
     )

@@ -7,13 +7,13 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
+from bench.corpus import LABEL_CONFIG
 from modeling.cache import ModelCache
 from services.predict import ranking_from_settings
 from services.refresh import PredictionRefresh, carried_over, sweep_start
 from settings import Settings
 from store.local import LocalStore
-from tests.conftest import NER_TAGS
-from tests.data.corpus import LABEL_CONFIG
+from tests.support.rule_model import NER_TAGS
 
 TEXTS = ["Angela Merkel met Sony in Tokyo.", "maybe Apple", "nothing here", "Tim Cook flew to Paris."]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.servers import Process, free_port
 from tests.support.readme import Block, BlockFailed, ReadmeError, run_block, shell_blocks
-from tests.support.servers import Process, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"

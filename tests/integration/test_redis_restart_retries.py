@@ -14,7 +14,7 @@ from redis.retry import Retry
 
 from infra.job_state import RedisJobState
 from infra.redis_clients import job_client, web_client
-from tests.hardening.conftest import PrivateRedis
+from tests.support.redis_server import PrivateRedis
 
 
 def restart(server: PrivateRedis, down_s: float = 0.0) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import fixture
-from tests.support.servers import free_port
+from bench.servers import free_port
+from tests.support.paths import fixture
 
 CONFIG = fixture("setup")["body"]["schema"]
 

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import base64
+from functools import partial
 
 import pytest
 
-from tests.conftest import fixture
+from tests.support import bodies
+from tests.support.paths import fixture
 
 CONFIG = fixture("setup")["body"]["schema"]
-
-
-def predict_body(*texts, config=CONFIG, context=None):
-    return {
-        "tasks": [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts)],
-        "project": "1.1795511008",
-        "label_config": config,
-        "params": {"login": None, "password": None, "context": context},
-    }
+predict_body = partial(bodies.predict_body, config=CONFIG)  # with the schema Label Studio sent at setup
 
 
 def entities(prediction):

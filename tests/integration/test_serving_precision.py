@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bench.corpus import LABEL_CONFIG
 from modeling.base_model import load_saved_model
 from modeling.cache import ModelCache
 from modeling.device import pick_device
@@ -13,9 +14,7 @@ from modeling.inference import Predictor
 from modeling.precision import fast_bf16, resolve_precision, to_precision
 from settings import Settings
 from store.local import LocalStore
-from tests.conftest import NER_TAGS, RULES
-from tests.data.corpus import LABEL_CONFIG
-from tests.support.rule_model import build_rule_model
+from tests.support.rule_model import NER_TAGS, RULES, build_rule_model
 from text.label_config import parse_ner_config
 from text.spans.decoding import decode_probs
 from text.spans.span import Span

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from tests.conftest import fixture
-from tests.data.corpus import LABEL_CONFIG, make_tasks
+from bench.corpus import LABEL_CONFIG, make_tasks
+from tests.support.bodies import annotation_webhook
 from tests.support.jobs import wait_job
 from tests.support.serving import results_once_serving
-
-
-def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", annotated: int = 1) -> dict:
-    body = copy.deepcopy(fixture("webhook_ANNOTATION_CREATED")["body"])
-    body["action"] = action
-    body["project"]["num_tasks_with_annotations"] = annotated  # as Label Studio reports it after this event
-    body["project"]["label_config"] = LABEL_CONFIG
-    body["task"] = {"id": task["id"], "data": task["data"]}
-    body["annotation"] = {
-        **task["annotations"][0],
-        "task": task["id"],
-        "was_cancelled": False,
-        "ground_truth": False,
-        "updated_at": "2026-11-24T09:03:30Z",
-    }
-    return body
 
 
 def test_webhook_annotations_train_a_new_version_that_is_served(make_client, rule_model_dir):
@@ -62,10 +46,10 @@ def test_deleted_and_updated_annotations_are_reflected(make_client, rule_model_d
 
     client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0)
     task = next(t for t in make_tasks(20, seed=5) if len(t["annotations"][0]["result"]) >= 2)
-    client.post("/webhook", json=annotation_webhook(task))
+    client.post("/webhook", json=annotation_webhook(task, annotated=1))
     updated = copy.deepcopy(task)
     updated["annotations"][0]["result"] = updated["annotations"][0]["result"][:1]
-    client.post("/webhook", json=annotation_webhook(updated, "ANNOTATION_UPDATED"))
+    client.post("/webhook", json=annotation_webhook(updated, "ANNOTATION_UPDATED", annotated=1))
     mirror = AnnotationMirror(LocalStore(tmp_path / "models"))
     (stored,) = mirror.tasks(1)
     assert len(stored["annotations"]) == 1 and len(stored["annotations"][0]["result"]) == 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bench.corpus import LABEL_CONFIG, make_tasks
 from modeling.base_model import load_base_model, load_saved_model
 from modeling.inference import Predictor
 from settings import Settings
 from store.local import LocalStore
-from tests.data.corpus import LABEL_CONFIG, make_tasks
 from text.label_config import parse_ner_config
 from training.annotations import tasks_to_examples
 from training.dataset import is_validation

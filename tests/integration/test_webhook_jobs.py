@@ -6,15 +6,14 @@ fails with that reason: enough to observe counting, coalescing and failure repor
 
 from __future__ import annotations
 
-import sys
 import time
 
 import pytest
 import redis
 
-from tests.conftest import fixture
 from tests.support.jobs import job, wait_job
-from tests.support.servers import Process, service_env
+from tests.support.paths import fixture
+from tests.support.redis_server import rq_worker
 from tests.support.slow_http import FailingServer
 
 REDIS_DB = 13
@@ -44,11 +43,7 @@ def jobs_client(request, make_client, rule_model_dir, stand_in, tmp_path):
     url = f"redis://127.0.0.1:6379/{REDIS_DB}"
     redis.Redis.from_url(url).flushdb()
     env["REDIS_URL"] = url
-    worker = Process(
-        [sys.executable, "-m", "rq.cli", "worker", "--url", url, "ner-training"],
-        service_env(**env),
-        tmp_path / "rq-worker.log",
-    )
+    worker = rq_worker(url, tmp_path / "rq-worker.log", **env)
     try:
         yield make_client(**env)
     finally:
@@ -100,7 +95,7 @@ def test_webhook_without_project_is_a_400(jobs_client):
 def test_in_process_worker_runs_jobs_under_gunicorn_preload(tmp_path, rule_model_dir, stand_in):
     import requests
 
-    from tests.support.servers import start_gunicorn
+    from bench.servers import start_gunicorn
 
     proc, url = start_gunicorn(
         tmp_path,

@@ -1,9 +1,12 @@
-"""Reading a project's training job through the app's /train_status, as a test waiting on it does."""
+"""Reading a project's training job through /train_status, as a test waiting on it does: `job`/`wait_job` on an
+in-process app client, `job_state`/`wait_job_state` on a server's URL."""
 
 from __future__ import annotations
 
 import time
 from typing import Callable
+
+import requests
 
 
 def job(client, project: str = "1") -> dict:
@@ -27,3 +30,22 @@ def wait_job(
             return state
         time.sleep(poll)
     raise AssertionError(f"job state never matched within {timeout}s: {state}\n{describe()}")
+
+
+def job_state(url: str, project: int | str = 1, auth=None) -> dict:
+    """`job` for a server at `url`."""
+    return (
+        requests.get(f"{url}/train_status?project={project}", timeout=5, auth=auth).json()["jobs"].get(str(project), {})
+    )
+
+
+def wait_job_state(url: str, predicate, timeout: float = 120, project: int | str = 1, poll: float = 0.1) -> dict:
+    """`wait_job` for a server at `url`."""
+    deadline = time.time() + timeout
+    state: dict = {}
+    while time.time() < deadline:
+        state = job_state(url, project)
+        if predicate(state):
+            return state
+        time.sleep(poll)
+    raise AssertionError(f"job state never matched within {timeout}s: {state}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from tests.support.servers import Process, free_port, service_env
+from bench.servers import Process, free_port, service_env
 
 POSTGRES = dict(host="127.0.0.1", port=5432, user="postgres")
 START_TIMEOUT_S = 240  # the first start creates MLflow's tables (about a minute on a loaded 2-core machine)

@@ -8,11 +8,41 @@ checkpoint, which makes span decoding, windows and label mapping verifiable exac
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-import torch
-
+LABELS = ["PER", "ORG", "LOC", "MISC"]
+NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 UNSURE = "?"
+# Word pieces of the default (uncased) tokenizer and the tag the rule model gives them.
+RULES = {
+    "angela": "B-PER",
+    "mer": "I-PER",
+    "##kel": "I-PER",
+    "tim": "B-PER",
+    "cook": "I-PER",
+    "macro": "B-PER",
+    "apple": "B-ORG",
+    "sony": "B-ORG",
+    "un": "B-ORG",
+    "siemens": "B-ORG",
+    "berlin": "B-LOC",
+    "tokyo": "B-LOC",
+    "geneva": "B-LOC",
+    "munich": "B-LOC",
+    "cafe": "B-LOC",
+    "cup": "B-LOC",
+    "##ert": "I-LOC",
+    "##ino": "I-LOC",
+    "北": "B-LOC",
+    "京": "I-LOC",
+    "paris": "B-LOC",
+    "london": "B-LOC",
+    "alice": "B-PER",
+    "bob": "B-PER",
+    "maybe": UNSURE,
+    "perhaps": UNSURE,  # the model is unsure about these (uniform over all tags)
+}
 
 
 def build_rule_model(
@@ -25,6 +55,7 @@ def build_rule_model(
     channel) with one step (that weight / 127), which rounds every real weight to 0: at int8 the model has no
     opinion left.
     """
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
     from modeling.base_model import resolve_model_path
@@ -82,3 +113,13 @@ def build_rule_model(
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def save_rule_version(store, rule_model_dir: Path, project: int = 1, annotations: int = 1):
+    """Store the rule model as a fine-tuned version of `project` (a real checkpoint with the meta training writes)."""
+
+    def write(directory: Path) -> None:
+        for f in rule_model_dir.iterdir():
+            shutil.copy2(f, directory / f.name)
+
+    return store.save(project, annotations, write, {"labels": LABELS, "tags": NER_TAGS, "label_map": {}})

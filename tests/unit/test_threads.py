@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from modeling.threads import available_cores, thread_budget
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def test_budget_is_the_cores_shared_by_the_workers_rounded_down_and_never_zero():

@@ -97,7 +97,7 @@ def test_an_annotation_without_regions_is_a_negative_example():
 
 
 def test_generated_corpus_reads_back_exactly():
-    from tests.data.corpus import LABEL_CONFIG, make_tasks
+    from bench.corpus import LABEL_CONFIG, make_tasks
     from text.label_config import parse_ner_config
 
     config = parse_ner_config(LABEL_CONFIG)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from modeling.base_model import load_base_model
-from tests.conftest import NER_TAGS
+from tests.support.rule_model import NER_TAGS
 from training.pipeline import decide_deployment
 from training.trainer import adapt_head, length_grouped_batches, plan_epochs
 

@@ -1,4 +1,4 @@
-"""Start real server processes (gunicorn, rq worker) on free loopback ports for tests."""
+"""Start real server processes (gunicorn, redis, rq worker) on free loopback ports, for the benchmarks and the tests."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 import psutil
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
