@@ -27,12 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.active.records import FULL_POOL  # noqa: E402
-from uncertainty.stopping import StopRule, StopVerdict  # noqa: E402
+from bench.active.records import FULL_POOL
+from uncertainty.stopping import StopRule, StopVerdict
 
 WITHIN = 0.02  # the target: F1 where the rule fires within 2 points of the full-pool F1
 FLOOR_SHARE = 0.9  # ... and never fires below 90% of it
