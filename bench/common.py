@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -226,13 +227,27 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
+    """The code a result was measured on: the commit (with "-dirty" when tracked files changed since), or, outside a
+    git checkout (a copied snapshot of the code), a hash of every Python file of the service and the benchmark."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
         ).stdout.strip()
-        return head or "unknown"
+        if head:
+            changed = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
+            return head + ("-dirty" if changed else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        pass
+    digest = hashlib.sha256()
+    for path in sorted(p for p in REPO.rglob("*.py") if "tests" not in p.relative_to(REPO).parts):
+        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    return "files-sha256:" + digest.hexdigest()[:12]
 
 
 def machine_info(threads: int | None = None) -> dict:

@@ -15,7 +15,8 @@ from text.spans.bio import BEGIN, parse_tag, tag_labels
 from text.spans.span import Span
 from training.annotations import Example
 
-CONLL_DIR = Path("/work/shared/data/conll2003")  # where the shared copy lies on the project's machines
+# The shared copy beside the repository (../shared/data/conll2003); never committed, read at run time.
+CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
 CONLL_LABELS = ("PER", "ORG", "LOC", "MISC")
 
 

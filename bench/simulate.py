@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 from bench.active import records, report  # noqa: E402
-from bench.active.arms import parse_arm  # noqa: E402
+from bench.active.arms import parse_arm, with_baselines  # noqa: E402
 from bench.conll import CONLL_DIR, labels_of, load_hub_dataset, read_conll, subsample  # noqa: E402
 
 log = logging.getLogger("bench.simulate")
@@ -138,6 +138,14 @@ def machine_info(threads: int | None = None) -> dict:
     return common_info(threads)
 
 
+def portable(value: str | None) -> str | None:
+    """A path as results may record it: relative to the working directory (the repository root), never the
+    machine's absolute path; anything else unchanged."""
+    if not value or not os.path.isabs(value):
+        return value
+    return os.path.relpath(value)
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
@@ -168,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     settings = settings_from_args(args)
     pool, test, labels = load_data(args)
     budgets = args.budgets or default_budgets(len(pool))
-    arms = [parse_arm(a, settings) for a in args.arms]
+    arms = with_baselines([parse_arm(a, settings) for a in args.arms], settings)
     plan = Plan(
         arms,
         list(args.seeds),
@@ -177,12 +185,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         full_pool_epochs=args.full_pool_epochs,
         agreement_sample=args.agreement_sample,
     )
-    command = "python -m bench.simulate " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m bench.simulate " + " ".join(portable(a) for a in (sys.argv[1:] if argv is None else argv))
     plan_info = {
         "command": command,
-        "data": None if (args.train or args.dataset) else args.data_dir,
-        "train_file": args.train,
-        "test_file": args.test_file,
+        "data": None if (args.train or args.dataset) else portable(args.data_dir),
+        "train_file": portable(args.train),
+        "test_file": portable(args.test_file),
         "dataset": args.dataset,
         "pool_size": len(pool),
         "test_size": len(test),

@@ -1,7 +1,7 @@
 """Bench: fine-tune the default base model on generated tasks and report held-out F1 and time per step.
 
     HF_HUB_OFFLINE=1 python -m bench.training_time --train 50 --test 200 [--lr 1e-4 --epochs 10 ...]
-    HF_HUB_OFFLINE=1 python -m bench.training_time --conll /work/shared/data/conll2003 --train 1000 --epochs 1
+    HF_HUB_OFFLINE=1 python -m bench.training_time --conll ../shared/data/conll2003 --train 1000 --epochs 1
 
 `--conll DIR` reads CoNLL-2003 style `token<TAB>tag` files (train.tsv, test.tsv) from DIR at run time instead of
 the generated corpus: real news sentences are longer, so this gives the realistic time per step. The data is

@@ -3,7 +3,10 @@
 An arm is written `default`, `random`, or `default:factor=value[,factor=value]`, e.g. `default:reduction=mean`,
 `default:diversity=off`, `default:start=warm`, `default:strategy=bald`, `default:seed_set=random`.
 `default` reads the service's settings (Settings.from_env), so the benchmark measures what ships.
-`random` is the baseline annotators get without the service: a random seed set, then random batches.
+`random` is the baseline annotators get without the service: a random seed set, then random batches, trained
+exactly like the arm it is compared with. Only the choice of texts may differ between an arm and its baseline:
+`random` trains like `default`, `random:start=scratch` like `default:start=scratch`, and `with_baselines` adds the
+random arm each listed arm needs, so an unfair pair cannot be run (bench.active.report refuses to summarise one).
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from uncertainty import REDUCTIONS, STRATEGIES
 
 SEED_SETS = ("typical", "random")
 STARTS = ("scratch", "warm")
+# How an arm trains (the rest of the recipe, epochs, steps, learning rate, comes from the plan's settings, shared by
+# every arm); every other factor is how it picks texts.
+TRAINING_FACTORS = ("start",)
+RANDOM = "random"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,15 @@ class Arm:
     diversity: bool
     start: str
     seed_set: str
+
+    @property
+    def training(self) -> dict:
+        """The factors that say how this arm trains: an arm and its random baseline share them."""
+        return {f: getattr(self, f) for f in TRAINING_FACTORS}
+
+    @property
+    def is_random(self) -> bool:
+        return self.name == RANDOM or self.name.startswith(RANDOM + ":")
 
     @property
     def needs_pool_outputs(self) -> bool:
@@ -62,17 +78,41 @@ def _value(factor: str, raw: str):
 
 
 def parse_arm(text: str, settings) -> Arm:
-    """`default`, `random` or `default:factor=value,...` (see the module docstring)."""
+    """`default`, `random[:training factor=value,...]` or `default:factor=value,...` (see the module docstring)."""
     base = default_arm(settings)
-    if text == "random":
-        return replace(base, name="random", strategy="random", diversity=False, seed_set="random")
     head, _, changes = text.partition(":")
-    if head != "default":
+    if head not in ("default", RANDOM):
         raise argparse.ArgumentTypeError(f"{text!r}: an arm is default, random or default:factor=value,...")
     arm = replace(base, name=text)
     for change in filter(None, changes.split(",")):
         factor, sep, raw = change.partition("=")
         if not sep:
             raise argparse.ArgumentTypeError(f"{change!r}: expected factor=value")
+        if head == RANDOM and factor not in TRAINING_FACTORS:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: a random arm picks texts at random; only how it trains may change "
+                f"({', '.join(TRAINING_FACTORS)})"
+            )
         arm = replace(arm, **{factor: _value(factor, raw)})
+    if head == RANDOM:
+        arm = replace(arm, strategy="random", diversity=False, seed_set="random")
     return arm
+
+
+def random_for(arm: Arm, settings) -> Arm:
+    """The random baseline that trains exactly like `arm`: `random` when that is the default's training."""
+    if arm.training == default_arm(settings).training:
+        return parse_arm(RANDOM, settings)
+    return parse_arm(RANDOM + ":" + ",".join(f"{k}={v}" for k, v in arm.training.items()), settings)
+
+
+def with_baselines(arms: list[Arm], settings) -> list[Arm]:
+    """`arms` plus, when a random arm is asked for, the random arm of each other arm's training (added after)."""
+    if not any(a.is_random for a in arms):
+        return arms
+    out = list(arms)
+    for arm in arms:
+        baseline = random_for(arm, settings)
+        if all(b.training != baseline.training or not b.is_random for b in out):
+            out.append(baseline)
+    return out

@@ -99,12 +99,17 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
                 "--out, or name the old factors explicitly (e.g. default:start=scratch)"
             )
         old_arms = old.get("arms", [])
+        commits = old.get("commits") or [old.get("machine", {}).get("git_commit", "unknown")]
+        new_commit = plan.get("machine", {}).get("git_commit")
         plan = {
             **old,
             **plan,
+            "commits": commits + ([new_commit] if new_commit and new_commit not in commits else []),
             "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms],
             "arm_factors": {**old_factors, **new_factors},
         }
+    else:
+        plan = {**plan, "commits": [plan.get("machine", {}).get("git_commit", "unknown")]}
     path.write_text(json.dumps(plan, indent=2, default=float) + "\n")
 
 

@@ -11,12 +11,50 @@ from typing import Sequence
 
 import numpy as np
 
+from bench.active.arms import RANDOM, TRAINING_FACTORS
 from bench.active.records import FULL_POOL
 from bench.active.stats import first_reaching, normalised_aulc, paired
 
 AXES = {"sentences": "labelled_sentences", "tokens": "labelled_tokens", "entities": "labelled_entities"}
-BASELINE = "random"
+BASELINE = RANDOM
 DEFAULT = "default"  # one-factor arms ("default:factor=value") are also compared with it, paired by seed
+
+
+class UnfairComparisonError(ValueError):
+    """Two arms that train differently were about to be compared as selection against random."""
+
+
+def training_of(name: str, plan: dict | None) -> tuple:
+    """How arm `name` trains: its recorded factors (plan.json's arm_factors), else what its name changes from the
+    default's training (`default` and `random` train alike; `random:start=scratch` like `default:start=scratch`)."""
+    recorded = (plan or {}).get("arm_factors", {}).get(name)
+    if recorded is not None:
+        return tuple((f, recorded.get(f)) for f in TRAINING_FACTORS)
+    _, _, changes = name.partition(":")
+    given = dict(change.partition("=")[::2] for change in filter(None, changes.split(",")))
+    return tuple((f, given.get(f, "the default's")) for f in TRAINING_FACTORS)
+
+
+def check_fair(arm: str, baseline: str, plan: dict | None) -> None:
+    """Refuse to compare `arm` with a random `baseline` that trains differently: the difference would measure the
+    training as well as the selection."""
+    if training_of(arm, plan) != training_of(baseline, plan):
+        raise UnfairComparisonError(
+            f"{arm} ({_training_text(training_of(arm, plan))}) and {baseline} "
+            f"({_training_text(training_of(baseline, plan))}) train differently"
+        )
+
+
+def baseline_for(arm: str, arms: Sequence[str], plan: dict | None) -> str | None:
+    """The random arm that trains exactly like `arm`, or None when the run has none."""
+    for name in arms:
+        if (name == RANDOM or name.startswith(RANDOM + ":")) and training_of(name, plan) == training_of(arm, plan):
+            return name
+    return None
+
+
+def _training_text(training: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in training)
 
 
 def _tracks(rows: Sequence[dict]) -> dict[str, dict[int, list[dict]]]:
@@ -90,14 +128,24 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
         return paired([tracks[name][s][k]["entity_f1"] - tracks[reference][s][k]["entity_f1"] for s in seeds])
 
     baseline = BASELINE if BASELINE in arms else None
-    if baseline:
+    if any(name == RANDOM or name.startswith(RANDOM + ":") for name in arms):
         for name, entry in arms.items():
-            entry["vs_baseline"] = aulc_minus(entry, baseline)
-            base = arms[baseline]["aulc"]["sentences"]
+            own = baseline_for(name, list(arms), plan)
+            if own is None:  # refused: no random arm of this run trains like it
+                entry["baseline"] = None
+                entry["baseline_refused"] = (
+                    f"no random arm trains like it ({_training_text(training_of(name, plan))}); "
+                    f"add random:{','.join(f'{k}={v}' for k, v in training_of(name, plan))} to --arms"
+                )
+                continue
+            check_fair(name, own, plan)
+            entry["baseline"] = own
+            entry["vs_baseline"] = aulc_minus(entry, own)
+            base = arms[own]["aulc"]["sentences"]
             entry["vs_baseline"]["relative_aulc_sentences"] = (
                 entry["aulc"]["sentences"] / base - 1.0 if base > 0 else math.nan
             )
-            entry["f1_vs_baseline_at_round"] = [f1_minus(name, baseline, k) for k in range(rounds)]
+            entry["f1_vs_baseline_at_round"] = [f1_minus(name, own, k) for k in range(rounds)]
     if DEFAULT in arms:
         for name, entry in arms.items():
             if name.startswith(DEFAULT + ":"):
@@ -164,7 +212,8 @@ def markdown(summary: dict) -> str:
             )
             + " |"
         )
-    if summary["baseline"]:
+    paired_arms = [name for name in order if arms[name].get("vs_baseline") and arms[name]["baseline"] != name]
+    if paired_arms:
         head2 = [
             "arm",
             "AULC task - random",
@@ -174,15 +223,14 @@ def markdown(summary: dict) -> str:
             f"F1 - random @{budgets[-1]}",
         ]
         lines += ["", "| " + " | ".join(head2) + " |", "|" + "|".join("---" for _ in head2) + "|"]
-        for name in order:
-            if name == summary["baseline"]:
-                continue
+        for name in paired_arms:
             v = arms[name]["vs_baseline"]
+            own = arms[name]["baseline"]
             lines.append(
                 "| "
                 + " | ".join(
                     [
-                        name,
+                        name if own == RANDOM else f"{name} (vs {own})",
                         _interval(v["sentences"]),
                         _percent(v["relative_aulc_sentences"]),
                         _interval(v["tokens"]),
@@ -192,6 +240,10 @@ def markdown(summary: dict) -> str:
                 )
                 + " |"
             )
+    refused = [name for name in order if arms[name].get("baseline_refused")]
+    if refused:
+        lines += ["", "Not compared with random (only arms that train alike are paired):"]
+        lines += [f"- {name}: {arms[name]['baseline_refused']}" for name in refused]
     variants = [name for name in order if "vs_default" in arms[name]]
     if variants:
         head3 = [
@@ -226,7 +278,9 @@ def markdown(summary: dict) -> str:
         f"per token over [{_num(r['tokens'][0], 0)}, {_num(r['tokens'][1], 0)}] and per gold entity over "
         f"[{_num(r['entities'][0], 0)}, {_num(r['entities'][1], 0)}] (the ranges every arm and seed covers; F1 "
         "interpolated linearly between rounds).",
-        "Differences are paired by seed (same pool and test set): mean [95% Student-t interval over seeds].",
+        "Differences are paired by seed (same pool and test set): mean [95% Student-t interval over seeds]. Each arm "
+        "is compared with the random arm that trains exactly like it (same start, epochs, steps, seeds): only the "
+        "choice of texts differs.",
         (
             f"Full pool ({summary['pool_size']} sentences): F1 {_num(summary['full_pool_f1'])}; '95%/99% full F1 at' "
             "is the share of the pool labelled at the first round whose mean F1 reaches that fraction."
