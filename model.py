@@ -97,9 +97,14 @@ class NERBackend(LabelStudioMLBase):
         jobs = self.jobs
         return {"models": self.models.status(), "training": jobs.status() if jobs is not None else {}}
 
-    def versions(self) -> dict:
+    def versions(self, project: str | None = None) -> dict:
+        """Label Studio's model-version menu reads `versions` as a flat list (it asks without a project); version
+        names carry their project (`p3-v7-n120`). `projects` keeps them by project for scripts; `project` narrows
+        both to one project."""
         store = self.store
-        return {"versions": {p: [v.name for v in store.versions(p)] for p in store.projects()}}
+        projects = [project_key(project)] if project is not None else store.projects()
+        by_project = {p: [v.name for v in store.versions(p)] for p in projects}
+        return {"versions": [name for names in by_project.values() for name in names], "projects": by_project}
 
     def deploy(self, body: dict) -> dict:
         """Serve a stored version (manual DEPLOY_POLICY, or a rollback); every worker switches on its next request."""

@@ -141,6 +141,11 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
             given = request.args.get("secret") or request.headers.get("X-Webhook-Secret")
             if secret_ok(given, settings.webhook_secret):
                 return None
+        if request.path == "/webhook":
+            log.warning(
+                "webhook refused with 401: no valid credentials or secret (Label Studio does not resend it; add the "
+                "webhook with ?secret=WEBHOOK_SECRET in the project's webhook settings)"
+            )
         response = jsonify(error="authentication required")
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Basic realm="ner-backend"'
@@ -150,11 +155,20 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
     def handle_error(exc: Exception):
         api_error = as_api_error(exc, statuses)
         if api_error is not None:
+            _log_refused_webhook(api_error.status, api_error.message)
             return jsonify(api_error.body()), api_error.status
         if isinstance(exc, HTTPException):
+            _log_refused_webhook(exc.code, exc.description or exc.name)
             return jsonify(error=exc.description or exc.name), exc.code
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify(error="internal error; see the backend's log"), 500
+
+    def _log_refused_webhook(status: int | None, reason: str) -> None:
+        """Label Studio does not retry a refused webhook, so the annotation it carried goes uncounted: say so."""
+        if request.path == "/webhook":
+            data = request.get_json(silent=True, force=True)
+            action = data.get("action") if isinstance(data, dict) else None
+            log.warning("webhook %s refused with %s: %s (Label Studio does not resend it)", action, status, reason)
 
     @app.get("/")
     @app.get("/health")
@@ -200,7 +214,7 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
 
     @app.get("/versions")
     def versions():
-        return jsonify(backend().versions())
+        return jsonify(backend().versions(request.args.get("project") or None))
 
     @app.post("/select_samples")
     def select_samples():

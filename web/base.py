@@ -47,7 +47,7 @@ class LabelStudioMLBase:
     # The routes this backend adds to Label Studio's protocol (GET /versions, POST /deploy, POST /select_samples,
     # GET /train_status); a subclass that serves them overrides these.
 
-    def versions(self) -> dict:
+    def versions(self, project: str | None = None) -> dict:
         raise NotImplementedError
 
     def deploy(self, body: dict) -> dict:

@@ -302,7 +302,7 @@ def test_model_write_interrupted(tmp_path, make_client, rule_model_dir):
     assert len(leftovers) == 3 and all(any(p.iterdir()) for p in leftovers)  # half-written folders are there...
     assert [v.name for v in store.versions(1)] == [good.name]  # ...but never listed as versions
     assert store.deployed(1) == good.name
-    assert client.get("/versions").json["versions"] == {"1": [good.name]}
+    assert client.get("/versions").json["projects"] == {"1": [good.name]}
     answer = client.post("/predict", json=predict_body())
     assert answer.status_code == 200 and answer.json["results"][0]["model_version"] == good.name
     assert answer.json["results"][0]["result"], "the previous version still predicts entities"

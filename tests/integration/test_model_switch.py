@@ -61,7 +61,7 @@ def test_deployed_version_is_served_once_loaded_and_rollback_works(make_client, 
     assert client.post("/deploy", json={"version": v1.name}).status_code == 400
     bad_project = client.post("/deploy", json={"project_id": "../1", "version": v1.name})
     assert bad_project.status_code == 400 and "project id" in bad_project.json["error"]
-    assert client.get("/versions").json["versions"]["1"] == ["p1-v1-n20", "p1-v2-n30"]
+    assert client.get("/versions").json["projects"]["1"] == ["p1-v1-n20", "p1-v2-n30"]
 
 
 def test_a_request_during_a_slow_load_is_answered_by_the_old_version_at_once_then_the_new_one_serves(

@@ -136,7 +136,7 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         second = train(url_b, project, worker)["version"]  # Start Training on B: the same queue, the same worker
         for url in (url_a, url_b):
             wait_for(lambda: every_worker_serves(url, project, second), 10 * POLL + 20, f"{url} never served {second}")
-        assert requests.get(url_b + "/versions", timeout=10).json()["versions"][project] == [first, second]
+        assert requests.get(url_b + "/versions", timeout=10).json()["projects"][project] == [first, second]
 
         # a rollback through web B is served by web A
         rollback = requests.post(url_b + "/deploy", json={"project_id": int(project), "version": first}, timeout=30)
@@ -163,7 +163,7 @@ def test_versions_trained_on_one_host_are_served_by_every_web_host_and_survive_f
         assert run.data.tags["model_version"] == first
         time.sleep(2 * POLL)
         assert every_worker_serves(url_a, project, first) and every_worker_serves(url_b, project, first)
-        assert requests.get(url_a + "/versions", timeout=10).json()["versions"][project] == [first, second]
+        assert requests.get(url_a + "/versions", timeout=10).json()["projects"][project] == [first, second]
 
         # the MLflow server stopped: both webs answer /predict from their caches, /health says the registry is down
         mlflow_server.stop()

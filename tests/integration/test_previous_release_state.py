@@ -60,7 +60,7 @@ def predict_request() -> dict:
 def test_the_previous_release_state_loads_and_serves(state, private_redis, make_client, rule_model_dir):
     client = make_client(**settings_env(state, private_redis.url, rule_model_dir))
 
-    assert client.get("/versions").json["versions"] == {"1": ["p1-v1-n8", "p1-v2-n8"]}
+    assert client.get("/versions").json["projects"] == {"1": ["p1-v1-n8", "p1-v2-n8"]}
     assert LocalStore(state / "models").deployed("1") == "p1-v1-n8"  # deployed again by a rollback
     setup = client.post("/setup", json={"project": PROJECT, "schema": LABEL_CONFIG})
     assert setup.status_code == 200 and setup.json["model_version"] == "p1-v1-n8"
@@ -123,4 +123,4 @@ def test_a_new_training_job_on_the_previous_release_state_deploys_the_next_versi
     assert done["version"].startswith("p1-v3-"), done
     assert done["generation"] != before["generation"]
     assert LocalStore(state / "models").deployed("1") == done["version"]
-    assert client.get("/versions").json["versions"] == {"1": ["p1-v1-n8", "p1-v2-n8", done["version"]]}
+    assert client.get("/versions").json["projects"] == {"1": ["p1-v1-n8", "p1-v2-n8", done["version"]]}
