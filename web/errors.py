@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infra.dispatch import JobStateUnavailable, WebhookError
 from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
+from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
 from services.select import SelectionInputError
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
@@ -77,6 +78,7 @@ def client_error_statuses() -> StatusTable:
         (BatchTimeout, 503),
         (SelectionInputError, 400),
         (LabelConfigError, 422),
+        (BaseModelUnavailable, 422),
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 import uncertainty
 from infra.dispatch import JobStateUnavailable, WebhookError
 from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
+from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
 from services.select import SelectionInputError
 from settings import Settings
@@ -39,6 +40,7 @@ STATUSES_BEFORE = [
     (BatchTimeout, 503),
     (SelectionInputError, 400),
     (LabelConfigError, 422),
+    (BaseModelUnavailable, 422),  # added since: a base model that cannot be loaded (was a 500 "internal error")
 ]
 # Raised when our model's output is malformed: the server's fault, never the client's.
 SERVER_FAULTS = [InvalidProbabilitiesError, InvalidTagsError]
