@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
     apply_thread_budget(budget_for(settings, workers=1))  # gunicorn.conf.py's post_fork re-budgets each worker
     objects = serving_objects(settings)
+    objects.status.log_configuration()
 
     def make_backend(project: str | None, label_config: str | None) -> NERBackend:
         return NERBackend(objects, project, label_config)

@@ -10,6 +10,7 @@ from modeling.threads import torch_threads
 from services.predict import ProjectRankings, predict_tasks
 from services.runtime import ServingObjects
 from services.select import ScoreCache, SelectRequest, select_samples
+from services.status import StatusMonitor
 from settings import Settings
 from store.local import Store, StoreUnavailable, project_key
 from text.label_config import NerConfig, parse_ner_config
@@ -35,6 +36,7 @@ class NERBackend(LabelStudioMLBase):
         self.scores: ScoreCache = objects.scores
         self.rankings: ProjectRankings = objects.rankings
         self.jobs: JobDispatcher | None = objects.jobs
+        self.status: StatusMonitor = objects.status
 
     def _project(self) -> str | None:
         return None if self.project_id in (None, "") else project_key(self.project_id)
@@ -91,6 +93,7 @@ class NERBackend(LabelStudioMLBase):
             "untrained_means": "no fine-tuned model yet: predictions are empty until training runs",
             "training_mode": jobs.mode if jobs is not None else "off",
             "torch_threads": torch_threads(),
+            "report": self.status.report(),  # what is configured, what is degraded and why (services.status)
         }
 
     def metrics(self) -> dict:

@@ -203,3 +203,9 @@ class LabelStudioAPI:
             model_version=version,
             project=project,
         )
+
+
+def check_access(host: str, api_key: str, timeout: float = 5.0) -> None:
+    """Raise a LabelStudioError subclass unless Label Studio at `host` answers and accepts `api_key` (whoami)."""
+    api = LabelStudioAPI(host, api_key, timeout=timeout)
+    api._call("check the API key", api.client.users.whoami)

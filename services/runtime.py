@@ -18,11 +18,13 @@ from infra.dispatch import JobDispatcher
 from infra.job_state import LocalJobState, RedisJobState
 from infra.lead_times import AnnotationTimes
 from infra.local_queue import LocalQueue
+from infra.probes import label_studio_problem, redis_problem, rq_workers
 from infra.redis_clients import web_client
 from infra.rq_queue import RQQueue
 from modeling.cache import ModelCache
 from services.predict import ProjectRankings
 from services.select import ScoreCache
+from services.status import Probes, StatusMonitor
 from services.train_job import execute, job_context
 from settings import Settings
 from store.local import Store
@@ -39,6 +41,7 @@ class ServingObjects:
     scores: ScoreCache  # /select_samples' cached model outputs and batches
     rankings: ProjectRankings  # the settings' ranking per project, cost-aware on its lead times
     jobs: JobDispatcher | None  # webhooks in, training jobs out (None: training is not enabled in this process)
+    status: StatusMonitor  # what works and what does not, probed in the background (/health's `report`)
 
 
 def serving_objects(settings: Settings) -> ServingObjects:
@@ -49,7 +52,8 @@ def serving_objects(settings: Settings) -> ServingObjects:
     times = AnnotationTimes(store, connection)
     rankings = ProjectRankings(settings, times)
     jobs = training_jobs(settings, store, connection, times, models, rankings)
-    return ServingObjects(settings, store, models, ScoreCache(), rankings, jobs)
+    status = StatusMonitor(settings, Probes(redis_problem, rq_workers, label_studio_problem))
+    return ServingObjects(settings, store, models, ScoreCache(), rankings, jobs, status)
 
 
 def training_jobs(

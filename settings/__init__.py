@@ -238,6 +238,14 @@ class Settings:
         low=5,
         high=86400,
     )
+    status_probe_interval: float = setting(
+        "STATUS_PROBE_INTERVAL",
+        30.0,
+        "seconds between the background checks of Redis, the RQ workers and Label Studio that `/health`'s `report` "
+        "reports (`/health` never waits for them)",
+        low=1,
+        high=86400,
+    )
     job_queued_timeout: float = setting(
         "JOB_QUEUED_TIMEOUT",
         300.0,
