@@ -131,6 +131,10 @@ class NERBackend(LabelStudioMLBase):
             store=self.store,
         )
 
+    def deployed_versions(self) -> dict[str, str | None]:
+        """The version each project serves (None: none deployed yet)."""
+        return {p: self.store.deployed(p) for p in self.store.projects()}
+
     def train_status(self, project: str | None) -> dict:
         jobs = self.jobs
         return jobs.status(project) if jobs is not None else {"jobs": {}}

@@ -165,6 +165,13 @@ DEPLOY_ONLY: tuple[Setting, ...] = (
         read_by=_SERVE,
     ),
     Setting(
+        "PROMETHEUS_MULTIPROC_DIR",
+        "",
+        "folder where gunicorn's workers keep their Prometheus metrics for `/metrics/prometheus` (emptied at start; "
+        "empty: a fresh temporary folder per server)",
+        read_by="gunicorn.conf.py",
+    ),
+    Setting(
         "POSTGRES_USER",
         "mlflow",
         "PostgreSQL user of the MLflow tracking server's database; fixed in docker-compose.yml, like the two below, "

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import uncertainty
@@ -15,6 +15,7 @@ from settings import Settings
 from web.auth import basic_auth_ok, from_loopback, secret_ok
 from web.base import LabelStudioMLBase
 from web.errors import BadRequest, as_api_error, client_error_statuses
+from web.prometheus import ANNOTATIONS, LATENCY, PREDICTIONS, StateCollector, scrape
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,16 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         )
 
     @app.before_request
+    def start_clock():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def observe_latency(response):
+        if request.url_rule is not None and "started" in g:
+            LATENCY.labels(route=request.url_rule.rule).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.before_request
     def authenticate():
         if not settings.basic_auth_user:
             if (request.method, request.path) in ADMIN_ROUTES and not from_loopback(
@@ -199,6 +210,7 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         started = time.perf_counter()
         results = backend(None if project is None else str(project), label_config).predict(tasks, context=context)
         log.info("predicted %d tasks in %.2fs", len(tasks), time.perf_counter() - started)
+        PREDICTIONS.labels(project="none" if project is None else str(project).split(".")[0]).inc(len(results))
         return jsonify(results=results)
 
     @app.post("/webhook")
@@ -206,11 +218,22 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         data = json_body()
         action = require(data, "action", str, "the webhook action name")
         result = backend().fit(action, data)
+        if "ANNOTATION" in action:
+            ANNOTATIONS.labels(action=action).inc()
         return jsonify(result), 201
 
     @app.get("/metrics")
     def metrics():
         return jsonify(backend().metrics())
+
+    @app.get("/metrics/prometheus")
+    def prometheus():
+        """Prometheus' text format (today's JSON /metrics stays as it is)."""
+        instance = backend()
+        body, content_type = scrape(
+            StateCollector(lambda: instance.train_status(None).get("jobs", {}), instance.deployed_versions)
+        )
+        return Response(body, content_type=content_type)
 
     @app.get("/versions")
     def versions():

@@ -56,5 +56,8 @@ class LabelStudioMLBase:
     def select_samples(self, request: SelectRequest) -> dict:
         raise NotImplementedError
 
+    def deployed_versions(self) -> dict[str, str | None]:
+        raise NotImplementedError
+
     def train_status(self, project: str | None) -> dict:
         raise NotImplementedError
