@@ -177,8 +177,7 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
     def _log_refused_webhook(status: int | None, reason: str) -> None:
         """Label Studio does not retry a refused webhook, so the annotation it carried goes uncounted: say so."""
         if request.path == "/webhook":
-            data = request.get_json(silent=True, force=True)
-            action = data.get("action") if isinstance(data, dict) else None
+            action = g.get("webhook_action")  # set once the body parsed; the body is never read again here
             log.warning("webhook %s refused with %s: %s (Label Studio does not resend it)", action, status, reason)
 
     @app.get("/")
@@ -216,6 +215,7 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
     @app.post("/webhook")
     def webhook():
         data = json_body()
+        g.webhook_action = data.get("action")
         action = require(data, "action", str, "the webhook action name")
         result = backend().fit(action, data)
         if "ANNOTATION" in action:

@@ -489,7 +489,11 @@ def test_dockerfile_cmd_is_gunicorn_with_preload(tmp_path, rule_model_dir):
     try:
         master = psutil.Process(server.proc.pid)  # exec: the shell the engine started is gunicorn itself
         assert "gunicorn" in " ".join(master.cmdline()), master.cmdline()
-        workers = master.children()
+        # The first worker may answer /health before the master forks the second (gunicorn spawns them one by one,
+        # up to 0.1 s apart): wait for both, whatever the machine's speed.
+        deadline = time.time() + 30
+        while len(workers := master.children()) < 2 and time.time() < deadline:
+            time.sleep(0.1)
         assert len(workers) == 2 and all("gunicorn" in " ".join(w.cmdline()) for w in workers)
         listening = {
             (c.laddr.ip, c.laddr.port) for c in master.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
