@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 # (project id, label config) -> the backend instance that answers one request
 BackendFactory = Callable[[str | None, str | None], LabelStudioMLBase]
 
+# The webhook actions counted as annotations received (a fixed set: a label per action a client invents would grow
+# the metrics without bound).
+ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED"}
+
 # Routes that change what every annotator is served: without basic auth only a client on this machine may call them.
 ADMIN_ROUTES = {("POST", "/deploy")}
 
@@ -178,7 +182,8 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         """Label Studio does not retry a refused webhook, so the annotation it carried goes uncounted: say so."""
         if request.path == "/webhook":
             action = g.get("webhook_action")  # set once the body parsed; the body is never read again here
-            log.warning("webhook %s refused with %s: %s (Label Studio does not resend it)", action, status, reason)
+            shown = None if action is None else str(action)[:80]
+            log.warning("webhook %s refused with %s: %s (Label Studio does not resend it)", shown, status, reason)
 
     @app.get("/")
     @app.get("/health")
@@ -218,7 +223,7 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         g.webhook_action = data.get("action")
         action = require(data, "action", str, "the webhook action name")
         result = backend().fit(action, data)
-        if "ANNOTATION" in action:
+        if action in ANNOTATION_ACTIONS:
             ANNOTATIONS.labels(action=action).inc()
         return jsonify(result), 201
 
