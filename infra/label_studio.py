@@ -89,6 +89,10 @@ class LabelStudioAPI:
                 f"Label Studio at {self.host} is unreachable while trying to {what}: {type(exc).__name__}"
             ) from None
 
+    def whoami(self) -> dict:
+        """The key's user: a LabelStudioError subclass unless Label Studio answers and accepts the key."""
+        return _as_dict(self._call("check the API key", self.client.users.whoami))
+
     def project(self, project: int) -> dict:
         return _as_dict(self._call(f"read project {project}", self.client.projects.get, id=project, project=project))
 
@@ -203,9 +207,3 @@ class LabelStudioAPI:
             model_version=version,
             project=project,
         )
-
-
-def check_access(host: str, api_key: str, timeout: float = 5.0) -> None:
-    """Raise a LabelStudioError subclass unless Label Studio at `host` answers and accepts `api_key` (whoami)."""
-    api = LabelStudioAPI(host, api_key, timeout=timeout)
-    api._call("check the API key", api.client.users.whoami)

@@ -3,18 +3,26 @@ else what is wrong in words. Short timeouts; called from a background thread, ne
 
 from __future__ import annotations
 
+import functools
+
 import redis
 from rq import Queue, Worker
 
-from infra.label_studio import LabelStudioAuthError, LabelStudioError, check_access
+from infra.label_studio import LabelStudioAPI, LabelStudioAuthError, LabelStudioError
 from infra.rq_queue import QUEUE_NAME
 
 PROBE_TIMEOUT_S = 2.0
 
 
+@functools.lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    """One client per URL, shared by both looks and every round (redis-py's pool is thread-safe)."""
+    return redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S)
+
+
 def redis_problem(url: str) -> str | None:
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S).ping()
+        _client(url).ping()
     except redis.RedisError as exc:
         return f"{type(exc).__name__}: {str(exc)[:160]}"
     return None
@@ -22,14 +30,14 @@ def redis_problem(url: str) -> str | None:
 
 def rq_workers(url: str) -> int:
     """How many RQ workers listen on the training queue (raises RedisError when Redis cannot tell)."""
-    connection = redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S)
+    connection = _client(url)
     return Worker.count(connection=connection, queue=Queue(QUEUE_NAME, connection=connection))
 
 
 def label_studio_problem(host: str, api_key: str) -> tuple[str, str] | None:
     """None when Label Studio answers and accepts the key; else ("refused" | "unreachable", what it said)."""
     try:
-        check_access(host, api_key, timeout=PROBE_TIMEOUT_S + 3)
+        LabelStudioAPI(host, api_key, timeout=PROBE_TIMEOUT_S + 3).whoami()
     except LabelStudioAuthError as exc:
         return "refused", str(exc)
     except LabelStudioError as exc:

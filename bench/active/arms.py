@@ -41,12 +41,17 @@ class Arm:
 
     @property
     def is_random(self) -> bool:
-        return self.name == RANDOM or self.name.startswith(RANDOM + ":")
+        return is_random_arm(self.name)
 
     @property
     def needs_pool_outputs(self) -> bool:
         """Random batches need no model output on the pool (only the agreement probe does)."""
         return self.strategy != "random" or self.diversity
+
+
+def is_random_arm(name: str) -> bool:
+    """`random`, or `random:<training factor>=...`."""
+    return name == RANDOM or name.startswith(RANDOM + ":")
 
 
 def default_arm(settings) -> Arm:

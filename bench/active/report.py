@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.active.arms import RANDOM, TRAINING_FACTORS
+from bench.active.arms import RANDOM, TRAINING_FACTORS, is_random_arm
 from bench.active.records import FULL_POOL
 from bench.active.stats import first_reaching, normalised_aulc, paired
 
@@ -48,7 +48,7 @@ def check_fair(arm: str, baseline: str, plan: dict | None) -> None:
 def baseline_for(arm: str, arms: Sequence[str], plan: dict | None) -> str | None:
     """The random arm that trains exactly like `arm`, or None when the run has none."""
     for name in arms:
-        if (name == RANDOM or name.startswith(RANDOM + ":")) and training_of(name, plan) == training_of(arm, plan):
+        if is_random_arm(name) and training_of(name, plan) == training_of(arm, plan):
             return name
     return None
 
@@ -128,7 +128,7 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
         return paired([tracks[name][s][k]["entity_f1"] - tracks[reference][s][k]["entity_f1"] for s in seeds])
 
     baseline = BASELINE if BASELINE in arms else None
-    if any(name == RANDOM or name.startswith(RANDOM + ":") for name in arms):
+    if any(is_random_arm(name) for name in arms):
         for name, entry in arms.items():
             own = baseline_for(name, list(arms), plan)
             if own is None:  # refused: no random arm of this run trains like it
