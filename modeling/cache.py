@@ -81,7 +81,9 @@ class ModelCache:
         self._loading: dict[tuple, threading.Lock] = {}
         self._switching: set[tuple] = set()  # keys whose next version is loading in the background
         self._failed: dict[tuple, tuple[str, float]] = {}  # key -> (version that failed to load, when)
+        self._configs: dict[tuple, object] = {}  # key -> the label config its model was last asked for with
         self.last_error: dict[str, str] = {}
+        store.watch(self._follow)
 
     @property
     def base_name(self) -> str:
@@ -105,6 +107,7 @@ class ModelCache:
         key = (project, tuple(config.labels))
         wanted = self.version_for(project, config)
         with self._lock:
+            self._configs[key] = config
             served = self._models.get(key)
             if served is not None and served.version == wanted:
                 self._models.move_to_end(key)
@@ -115,6 +118,19 @@ class ModelCache:
                 return served
             load_lock = self._loading.setdefault(key, threading.Lock())
         return self._load_and_hold(key, project, config, wanted, load_lock)
+
+    def _follow(self, project: str) -> None:
+        """The store saw the project's deployed version move (a deploy made on another host, or by another worker of
+        this one): load it now in the background, so this worker's next request is already served the new version
+        instead of being the one that notices."""
+        with self._lock:
+            held = [(key, self._configs[key]) for key in self._models if key[0] == project and key in self._configs]
+        for key, config in held:
+            wanted = self.version_for(project, config)
+            with self._lock:
+                served = self._models.get(key)
+                if served is not None and served.version != wanted:
+                    self._switch_in_background(key, project, config, wanted)
 
     def _switch_in_background(self, key: tuple, project: str, config, wanted: str) -> None:
         """Start loading `wanted` unless a load of it runs already or failed moments ago (called under the lock)."""
@@ -149,6 +165,7 @@ class ModelCache:
                 self._models.move_to_end(key)
                 while len(self._models) > self.settings.model_cache_size:
                     evicted, _ = self._models.popitem(last=False)
+                    self._configs.pop(evicted, None)
                     log.info("evicted model of project %s from memory", evicted[0])
             log.info("project %s now serves %s", project, served.version)
             return served

@@ -100,6 +100,10 @@ class Store(Protocol):
     def health(self) -> dict:
         """What /health says about the store (for a remote one: whether it is reachable)."""
 
+    def watch(self, on_change: Callable[[str], None]) -> None:
+        """Have `on_change(project)` called when this process learns, outside any request, that a project's deployed
+        version moved (a serving registry's timer). A store whose pointer is read on every call never calls it."""
+
 
 class LocalStore:
     """Saves, lists, deploys and prunes fine-tuned versions under one root directory."""
@@ -170,6 +174,9 @@ class LocalStore:
             return json.loads(pointer.read_text())["version"]
         except (FileNotFoundError, ValueError, KeyError):
             return None
+
+    def watch(self, on_change: Callable[[str], None]) -> None:
+        """Nothing to watch: the pointer is a file on this host, read by every call of `deployed`."""
 
     def deploy(self, project: object, version: str) -> None:
         self.get(project, version)

@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from store.local import (
     LocalStore,
@@ -121,6 +122,7 @@ class MlflowStore:
         self._refreshing = threading.Lock()
         self._thread_pid: int | None = None
         self._contact: dict = {"reachable": None, "error": None, "at": None}
+        self._watchers: list[Callable[[str], None]] = []
 
     # -- the Store contract ----------------------------------------------------------------------------------------
 
@@ -257,6 +259,11 @@ class MlflowStore:
             answer["serving"] = "the versions cached on this host"
         return answer
 
+    def watch(self, on_change: Callable[[str], None]) -> None:
+        """`on_change(project)` runs on the timer's thread each time it finds that the alias moved, so a serving
+        process's models follow a deploy made elsewhere without waiting for a request to notice."""
+        self._watchers.append(on_change)
+
     # -- the serving view: refreshed on a timer, never by a request once a project is known ------------------------
 
     def _view(self, project: str) -> _Known:
@@ -321,6 +328,11 @@ class MlflowStore:
                 self._published[project] = xml
             if before is not None and before.pointer != pointer:
                 log.info("project %s: the registry's deployed version is now %s", project, pointer)
+                for on_change in list(self._watchers):
+                    try:
+                        on_change(project)
+                    except Exception:  # a watcher's fault must not stop the timer
+                        log.exception("project %s: following the new deployed version failed", project)
 
     # -- registry calls ----------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from bench.corpus import LABEL_CONFIG
 from modeling.cache import ModelCache
 from settings import Settings
 from store.local import LocalStore
+from store.mlflow_registry import MlflowStore
 from tests.support.paths import fixture
 from tests.support.rule_model import NER_TAGS, RULES, build_rule_model
 from tests.support.serving import results_once_serving
@@ -113,3 +114,25 @@ def test_the_worker_refresh_waits_for_the_deployed_version(tmp_path, rule_model_
     models.get("1", config)
     store.deploy(1, v2.name)
     assert models.get("1", config, wait=True).version == v2.name
+
+
+def test_a_serving_process_loads_a_version_deployed_on_another_host_before_any_request_asks(
+    tmp_path, rule_model_dir, mlflow_server, fresh_project
+):
+    """A gunicorn worker that gets no request after a deploy elsewhere must not be the one that serves the old
+    version to the next request: the registry's timer hands the new alias to the model cache, which loads it."""
+    worker = MlflowStore(mlflow_server.url, tmp_path / "worker")  # the training host: no timer
+    v1 = save_version(worker, fresh_project, rule_model_dir, 10)
+    v2 = save_version(worker, fresh_project, rule_model_dir, 20)
+    worker.deploy(fresh_project, v1.name)
+    serving = MlflowStore(mlflow_server.url, tmp_path / "web", poll_interval=0.2)
+    models = ModelCache(Settings.from_env({"BASELINE_MODEL_NAME": str(rule_model_dir)}), serving)
+    config = parse_ner_config(LABEL_CONFIG)
+    assert models.get(fresh_project, config, wait=True).version == v1.name
+
+    worker.deploy(fresh_project, v2.name)
+    deadline = time.monotonic() + 60
+    while models.status()[fresh_project]["model_version"] != v2.name and time.monotonic() < deadline:
+        time.sleep(0.05)  # no request is made meanwhile: only the timer can bring the new version in
+    assert models.status()[fresh_project]["model_version"] == v2.name
+    assert models.get(fresh_project, config).version == v2.name  # so the first request after it is served v2
