@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=int,
         help="labelled sentences after each round, the first being the seed set "
-        f"(default: {', '.join(f'{100 * s:g}%' for s in BUDGET_SHARES)} of the pool)",
+        f"(default: {', '.join(f'{100 * s:g}%%' for s in BUDGET_SHARES)} of the pool)",
     )
     al.add_argument("--no-full-pool", action="store_true", help="skip the full-pool reference")
     al.add_argument("--full-pool-epochs", type=int, help="epochs of the full-pool reference (default: the service's)")

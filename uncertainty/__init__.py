@@ -2,12 +2,14 @@
 
 Text uncertainty U in [0, 1] (high = ask a human first); Label Studio's confidence is 1 - U.
 The names below are what the service and the benchmark use; the maths behind them lives in the submodules
-(measures, aggregation, ragged, boundary, bayesian, mnlp, strategies, cost, clustering, selection, tags, probs).
+(measures, aggregation, ragged, boundary, bayesian, mnlp, strategies, cost, clustering, selection, content, tags,
+probs).
 """
 
 from __future__ import annotations
 
 from .aggregation import REDUCTIONS
+from .content import rarity
 from .cost import TOKEN_COUNT, fit_cost
 from .errors import InvalidLimitError, InvalidParameterError, UncertaintyError, UnknownStrategyError
 from .ranking import Ranking
@@ -25,6 +27,7 @@ __all__ = [
     "UnknownStrategyError",
     "fit_cost",
     "get_strategy",
+    "rarity",
     "select",
     "select_cold_start",
 ]

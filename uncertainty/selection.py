@@ -6,7 +6,8 @@ diverse     the top PREFILTER x limit tasks by uncertainty are clustered into `l
             learning"): every pick is typical of a region of uncertain tasks, never a lone outlier, which the
             farthest-first (k-center) rule it replaces picked first
 cold start  before any fine-tuned model: k-means of the base model's embeddings into `limit` groups, the task
-            nearest each centre, largest groups first (typicality, as in TypiClust, Hacohen et al. 2022)
+            nearest each centre, largest groups first (typicality, as in TypiClust, Hacohen et al. 2022), or a
+            seeded random member of each group (`within="random"`: a stratified sample)
 distance    cosine; a zero or broken embedding is a zero vector, similar to nothing
 """
 
@@ -133,12 +134,17 @@ def select_cold_start(
     seed: int = 0,
     *,
     candidates: Candidates = None,
+    within: str = "typical",
 ) -> list[int]:
-    """Before any fine-tuned model exists there is no uncertainty, only coverage: one task typical of each of
-    ``limit`` k-means groups of the base embeddings (the task nearest its centre), largest groups first, so the
-    seed set covers what the pool mostly holds rather than its outliers. ``seed`` seeds the k-means. A pool no
-    larger than ``limit`` comes back whole, by closeness to its mean."""
+    """Before any fine-tuned model exists there is no uncertainty, only coverage: one task of each of ``limit``
+    k-means groups of the base embeddings, largest groups first, so the seed set covers what the pool mostly holds
+    rather than its outliers. ``within="typical"`` takes the task nearest each centre; ``within="random"`` a
+    random member of each group (a stratified sample: where most of the pool holds nothing to label, the typical
+    member of a big group is such a text, while a random one holds something as often as the pool does). ``seed``
+    seeds the k-means and the draws. A pool no larger than ``limit`` comes back whole, by closeness to its mean."""
     limit = _check_limit(limit)
+    if within not in ("typical", "random"):
+        raise InvalidParameterError(f"within must be 'typical' or 'random', got {within!r}")
     matrix = np.asarray(embeddings, dtype=np.float64)
     if matrix.ndim != 2:
         raise InvalidParameterError(f"embeddings must be (n, d), got shape {matrix.shape}")
@@ -151,7 +157,7 @@ def select_cold_start(
         by_closeness = np.lexsort((pool, -(unit @ unit.mean(axis=0))))
         return [int(i) for i in pool[by_closeness]]
     clusters = spherical_kmeans(unit, limit, seed=seed)
-    picks = nearest_to_centres(clusters)
+    picks = nearest_to_centres(clusters) if within == "typical" else _random_members(clusters.assignment, seed)
     sizes = np.bincount(clusters.assignment, minlength=limit)
     picks.sort(key=lambda i: (-sizes[clusters.assignment[i]], int(pool[i])))
     chosen = [int(pool[i]) for i in picks]
@@ -159,3 +165,9 @@ def select_cold_start(
         taken = set(chosen)
         chosen += [int(i) for i in pool if int(i) not in taken][: limit - len(chosen)]
     return chosen
+
+
+def _random_members(assignment: np.ndarray, seed: int) -> list[int]:
+    """One seeded random member of every non-empty cluster."""
+    rng = np.random.default_rng(seed)
+    return [int(rng.choice(np.flatnonzero(assignment == c))) for c in np.unique(assignment)]

@@ -16,7 +16,9 @@ from dataclasses import dataclass, fields, replace
 
 from uncertainty import REDUCTIONS, STRATEGIES
 
-SEED_SETS = ("typical", "random")
+# typical: the task nearest each k-means centre; stratified: a random task of each group; rare: stratified among the
+# pool's rarer half (uncertainty.rarity); random: a plain random sample
+SEED_SETS = ("typical", "stratified", "rare", "random")
 STARTS = ("scratch", "warm")
 # How an arm trains (the rest of the recipe, epochs, steps, learning rate, comes from the plan's settings, shared by
 # every arm); every other factor is how it picks texts.

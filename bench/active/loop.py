@@ -25,7 +25,7 @@ from bench.active.records import FULL_POOL
 from bench.active.stats import agreement
 from bench.conll import token_count
 from training.annotations import Example
-from uncertainty import select_cold_start
+from uncertainty import rarity, select_cold_start
 
 
 @dataclass
@@ -112,7 +112,13 @@ class Simulation:
             return random.Random(seed).sample(range(len(self.pool)), size)
         if self._base_embeddings is None:  # the base encoder's view of the pool, as the service's cold start
             self._base_embeddings = self.lab.embeddings(self.lab.fresh(), self.pool)
-        return select_cold_start(self._base_embeddings, size, seed=seed)
+        if arm.seed_set == "typical":
+            return select_cold_start(self._base_embeddings, size, seed=seed)
+        candidates = None
+        if arm.seed_set == "rare":
+            scores = rarity([e.text for e in self.pool])
+            candidates = np.flatnonzero(scores >= np.median(scores))
+        return select_cold_start(self._base_embeddings, size, seed=seed, candidates=candidates, within="random")
 
     def probe(self, seed: int) -> set[int]:
         n = min(self.plan.agreement_sample, len(self.pool))
@@ -157,7 +163,8 @@ class Simulation:
             trained, seconds = self.train(track, 0)
             metrics = self.lab.evaluate(track.model, self.test)
             self._seed_models[key] = (self.lab.clone(track.model), trained, seconds, metrics)
-        self.refresh_outputs(track)
+        if len(self.plan.budgets) > 1:  # a plan of the seed set alone (the cold-start comparison) stops here
+            self.refresh_outputs(track)
         row = _row(track, 0, self.pool, list(seed_idx), metrics, float("nan"), trained, seconds, 0.0)
         track.rows.append(row)
         self.on_row(row)

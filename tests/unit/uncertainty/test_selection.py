@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uncertainty import select, select_cold_start
+from uncertainty import rarity, select, select_cold_start
 from uncertainty.errors import InvalidLimitError, InvalidParameterError, NonFiniteWarning
 
 # 0 and 1 are exact duplicates; 2 is orthogonal to them; 3 is opposite to 0.
@@ -67,6 +67,35 @@ def test_cold_start_takes_a_typical_task_of_each_group_largest_first() -> None:
     assert select_cold_start(emb, 2) == picked  # seeded
     assert sorted(select_cold_start(emb, 9)) == list(range(9))  # whole pool
     assert select_cold_start(emb, 2, candidates=[5, 6, 7, 8]) in ([7, 8], [8, 7])
+
+
+def test_a_stratified_cold_start_draws_one_member_of_every_group_not_always_the_typical_one() -> None:
+    # three tight groups of 20; within each, member 0 sits exactly on the centre
+    rng = np.random.default_rng(1)
+    centres = np.eye(3, 6)
+    emb = np.repeat(centres, 20, axis=0) + rng.normal(scale=0.05, size=(60, 6))
+    emb[[0, 20, 40]] = centres
+    typical = select_cold_start(emb, 3, seed=0)
+    assert sorted(typical) == [0, 20, 40]
+    draws = [select_cold_start(emb, 3, seed=s, within="random") for s in range(20)]
+    assert all(sorted(i // 20 for i in d) == [0, 1, 2] for d in draws)  # one per group, always
+    assert len({tuple(sorted(d)) for d in draws}) > 10  # and a different member from seed to seed
+    assert select_cold_start(emb, 3, seed=4, within="random") == draws[4]  # seeded
+    assert all(i >= 20 for i in select_cold_start(emb, 2, seed=0, candidates=range(20, 60), within="random"))
+    with pytest.raises(InvalidParameterError):
+        select_cold_start(emb, 3, within="central")
+
+
+def test_rarity_ranks_texts_of_rare_words_above_texts_of_common_ones() -> None:
+    common = ["the match ended in a draw .", "the match was a draw .", "it ended in a draw ."]
+    texts = common + ["Kovell signed for Norvane in Bergen .", "the match ended ."]
+    scores = rarity(texts)
+    assert scores.shape == (5,) and int(np.argmax(scores)) == 3
+    assert scores[4] < scores[3] and np.all(scores[:3] < scores[3])
+    assert rarity(["THE Draw", "the draw"])[0] == rarity(["THE Draw", "the draw"])[1]  # case does not count
+    assert rarity(["", "word"])[0] == 0.0  # no words: 0
+    assert rarity(["word", "word"]).tolist() == [0.0, 0.0]  # a word in every text: log(1) = 0
+    assert rarity(["東京に行く", "京都に行く"])[0] > 0  # scripts without spaces count per character
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1.5, True])
