@@ -135,7 +135,8 @@ class Settings:
     deploy_policy: str = setting(
         "DEPLOY_POLICY",
         "if_better",
-        "`always`, `if_better` (validation F1 not worse than the current model's) or `manual`",
+        "`always`, `if_better` (the current model is kept only on paired evidence that the new one is worse on "
+        "the validation split) or `manual`",
         choices=("always", "if_better", "manual"),
     )
     training_start: str = setting(

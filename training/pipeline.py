@@ -26,6 +26,7 @@ from store.local import Store, project_key
 from text.spans.bio import tag_labels
 from training.annotations import Example
 from training.dataset import split_examples, with_epoch_choice
+from training.deploy_gate import decide_deployment
 from training.evaluation import evaluate_model, summary
 from training.parity import measure_parity
 from training.tracking import learning_curve_points, log_training_run
@@ -47,14 +48,12 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 DeployGuard = Callable[[], ContextManager[str | None]]
-POLICIES = ("always", "if_better", "manual")
 
 __all__ = [
     "TrainingError",
     "NoTrainingDataError",
     "TrainingDivergedError",
     "TrainingOutcome",
-    "decide_deployment",
     "run_training",
 ]
 
@@ -88,22 +87,6 @@ class TrainingOutcome:
     final_fit: str = "train"  # what the saved model trained on: "train" (the training side) or "all" (every task)
     run_id: str | None = None  # MLflow run, None when tracking failed
     seconds: float = 0.0
-
-
-def decide_deployment(
-    policy: str, new_f1: float, current_f1: float, validation_is_train: bool = False
-) -> tuple[bool, str]:
-    """(deploy?, reason) under DEPLOY_POLICY: always; if_better = new F1 >= current F1 on one split; manual."""
-    where = "the training set (too few tasks to hold any out)" if validation_is_train else "the validation split"
-    if policy == "always":
-        return True, f"DEPLOY_POLICY=always (F1 {new_f1:.3f} vs {current_f1:.3f} on {where})"
-    if policy == "manual":
-        return False, f"DEPLOY_POLICY=manual: saved, not deployed (F1 {new_f1:.3f} vs {current_f1:.3f} on {where})"
-    if policy == "if_better":
-        if new_f1 >= current_f1:
-            return True, f"new F1 {new_f1:.3f} >= current F1 {current_f1:.3f} on {where}"
-        return False, f"new F1 {new_f1:.3f} < current F1 {current_f1:.3f} on {where}: kept the current model"
-    raise ValueError(f"unknown deploy policy {policy!r} (expected one of {', '.join(POLICIES)})")
 
 
 @dataclass
@@ -163,7 +146,12 @@ def run_training(
     report(candidate_span[1] + 0.01, "scoring the new model")
     metrics = _score(candidate.model, split.validation, settings)
     deploy, reason = decide_deployment(
-        settings.deploy_policy, metrics["entity_f1"], current_metrics["entity_f1"], split.validation_is_train
+        settings.deploy_policy,
+        metrics["entity_f1"],
+        current_metrics["entity_f1"],
+        split.validation_is_train,
+        metrics.get("entity_counts"),
+        current_metrics.get("entity_counts"),
     )
     served = candidate
     if deploy and refit:

@@ -5,7 +5,7 @@ import torch
 
 from modeling.base_model import load_base_model
 from tests.support.rule_model import NER_TAGS
-from training.pipeline import decide_deployment
+from training.deploy_gate import decide_deployment
 from training.trainer import adapt_head, length_grouped_batches, plan_epochs
 
 
