@@ -83,5 +83,7 @@ USER app
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
   CMD ["python", "-c", "import base64, os, urllib.request as r; q = r.Request('http://127.0.0.1:%s/health' % os.environ.get('PORT', '9090')); u = os.environ.get('BASIC_AUTH_USER'); u and q.add_header('Authorization', 'Basic ' + base64.b64encode((u + ':' + os.environ.get('BASIC_AUTH_PASS', '')).encode()).decode()); r.urlopen(q, timeout=8)"]
 
-# A shell expands PORT, WORKERS and THREADS; exec makes gunicorn PID 1 so it gets SIGTERM on `docker stop`.
-CMD ["sh", "-c", "exec gunicorn --preload --bind 0.0.0.0:${PORT} --workers ${WORKERS} --threads ${THREADS} --timeout 300 _wsgi:app"]
+# A shell expands WORKERS and THREADS; exec makes gunicorn PID 1 so it gets SIGTERM on `docker stop`. gunicorn.conf.py
+# binds HOST:PORT: with BASIC_AUTH_USER/BASIC_AUTH_PASS (or ALLOW_OPEN_NETWORK=true) every interface, which a
+# published port needs; without them 127.0.0.1 only, unreachable from outside the container (the log says so).
+CMD ["sh", "-c", "exec gunicorn --preload --workers ${WORKERS} --threads ${THREADS} --timeout 300 _wsgi:app"]

@@ -55,11 +55,14 @@ def _load_app():
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Active-learning NER backend for Label Studio")
     parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("PORT", 9090)))
-    parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    parser.add_argument("--host", default=os.environ.get("HOST", ""), help="sets HOST (default: see web.listen)")
     parser.add_argument("--model-dir", help="sets MODEL_DIR")
     parser.add_argument("--log-level", help="sets LOG_LEVEL", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--basic-auth-user", help="sets BASIC_AUTH_USER")
     parser.add_argument("--basic-auth-pass", help="sets BASIC_AUTH_PASS")
+    parser.add_argument(
+        "--allow-open-network", action="store_true", help="sets ALLOW_OPEN_NETWORK: listen beyond loopback without auth"
+    )
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     for flag, name in [
@@ -70,8 +73,24 @@ def main(argv: list[str] | None = None) -> None:
     ]:
         if getattr(args, flag):
             os.environ[name] = getattr(args, flag)
+    if args.allow_open_network:
+        os.environ["ALLOW_OPEN_NETWORK"] = "true"
+    listen = _listen_or_exit(args.host)
     app = _load_app()
-    app.run(host=args.host, port=args.port, debug=args.debug, threaded=True)
+    if listen.warning:
+        logging.getLogger("web.listen").warning(listen.warning)
+    app.run(host=listen.host, port=args.port, debug=args.debug, threaded=True)
+
+
+def _listen_or_exit(requested: str):
+    """Where to listen (web.listen), decided before the app loads: a refused address exits 2 with the reason."""
+    from web.listen import listen_on
+
+    try:
+        return listen_on(requested, Settings.from_env())
+    except SettingsError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from None
 
 
 def __getattr__(name: str):

@@ -230,7 +230,7 @@ class Settings:
         "REDIS_URL",
         "",
         "e.g. `redis://localhost:6379/0`: use Redis/RQ for training jobs; empty: in-process worker",
-        container_default="redis://redis:6379/0",
+        container_default="redis://:${REDIS_PASSWORD}@redis:6379/0",
     )
     job_heartbeat_timeout: float = setting(
         "JOB_HEARTBEAT_TIMEOUT",
@@ -342,6 +342,12 @@ class Settings:
         "lets `/webhook?secret=...` (or header `X-Webhook-Secret`) in without basic auth",
         clean=as_is,
         secret=True,
+    )
+    allow_open_network: bool = setting(
+        "ALLOW_OPEN_NETWORK",
+        False,
+        "true: listen beyond loopback without basic auth (a warning is logged); without it and without "
+        "`BASIC_AUTH_USER`, the server listens on 127.0.0.1 and refuses a `HOST` (or `--bind`) beyond it",
     )
     max_request_bytes: int = setting("MAX_REQUEST_BYTES", 50 * 1024 * 1024, "larger request bodies get 413", low=1024)
     log_level: str = setting(

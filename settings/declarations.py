@@ -141,7 +141,13 @@ _IMAGE = "the image's `CMD` (Dockerfile)"
 _POSTGRES = "docker-compose.yml (`postgres`)"
 
 DEPLOY_ONLY: tuple[Setting, ...] = (
-    Setting("HOST", "0.0.0.0", "the address the server listens on", read_by=f"{_SERVE}, `python _wsgi.py`"),
+    Setting(
+        "HOST",
+        "",
+        "the address the server listens on; beyond loopback only with basic auth or `ALLOW_OPEN_NETWORK=true`",
+        shown="`127.0.0.1`; `0.0.0.0` with `BASIC_AUTH_USER` or `ALLOW_OPEN_NETWORK=true`",
+        read_by=f"{_SERVE}, `python _wsgi.py`, gunicorn.conf.py",
+    ),
     Setting(
         "PORT",
         9090,
@@ -174,10 +180,55 @@ DEPLOY_ONLY: tuple[Setting, ...] = (
     Setting(
         "POSTGRES_USER",
         "mlflow",
-        "PostgreSQL user of the MLflow tracking server's database; fixed in docker-compose.yml, like the two below, "
-        "whose `mlflow` service's `--backend-store-uri` repeats them",
+        "PostgreSQL user of the MLflow tracking server's database; fixed in docker-compose.yml, like `POSTGRES_DB`, "
+        "which the `mlflow` service's database URI repeats",
         read_by=_POSTGRES,
     ),
-    Setting("POSTGRES_PASSWORD", "mlflow", "its password", read_by=_POSTGRES),
+    Setting(
+        "POSTGRES_PASSWORD",
+        "",
+        "its password (required: compose refuses to start without it; a database created earlier keeps its own)",
+        shown="required",
+        secret=True,
+        read_by=f"{_POSTGRES}, its `mlflow` service",
+    ),
     Setting("POSTGRES_DB", "mlflow", "the database holding MLflow's runs and registry", read_by=_POSTGRES),
+    Setting(
+        "REDIS_PASSWORD",
+        "",
+        "Redis's `requirepass` (required); the default `REDIS_URL` carries it. RQ unpickles job arguments and "
+        "imports functions by name: write access to Redis is code execution on the worker",
+        shown="required",
+        secret=True,
+        read_by="docker-compose.yml (`redis`, `REDIS_URL`)",
+    ),
+    Setting(
+        "MLFLOW_TRACKING_USERNAME",
+        "ner-backend",
+        "the user of the `mlflow` service's basic-auth app (its admin, created on the first start), and the user "
+        "MLflow's client in the backend and the worker signs in as",
+        read_by="docker-compose.yml (`mlflow`), MLflow's client",
+    ),
+    Setting(
+        "MLFLOW_TRACKING_PASSWORD",
+        "",
+        "its password (required; at least 12 characters; later changes need MLflow's update-password API)",
+        shown="required",
+        secret=True,
+        read_by="docker-compose.yml (`mlflow`), MLflow's client",
+    ),
+    Setting(
+        "MLFLOW_ALLOWED_HOSTS",
+        "mlflow,mlflow:5000,localhost,localhost:5000,127.0.0.1,127.0.0.1:5000",
+        "the Host headers the `mlflow` service accepts (`--allowed-hosts`): add `PRIVATE_ADDRESS:5000` when other "
+        "hosts use it",
+        read_by="docker-compose.yml (`mlflow`)",
+    ),
+    Setting(
+        "PRIVATE_ADDRESS",
+        "127.0.0.1",
+        "the address on which docker-compose.yml publishes MLflow (5000) and Redis (6379): this host only by default; "
+        "a private-network address for several hosts, never a public one",
+        read_by="docker-compose.yml (`mlflow`, `redis`)",
+    ),
 )

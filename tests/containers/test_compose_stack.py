@@ -1,7 +1,8 @@
 """The image and docker-compose.yml run for real: podman builds the image, podman-compose runs the whole stack.
 
-As a user runs it (README, "With Docker Compose": `.env` from .env.example with basic auth, a webhook secret and an
-API key set, then `up -d`), with only tests/containers/compose.ci.yml on top (host network, loopback ports) and
+As a user runs it (README, "With Docker Compose": `.env` from .env.example with the passwords it requires, basic auth,
+a webhook secret and an API key set, then `up -d`), with only tests/containers/compose.ci.yml on top (host network,
+loopback ports) and
 stand-ins for the public base images (tests/containers/images.sh). The tests run in file order on one stack: serve,
 train in the worker container, `down` + `up`, `stop` during a job, then the logs. Not optional: a machine without
 podman gets it from scripts/container_tools.sh, and a machine where that fails fails this test.
@@ -95,6 +96,11 @@ class Stack:
     @property
     def auth(self) -> tuple[str, str]:
         return self.settings["BASIC_AUTH_USER"], self.settings["BASIC_AUTH_PASS"]
+
+    @property
+    def mlflow_auth(self) -> tuple[str, str]:
+        """The user of the mlflow service's basic-auth app (.env.example's user name, the test's password)."""
+        return "ner-backend", self.settings["MLFLOW_TRACKING_PASSWORD"]
 
     def compose_command(self) -> list[str]:
         """podman-compose on this stack (its .env, written now, its project name, compose.ci.yml on top)."""
@@ -248,6 +254,10 @@ def stack(image):
     for path in [directory, *model.rglob("*")]:  # the container's user (uid 1000) reads the mounted model
         path.chmod(0o755 if path.is_dir() else 0o644)
     settings = {
+        # .env.example's required passwords.
+        "REDIS_PASSWORD": f"redis-{secrets.token_hex(12)}",
+        "POSTGRES_PASSWORD": f"pg-{secrets.token_hex(12)}",
+        "MLFLOW_TRACKING_PASSWORD": f"mlflow-{secrets.token_hex(12)}",
         # README, "Connect it to Label Studio": basic auth, a webhook secret, an API key.
         "BASIC_AUTH_USER": "label-studio",
         "BASIC_AUTH_PASS": f"pw-{secrets.token_hex(8)}",
@@ -364,13 +374,55 @@ def test_down_then_up_keeps_the_deployed_version_and_the_annotation_counter(stac
     assert stack.job()["version"] == "p1-v1-n12"
 
 
+def test_the_tracking_server_refuses_requests_without_credentials(stack):
+    """MLflow's basic-auth app: the backend and the worker sign in (they trained and deployed through it), nobody
+    else does; /health stays open for the health check."""
+    api = f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow"
+    search = {"json": {"max_results": 10}, "timeout": 30}
+    assert requests.post(f"{api}/experiments/search", **search).status_code == 401
+    wrong = (stack.mlflow_auth[0], "not-the-password")
+    assert requests.post(f"{api}/experiments/search", auth=wrong, **search).status_code == 401
+    alias = {"name": "ner-project-1", "alias": "deployed", "version": "1"}
+    assert requests.post(f"{api}/registered-models/alias", json=alias, timeout=30).status_code == 401
+    assert requests.post(f"{api}/experiments/search", auth=stack.mlflow_auth, **search).status_code == 200
+    assert requests.get(f"http://127.0.0.1:{MLFLOW_PORT}/health", timeout=30).status_code == 200
+
+
+def test_compose_config_publishes_every_port_but_the_backends_on_loopback_only(stack):
+    """docker-compose.yml as podman-compose resolves it with the test's .env (without compose.ci.yml): MLflow and
+    Redis on PRIVATE_ADDRESS (127.0.0.1 by default), PostgreSQL and the worker not published."""
+    stack.compose_command()  # writes the stack's .env
+    users_file = [stack.compose_bin, "--env-file", str(stack.directory / ".env"), "-p", stack.name, "-f"]
+    done = subprocess.run(
+        [*users_file, str(REPO / "docker-compose.yml"), "config"],
+        cwd=REPO,
+        env=stack.compose_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    services = yaml.safe_load(done.stdout)["services"]
+    published = {name: [str(port) for port in spec.get("ports") or []] for name, spec in services.items()}
+    assert published.pop("backend") == ["9090:9090"]
+    assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports), published
+    assert published == {
+        "worker": [],
+        "redis": ["127.0.0.1:6379:6379"],
+        "mlflow": ["127.0.0.1:5000:5000"],
+        "postgres": [],
+    }
+
+
 def test_the_mlflow_service_holds_the_run_and_the_registered_version(stack):
     api = f"http://127.0.0.1:{MLFLOW_PORT}/api/2.0/mlflow"
-    experiments = requests.post(f"{api}/experiments/search", json={"max_results": 100}, timeout=30).json()
+    auth = stack.mlflow_auth
+    experiments = requests.post(f"{api}/experiments/search", json={"max_results": 100}, auth=auth, timeout=30).json()
     ids = [e["experiment_id"] for e in experiments.get("experiments", [])]
-    runs = requests.post(f"{api}/runs/search", json={"experiment_ids": ids, "max_results": 10}, timeout=30).json()
+    search = {"experiment_ids": ids, "max_results": 10}
+    runs = requests.post(f"{api}/runs/search", json=search, auth=auth, timeout=30).json()
     assert runs.get("runs"), f"no run in the mlflow service's database (experiments {ids})"
-    model = requests.get(f"{api}/registered-models/get", params={"name": "ner-project-1"}, timeout=30).json()
+    model = requests.get(f"{api}/registered-models/get", params={"name": "ner-project-1"}, auth=auth, timeout=30).json()
     aliases = {a["alias"]: a["version"] for a in model["registered_model"].get("aliases", [])}
     assert aliases.get("deployed") == "1", model
 
@@ -412,5 +464,6 @@ def test_no_secret_appears_in_any_container_log(stack):
     stack.keep_logs()
     text = "\n".join(stack.logs)
     assert "Handling signal" in text and "p1-v1-n12" in text, "the logs were not collected"
-    for name in ("BASIC_AUTH_PASS", "WEBHOOK_SECRET", "LABEL_STUDIO_API_KEY"):
+    secrets_ = ("BASIC_AUTH_PASS", "WEBHOOK_SECRET", "LABEL_STUDIO_API_KEY", "REDIS_PASSWORD", "POSTGRES_PASSWORD")
+    for name in (*secrets_, "MLFLOW_TRACKING_PASSWORD"):
         assert stack.settings[name] not in text, f"{name} appears in `podman logs`"

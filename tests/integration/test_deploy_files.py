@@ -8,9 +8,11 @@ running processes, not on its text).
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,6 +32,20 @@ from tests.support.settings_variables import RecordingEnv, settings_variables
 
 APP_SERVICES = ("backend", "worker", "mlflow")
 INTERPOLATION = re.compile(r"^\$\{([A-Z][A-Z0-9_]*):-(.*)\}$")
+# Deploy-only variables that backend and worker get besides the service's settings: the image's CMD reads WORKERS and
+# THREADS, MLflow's client the credentials of the mlflow service's basic-auth app.
+PASSED_TO_APP = {"WORKERS", "THREADS", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+# Variables the programs of the mlflow and redis images read, set from declared ones (MLflow's CLI and auth app,
+# redis-cli in the health check).
+THIRD_PARTY = {
+    "mlflow": {
+        "MLFLOW_BACKEND_STORE_URI",
+        "MLFLOW_AUTH_CONFIG_PATH",
+        "MLFLOW_AUTH_ADMIN_USERNAME",
+        "MLFLOW_AUTH_ADMIN_PASSWORD",
+    },
+    "redis": {"REDISCLI_AUTH"},
+}
 # A variable's name as the deployment files write it: upper case with at least one underscore (not README, CPU...).
 VARIABLE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
 
@@ -59,6 +75,73 @@ def compose() -> dict:
 def compose_defaults(environment: dict) -> dict[str, str]:
     """The value each `${VAR:-default}` entry takes when VAR is unset."""
     return {name: INTERPOLATION.match(str(value)).group(2) for name, value in environment.items()}
+
+
+def interpolations(text: str) -> list[tuple[str, str, str]]:
+    """(name, operator, operand) of every `${NAME...}` in `text`, nested ones included, as compose reads them
+    (`$$` is a literal dollar): operator is "" for `${NAME}`, else ":-", "-", ":?", "?", ":+" or "+"."""
+    found, i = [], 0
+    while (i := text.find("$", i)) != -1:
+        if text.startswith("$$", i):
+            i += 2
+            continue
+        if not text.startswith("${", i):
+            i += 1
+            continue
+        depth, j = 1, i + 2
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        body = text[i + 2 : j - 1]
+        name = re.match(r"[A-Za-z_][A-Za-z0-9_]*", body).group(0)
+        rest = body[len(name) :]
+        operator = next((op for op in (":-", ":?", ":+", "-", "?", "+") if rest.startswith(op)), "")
+        assert rest == "" or operator, f"not a compose interpolation: ${{{body}}}"
+        found.append((name, operator, rest[len(operator) :]))
+        found += interpolations(rest[len(operator) :])
+        i = j
+    return found
+
+
+def compose_text() -> str:
+    """docker-compose.yml without its comments."""
+    lines = (REPO / "docker-compose.yml").read_text().splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+
+
+def compose_variables() -> dict[str, list[tuple[str, str]]]:
+    """Every variable docker-compose.yml reads, with the (operator, operand) pairs it is read with."""
+    variables: dict[str, list[tuple[str, str]]] = {}
+    for name, operator, operand in interpolations(compose_text()):
+        variables.setdefault(name, []).append((operator, operand))
+    return variables
+
+
+def resolve(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation of `text` in `env`, for the forms docker-compose.yml uses."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        if not text.startswith("${", i):
+            out.append(text[i])
+            i += 1
+            continue
+        depth, j = 1, i + 2
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        ((name, operator, operand), *_) = interpolations(text[i:j])
+        value = env.get(name, "")
+        if operator == ":-" and not value:
+            value = resolve(operand, env)
+        if operator == ":?" and not value:
+            raise ValueError(f"required variable {name} is missing a value: {operand}")
+        out.append(value)
+        i = j
+    return "".join(out)
 
 
 def env_example() -> list[tuple[str, str, str]]:
@@ -188,7 +271,7 @@ def test_backend_and_worker_get_every_setting_passed_through():
     services = compose()["services"]
     backend, worker = services["backend"]["environment"], services["worker"]["environment"]
     assert backend == worker, "backend and worker must see the same settings"
-    expected = settings_variables()
+    expected = settings_variables() | PASSED_TO_APP
     assert set(backend) == expected, (
         f"missing: {sorted(expected - set(backend))}, unknown: {sorted(set(backend) - expected)}"
     )
@@ -199,23 +282,29 @@ def test_backend_and_worker_get_every_setting_passed_through():
 
 def test_compose_uses_only_declared_variables_with_their_declared_defaults():
     variables = declared()
-    text = "\n".join(
-        line for line in (REPO / "docker-compose.yml").read_text().splitlines() if not line.lstrip().startswith("#")
-    )
-    interpolated = re.findall(r"\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}", text)
-    assert {name for name, _ in interpolated} >= settings_variables()
-    for name, default in interpolated:
+    used = compose_variables()
+    assert set(used) >= settings_variables()
+    for name, forms in used.items():
         assert name in variables, f"docker-compose.yml uses ${{{name}}}, which settings/ does not declare"
-        assert agrees(variables[name], default), f"docker-compose.yml: ${{{name}:-{default}}} differs from settings/"
+        for operator, operand in forms:
+            assert operator in ("", ":-", ":?"), f"docker-compose.yml: ${{{name}{operator}...}}"
+            if operator == ":-":
+                assert agrees(variables[name], operand), f"docker-compose.yml: ${{{name}:-{operand}}} differs"
+            if operator == ":?":  # required: no default anywhere, and the message says where to set it
+                assert variables[name].default == "" and ".env" in operand, f"{name}: {operand}"
     for service, spec in compose()["services"].items():
         for name, value in (spec.get("environment") or {}).items():
+            if name in THIRD_PARTY.get(service, ()):
+                continue
             assert name in variables, f"docker-compose.yml: {service} sets {name}, which settings/ does not declare"
-            if variables[name].deploy_only:  # a fixed value, not a ${NAME:-default}
+            if variables[name].deploy_only and "${" not in str(value):  # a fixed value
                 assert agrees(variables[name], str(value)), f"docker-compose.yml: {service}'s {name}={value}"
     postgres = compose()["services"]["postgres"]["environment"]
-    assert {name for name, declaration in variables.items() if declaration.read_by.startswith("docker-compose")} == set(
-        postgres
-    )
+    assert {
+        name
+        for name, declaration in variables.items()
+        if declaration.read_by.startswith("docker-compose.yml (`postgres`)")
+    } == set(postgres)
 
 
 def test_container_defaults_hold_the_service_defaults_elsewhere():
@@ -231,16 +320,24 @@ def test_container_defaults_hold_the_service_defaults_elsewhere():
     assert defaults["MODEL_DIR"] == dockerfile_env()["MODEL_DIR"] == "/data/models"
 
 
-def test_env_example_lists_every_setting_with_a_comment_and_the_compose_default():
+def test_env_example_lists_every_variable_compose_reads_with_a_comment_and_the_compose_default():
     entries = env_example()
     names = [name for name, _, _ in entries]
     assert len(names) == len(set(names)), "a variable is listed twice in .env.example"
-    expected = settings_variables()  # the deploy-only variables are absent on purpose: compose passes none of them
+    used = compose_variables()
+    expected = settings_variables() | set(used)
     assert set(names) == expected, f"missing: {sorted(expected - set(names))}, unknown: {sorted(set(names) - expected)}"
-    defaults = compose_defaults(compose()["services"]["backend"]["environment"])
+    defaults = {name: operand for name, forms in used.items() for operator, operand in forms if operator == ":-"}
+    required = {name for name, forms in used.items() if any(operator == ":?" for operator, _ in forms)}
+    assert required == {"REDIS_PASSWORD", "POSTGRES_PASSWORD", "MLFLOW_TRACKING_PASSWORD"}, required
     for name, value, comment in entries:
         assert comment, f".env.example: {name} has no comment above it"
-        assert value in ("", defaults[name]), f".env.example: {name}={value} differs from compose's {defaults[name]!r}"
+        if name in required:  # no password is shipped: compose refuses to start until the user sets one
+            assert value == "" and comment.startswith("Required"), f".env.example: {name}={value!r} ({comment})"
+        else:
+            assert value in ("", defaults[name]), (
+                f".env.example: {name}={value} differs from compose's {defaults[name]!r}"
+            )
     mentioned = set(VARIABLE.findall((REPO / ".env.example").read_text()))
     assert not mentioned - set(declared()), f".env.example mentions undeclared {sorted(mentioned - set(declared()))}"
 
@@ -255,7 +352,7 @@ def test_compose_has_the_five_services_and_shares_the_data_volume():
     assert services["redis"]["image"].startswith("redis:7")
     assert services["postgres"]["image"].startswith("postgres:")
     assert all("profiles" not in service for service in services.values())
-    assert "9090:9090" in [str(port) for port in services["backend"]["ports"]]
+    assert [str(port) for port in services["backend"]["ports"]] == ["9090:9090"]
     images = {services[name]["image"] for name in APP_SERVICES}
     assert len(images) == 1, f"backend, worker and mlflow must run one image, not {images}"
     for name in APP_SERVICES:
@@ -269,33 +366,96 @@ def test_compose_has_the_five_services_and_shares_the_data_volume():
     assert services["worker"]["healthcheck"] == {"disable": True}, "the worker has no /health to ask"
 
 
-def test_worker_runs_rq_on_the_training_queue():
+def test_worker_runs_rq_on_the_training_queue_at_the_backends_redis_url(tmp_path):
+    """The worker's command run by sh with a stand-in `rq` that prints what it was given: the backend's REDIS_URL
+    (password included) reaches rq through RQ_REDIS_URL, never through its command line."""
     from infra.rq_queue import ENTRY_POINT, QUEUE_NAME
     from worker import run_job
 
     services = compose()["services"]
-    command = services["worker"]["command"]
-    assert command[:2] == ["rq", "worker"] and command[-1] == QUEUE_NAME == "ner-training"
-    url = command[command.index("--url") + 1]
-    assert url == services["worker"]["environment"]["REDIS_URL"], "the worker listens where the backend enqueues"
+    command = [resolve(part, {}) for part in services["worker"]["command"]]
+    assert command[:2] == ["sh", "-c"] and command[2].endswith(f"exec rq worker {QUEUE_NAME}")
+    assert QUEUE_NAME == "ner-training"
+    (tmp_path / "rq").write_text('#!/bin/sh\necho "args=$*"\necho "url=$RQ_REDIS_URL"\n')
+    (tmp_path / "rq").chmod(0o755)
+    url = "redis://:pw-7f3a@redis:6379/0"
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "REDIS_URL": url}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.splitlines() == ["args=worker ner-training", f"url={url}"], done.stdout
+    assert "REDIS_URL" in services["worker"]["environment"], "the worker listens where the backend enqueues"
     assert ENTRY_POINT == "worker.run_job" and callable(run_job)  # what the web enqueues, by name
     assert "command" not in services["backend"], "the backend runs the image's CMD"
 
 
-def test_mlflow_server_on_postgres_is_the_registry_backend_and_worker_use():
-    services = compose()["services"]
-    command = services["mlflow"]["command"]
-    assert command[:2] == ["mlflow", "server"]
-    backend_store = command[command.index("--backend-store-uri") + 1]
-    postgres = services["postgres"]["environment"]
-    assert backend_store == (
-        f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
-        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+def test_only_the_backend_is_published_beyond_loopback():
+    """Resolved as compose resolves the file with the passwords set and nothing else: every published port but the
+    backend's is bound to 127.0.0.1 (PRIVATE_ADDRESS's default), PostgreSQL is not published at all."""
+    passwords = {"REDIS_PASSWORD": "r" * 16, "POSTGRES_PASSWORD": "p" * 16, "MLFLOW_TRACKING_PASSWORD": "m" * 16}
+    services = yaml.safe_load(resolve(compose_text(), passwords))["services"]
+    published = {name: [str(port) for port in spec.get("ports", [])] for name, spec in services.items()}
+    assert published == {
+        "backend": ["9090:9090"],
+        "worker": [],
+        "redis": ["127.0.0.1:6379:6379"],
+        "mlflow": ["127.0.0.1:5000:5000"],
+        "postgres": [],
+    }, published
+    private = yaml.safe_load(resolve(compose_text(), {**passwords, "PRIVATE_ADDRESS": "10.0.0.5"}))["services"]
+    assert private["redis"]["ports"] == ["10.0.0.5:6379:6379"] and private["mlflow"]["ports"] == ["10.0.0.5:5000:5000"]
+
+
+@pytest.mark.parametrize("missing", ["REDIS_PASSWORD", "POSTGRES_PASSWORD", "MLFLOW_TRACKING_PASSWORD"])
+def test_compose_refuses_to_start_without_each_password(missing):
+    passwords = {"REDIS_PASSWORD": "r" * 16, "POSTGRES_PASSWORD": "p" * 16, "MLFLOW_TRACKING_PASSWORD": "m" * 16}
+    with pytest.raises(ValueError, match=f"required variable {missing} is missing a value: set {missing} in .env"):
+        resolve(compose_text(), {k: v for k, v in passwords.items() if k != missing})
+
+
+def test_redis_requires_its_password_and_the_default_url_carries_it():
+    passwords = {"REDIS_PASSWORD": "pw-7f3a", "POSTGRES_PASSWORD": "p" * 16, "MLFLOW_TRACKING_PASSWORD": "m" * 16}
+    services = yaml.safe_load(resolve(compose_text(), passwords))["services"]
+    command = services["redis"]["command"]
+    assert command[:1] == ["redis-server"] and command[command.index("--requirepass") + 1] == "pw-7f3a"
+    assert services["redis"]["environment"]["REDISCLI_AUTH"] == "pw-7f3a", "the health check's redis-cli signs in"
+    assert services["backend"]["environment"]["REDIS_URL"] == "redis://:pw-7f3a@redis:6379/0"
+    assert services["worker"]["environment"]["REDIS_URL"] == "redis://:pw-7f3a@redis:6379/0"
+
+
+def test_mlflow_server_on_postgres_behind_basic_auth_is_the_registry_backend_and_worker_use():
+    passwords = {"REDIS_PASSWORD": "r" * 16, "POSTGRES_PASSWORD": "pg-pw-1234", "MLFLOW_TRACKING_PASSWORD": "m" * 16}
+    services = yaml.safe_load(resolve(compose_text(), passwords))["services"]
+    (script,) = re.findall(r"exec (mlflow server .*)", services["mlflow"]["command"][2])
+    command = shlex.split(script)
+    assert services["mlflow"]["command"][:2] == ["sh", "-c"] and command[:2] == ["mlflow", "server"]
+    assert command[command.index("--app-name") + 1] == "basic-auth", "MLflow's own basic-auth app"
+    assert "export MLFLOW_FLASK_SERVER_SECRET_KEY" in services["mlflow"]["command"][2]
+    env, postgres = services["mlflow"]["environment"], services["postgres"]["environment"]
+    assert "--backend-store-uri" not in command, "read from MLFLOW_BACKEND_STORE_URI: no password in a command line"
+    assert env["MLFLOW_BACKEND_STORE_URI"] == (
+        f"postgresql+psycopg2://{postgres['POSTGRES_USER']}:pg-pw-1234@postgres:5432/{postgres['POSTGRES_DB']}"
     )
+    assert postgres["POSTGRES_PASSWORD"] == "pg-pw-1234"
+    backend = services["backend"]["environment"]
+    assert (
+        (env["MLFLOW_AUTH_ADMIN_USERNAME"], env["MLFLOW_AUTH_ADMIN_PASSWORD"])
+        == (
+            backend["MLFLOW_TRACKING_USERNAME"],
+            backend["MLFLOW_TRACKING_PASSWORD"],
+        )
+        == ("ner-backend", "m" * 16)
+    ), "the backend and the worker sign in as the admin the server creates"
+    # The auth app's configuration ships in the image (/app is the repository) and keeps its users on the volume.
+    ini = configparser.ConfigParser()
+    assert ini.read(REPO / Path(env["MLFLOW_AUTH_CONFIG_PATH"]).relative_to("/app"))
+    assert ini["mlflow"]["database_uri"].startswith("sqlite:////data/"), "on the ner-data volume"
+    assert ini["mlflow"]["default_permission"] == "NO_PERMISSIONS"
     artifacts = command[command.index("--artifacts-destination") + 1]
     assert f"mlflow-artifacts:{artifacts}" in services["mlflow"]["volumes"], "artifacts must live on a volume"
-    assert command[command.index("--host") + 1] == "0.0.0.0" and "5000:5000" in services["mlflow"]["ports"]
-    defaults = compose_defaults(services["backend"]["environment"])
+    assert command[command.index("--host") + 1] == "0.0.0.0", "inside its container; published on loopback only"
+    assert services["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]
+    hosts = command[command.index("--allowed-hosts") + 1].split(",")
+    assert {"mlflow", "mlflow:5000", "localhost:5000", "127.0.0.1:5000"} <= set(hosts)
+    defaults = compose_defaults(compose()["services"]["backend"]["environment"])
     assert defaults["MLFLOW_TRACKING_URI"] == f"http://mlflow:{command[command.index('--port') + 1]}"
     assert defaults["MODEL_STORE"] == "mlflow"
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -479,8 +639,9 @@ def _run_image_cmd(tmp_path: Path, rule_model_dir, **env) -> tuple[Process, dict
 
 
 def test_dockerfile_cmd_is_gunicorn_with_preload(tmp_path, rule_model_dir):
-    """Run for real: the shell expands PORT, WORKERS and THREADS and execs gunicorn, which loads the app once before
-    forking its workers, listens on every interface, and stops them all on the SIGTERM `docker stop` sends it."""
+    """Run for real: the shell expands WORKERS and THREADS and execs gunicorn, which loads the app once before
+    forking its workers, listens on PORT on loopback only (no basic auth: web.listen) and says so, and stops them
+    all on the SIGTERM `docker stop` sends it."""
     port = free_port()
     # gunicorn's debug log prints the configuration it runs with (GUNICORN_CMD_ARGS adds to the CMD's options).
     server, _ = _run_image_cmd(
@@ -498,8 +659,9 @@ def test_dockerfile_cmd_is_gunicorn_with_preload(tmp_path, rule_model_dir):
         listening = {
             (c.laddr.ip, c.laddr.port) for c in master.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
         }
-        assert listening == {("0.0.0.0", port)}, listening
+        assert listening == {("127.0.0.1", port)}, listening
         log = server.log_path.read_text(errors="replace")
+        assert "listening on 127.0.0.1 only" in log and "ALLOW_OPEN_NETWORK=true" in log, log[-3000:]
         # --preload: the app is built once, in the master, before it forks (each worker would build its own and
         # warn about the missing credentials again).
         assert log.count("no BASIC_AUTH_USER/BASIC_AUTH_PASS") == 1, log[-3000:]
@@ -526,6 +688,11 @@ def test_image_cmd_serves_and_healthcheck_passes_only_with_credentials(tmp_path,
         tmp_path, rule_model_dir, PORT=port, WORKERS="1", THREADS="2", BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="s3cret"
     )
     try:
+        master = psutil.Process(server.proc.pid)
+        listening = {
+            (c.laddr.ip, c.laddr.port) for c in master.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {("0.0.0.0", int(port))}, "with basic auth a published port reaches it"
         probe = {"PATH": env["PATH"], "PORT": port}
         assert _healthcheck({**probe, "BASIC_AUTH_USER": "ls", "BASIC_AUTH_PASS": "s3cret"}) == 0
         assert _healthcheck(probe) != 0, "without credentials /health is 401: the check must fail"
@@ -552,8 +719,8 @@ def test_compose_cli_accepts_the_file_and_resolves_the_defaults(tmp_path):
     cli = _compose_cli()
     if cli is None:
         pytest.skip("neither docker-compose nor `docker compose` is installed (Debian: apt-get install docker-compose)")
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
+    empty = tmp_path / "empty.env"  # the passwords alone, which compose requires
+    empty.write_text("REDIS_PASSWORD=r-pw\nPOSTGRES_PASSWORD=p-pw\nMLFLOW_TRACKING_PASSWORD=m-pw-0123456789\n")
     clean = {k: v for k, v in os.environ.items() if k not in settings_variables()}
 
     def config(path: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -570,9 +737,10 @@ def test_compose_cli_accepts_the_file_and_resolves_the_defaults(tmp_path):
     assert checked.returncode == 0, checked.stderr
     resolved = yaml.safe_load(config(REPO / "docker-compose.yml", "config").stdout)
     services = resolved["services"]
-    assert services["backend"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    assert services["worker"]["command"][3] == "redis://redis:6379/0"
-    assert services["mlflow"]["command"][3] == "postgresql+psycopg2://mlflow:mlflow@postgres:5432/mlflow"
+    assert services["backend"]["environment"]["REDIS_URL"] == "redis://:r-pw@redis:6379/0"
+    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"] == (
+        "postgresql+psycopg2://mlflow:p-pw@postgres:5432/mlflow"
+    )
     assert services["backend"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     # The validator really validates: a wrong type and an unknown key are refused.
     broken = tmp_path / "broken" / "docker-compose.yml"
