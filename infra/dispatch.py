@@ -26,6 +26,7 @@ from text.words import split_words
 log = logging.getLogger(__name__)
 
 BULK_EVENTS = {"ANNOTATIONS_CREATED", "TASKS_CREATED"}  # "create annotations from predictions", annotated imports
+PROJECT_DELETED = "PROJECT_DELETED"  # Label Studio sends {"action", "project": {"id"}} to organisation webhooks only
 COUNTED_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", *BULK_EVENTS}
 ENQUEUE_GRACE_S = (
     5.0  # a state names its job just before the job is enqueued: younger than this, a missing job is not lost

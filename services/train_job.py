@@ -19,6 +19,7 @@ from infra.label_studio import LabelStudioAPI, LabelStudioNotConfigured
 from infra.lead_times import AnnotationTimes
 from infra.retries import with_retries
 from modeling.cache import ModelCache
+from services.forget import forget_after_job
 from services.predict import ProjectRankings
 from services.refresh import PredictionRefresh
 from settings import Settings
@@ -103,6 +104,8 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
     except RedisError as exc:
         log.error("project %s: could not record job %s's outcome (%s): %s", project, job_id, exc, summary)
         return summary
+    if forget_after_job(project, triggers, context.store) is not None:  # after the job's last write
+        return {**summary, "forgotten": True}
     if followup:
         context.enqueue(project, next_job_id)
     return summary
