@@ -229,6 +229,7 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         g.webhook_action = data.get("action")
         action = require(data, "action", str, "the webhook action name")
         if action == PROJECT_DELETED and (refusal := admin_refusal(f"the {action} webhook")) is not None:
+            _log_refused_webhook(403, "it deletes what is kept for the project: from loopback only without basic auth")
             return refusal
         result = backend().fit(action, data)
         if action in ANNOTATION_ACTIONS:
