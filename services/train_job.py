@@ -79,8 +79,9 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
     started = time.time()
     generation = triggers.start(project, job_id, started_at=started, progress=0.0, message="starting", error=None)
     if generation is None:
-        log.warning("project %s: job %s was replaced by a newer job before it started; skipped", project, job_id)
-        return {"skipped": "replaced by a newer job before it started"}
+        why = "its project was forgotten" if triggers.forgotten(project) else "replaced by a newer job"
+        log.warning("project %s: job %s skipped: %s before it started", project, job_id, why)
+        return {"skipped": f"{why} before it started"}
     summary: dict = {}
     ok = False
     try:

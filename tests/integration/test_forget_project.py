@@ -231,3 +231,15 @@ def test_a_job_that_finishes_after_the_delete_does_not_bring_the_project_back(jo
     assert not store.project_dir(project).exists()
     assert job_state.status(project)[project]["state"] == "forgotten"  # a tombstone: no data, one timestamp
     assert job_state.request(project, "a new project with this id", new_job_id(project)) == "enqueue"
+
+
+def test_a_job_queued_before_the_delete_never_runs(rule_model_dir, tmp_path):
+    settings = Settings.from_env({"MODEL_DIR": str(tmp_path / "models"), "BASELINE_MODEL_NAME": str(rule_model_dir)})
+    store, job_state = LocalStore(settings.model_dir), LocalJobState()
+    store.save_label_config("1", LABEL_CONFIG)
+    job_id = new_job_id("1")
+    job_state.request("1", "test", job_id)
+    forget_project("1", Kept(store, job_state))
+    context = JobContext(settings, store, job_state, enqueue=lambda p, j: None, mirror=AnnotationMirror(store))
+    assert execute("1", job_id, context) == {"skipped": "its project was forgotten before it started"}
+    assert kept_files(tmp_path / "models") == []
