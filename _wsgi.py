@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     def make_backend(project: str | None, label_config: str | None) -> NERBackend:
         return NERBackend(objects, project, label_config)
 
-    return create_protocol_app(settings, make_backend)
+    app = create_protocol_app(settings, make_backend)
+    app.extensions["status_monitor"] = objects.status  # started per worker by gunicorn.conf.py's post_worker_init
+    return app
 
 
 def _load_app():

@@ -1,8 +1,9 @@
 """gunicorn reads this file from the working directory: each worker, once forked, takes its share of the cores
 (`modeling.threads`: TORCH_THREADS, or the cores divided by --workers), and every worker's Prometheus metrics go
-to one folder so that a scrape served by any worker adds them all up (web/prometheus.py), and the server listens only
-where `web.listen` allows: HOST:PORT, HOST by default 127.0.0.1, or 0.0.0.0 with basic auth or ALLOW_OPEN_NETWORK;
-an address beyond loopback without either (HOST, --bind or GUNICORN_CMD_ARGS) stops the server before it listens."""
+to one folder so that a scrape served by any worker adds them all up (web/prometheus.py); each worker starts its
+status probes as soon as it has the app (services/status.py); and the server listens only where `web.listen`
+allows: HOST:PORT, HOST by default 127.0.0.1, or 0.0.0.0 with basic auth or ALLOW_OPEN_NETWORK; an address beyond
+loopback without either (HOST, --bind or GUNICORN_CMD_ARGS) stops the server before it listens."""
 
 import os
 import sys
@@ -52,6 +53,15 @@ def on_starting(server):
 
 def post_fork(server, worker):
     apply_thread_budget(budget_for(Settings.from_env(), server.cfg.workers))
+
+
+def post_worker_init(worker):
+    """The status probes start with the worker, not at its first /health: the start-up log says what Redis, the RQ
+    workers and Label Studio answer, and the first /health reports it (a thread started in the master before the
+    fork would not survive it, and a thread in the master while it forks is unsafe)."""
+    monitor = getattr(worker.wsgi, "extensions", {}).get("status_monitor")
+    if monitor is not None:
+        monitor.start()
 
 
 def child_exit(server, worker):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from infra.dispatch import JobDispatcher
+from infra.dispatch import PROJECT_DELETED, JobDispatcher, webhook_project
 from modeling.cache import ModelCache
 from modeling.threads import torch_threads
+from services.forget import Kept, ProjectNotKept, forget_project
 from services.predict import ProjectRankings, predict_tasks
 from services.runtime import ServingObjects
 from services.select import ScoreCache, SelectRequest, select_samples
@@ -71,6 +72,8 @@ class NERBackend(LabelStudioMLBase):
         return predict_tasks(self.models, ranking, project, config, tasks, context)
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
+        if event == PROJECT_DELETED:  # idempotent: a project already forgotten (or never seen) is a success too
+            return {"status": "forgotten", **self.forget(webhook_project(data), missing_ok=True)}
         jobs = self.jobs
         if jobs is None:
             return {"status": "ignored", "reason": "training is not enabled in this process"}
@@ -120,6 +123,23 @@ class NERBackend(LabelStudioMLBase):
             raise BadRequest("missing field 'version' (a stored version, see GET /versions)", field="version")
         self.store.deploy(project, version)
         return {"project_id": int(project), "model_version": version}
+
+    def forget(self, project: object, missing_ok: bool = False) -> dict:
+        """Delete everything kept for the project (services.forget); ProjectNotKept unless `missing_ok`."""
+        jobs = self.jobs
+        kept = Kept(
+            self.store,
+            jobs.triggers if jobs is not None else None,
+            jobs.mirror if jobs is not None else None,
+            jobs.times if jobs is not None else self.rankings.times,
+            (self.models.forget, self.scores.forget, self.rankings.forget),
+        )
+        try:
+            return forget_project(project, kept)
+        except ProjectNotKept:
+            if not missing_ok:
+                raise
+            return {"project_id": int(project_key(project)), "deleted": {}}
 
     def select_samples(self, request: SelectRequest) -> dict:
         return select_samples(

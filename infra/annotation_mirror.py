@@ -13,6 +13,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +83,18 @@ class AnnotationMirror:
                     self._write(path, stored)
         return removed
 
+    def forget(self, project) -> int:
+        """Delete every task kept for the project (a forgotten project); how many there were."""
+        directory = self._dir(project)
+        if not directory.is_dir():
+            return 0
+        doomed = directory.with_name(f".deleting-annotations-{uuid.uuid4().hex}")
+        with self._locked(directory):
+            held = len(list(directory.glob("*.json")))
+            os.rename(directory, doomed)  # atomic: a writer waiting on the lock finds the folder gone, not half
+        shutil.rmtree(doomed, ignore_errors=True)
+        return held
+
     def tasks(self, project) -> list[dict]:
         directory = self._dir(project)
         if not directory.is_dir():
@@ -144,6 +159,15 @@ class RedisAnnotationMirror:
                     removed += dropped
                     self.redis.hset(key, field, json.dumps(stored))
         return removed
+
+    def forget(self, project) -> int:
+        key = self._key(project)
+        with self._locked(project):
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hlen(key)
+            pipe.delete(key)
+            held, _ = pipe.execute()
+        return int(held)
 
     def tasks(self, project) -> list[dict]:
         tasks = [_loads(raw) for raw in self.redis.hvals(self._key(project))]

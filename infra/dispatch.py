@@ -9,6 +9,7 @@ errors; the web layer maps them to HTTP answers.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Protocol
@@ -26,6 +27,7 @@ from text.words import split_words
 log = logging.getLogger(__name__)
 
 BULK_EVENTS = {"ANNOTATIONS_CREATED", "TASKS_CREATED"}  # "create annotations from predictions", annotated imports
+PROJECT_DELETED = "PROJECT_DELETED"  # Label Studio sends {"action", "project": {"id"}} to organisation webhooks only
 COUNTED_EVENTS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", *BULK_EVENTS}
 ENQUEUE_GRACE_S = (
     5.0  # a state names its job just before the job is enqueued: younger than this, a missing job is not lost
@@ -97,6 +99,57 @@ def counted_events(event: str, data: dict) -> int:
     return 1
 
 
+# The project counters Label Studio's webhooks carry that move with annotations (not predictions, not tasks).
+TOTALS = (
+    "total_annotations_number",
+    "num_tasks_with_annotations",
+    "useful_annotation_number",
+    "skipped_annotations_number",
+    "ground_truth_number",
+)
+PER_ANNOTATION = (
+    "Label Studio's Start Training call for one annotation (its per-annotation toggle): that annotation's own webhook "
+    "is counted against START_TRAINING_EACH_N_UPDATES"
+)
+
+
+def annotation_totals(project: object) -> list[int] | None:
+    """The project's annotation counters as a webhook reports them (after the event), or None without them."""
+    values = [project.get(k) for k in TOTALS] if isinstance(project, dict) else []
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    return values
+
+
+def per_annotation_training(project: object) -> bool:
+    """Whether the project has Label Studio's "Start model training on annotation submission" toggle on."""
+    n = project.get("min_annotations_to_start_training") if isinstance(project, dict) else None
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0
+
+
+def start_training_trigger(project: object, previous: list | None) -> str:
+    """Whether a START_TRAINING webhook is a press of *Start Training* ("press") or Label Studio's call for one
+    annotation ("annotation"), given the counters the project's previous webhook carried (`previous`).
+
+    Label Studio 1.23 sends the same body for both: `MLBackend.train()` posts `{"action": "START_TRAINING",
+    "project": <the project and its counters>}` when the button is pressed and, while the project's
+    `min_annotations_to_start_training` is N > 0 (the toggle "Start model training on annotation submission" sets
+    1), from each saved annotation's post_save signal when the project's annotation count is a multiple of N, just
+    before the ANNOTATION_CREATED/UPDATED webhook of that annotation. The rule: with the toggle off, every
+    START_TRAINING is a press and starts a job. With it on, a call whose counters differ from those of the project's
+    previous webhook is an annotation's (a press changes no counter, a new annotation does): it starts nothing, and
+    the annotation's own webhook, which follows, is counted against START_TRAINING_EACH_N_UPDATES as always. A call
+    carrying counters already seen is a press and starts one job (coalesced as always). Two consequences: the call
+    Label Studio makes for an annotation *update* (counters unchanged) reads as a press; and a press before this
+    backend has seen any webhook of the project (or after a restart without Redis) reads as an annotation's call,
+    so the second press starts the job.
+    """
+    if not per_annotation_training(project):
+        return "press"
+    totals = annotation_totals(project)
+    return "annotation" if totals is None or previous != totals else "press"
+
+
 class JobQueue(Protocol):
     """Where jobs run: `infra.rq_queue.RQQueue` (RQ workers) or `infra.local_queue.LocalQueue` (a thread here)."""
 
@@ -136,6 +189,7 @@ class JobDispatcher:
         if event == "ANNOTATION_CREATED":
             self._time(project, data)
         try:
+            previous = self._swap_totals(project, data.get("project"))
             if event in COUNTED_EVENTS:
                 every = self.settings.start_training_each_n_updates
                 n = counted_events(event, data)
@@ -148,6 +202,8 @@ class JobDispatcher:
                     return {"status": "counted", "project": int(project)}
                 reason = f"{every} annotation updates"
             elif event == "START_TRAINING":
+                if start_training_trigger(data.get("project"), previous) == "annotation":
+                    return {"status": "ignored", "project": int(project), "action": event, "reason": PER_ANNOTATION}
                 reason = "Start Training"
             else:
                 return {"status": "ignored", "project": int(project), "action": event}
@@ -168,6 +224,18 @@ class JobDispatcher:
             "project": int(project),
             "reason": reason,
         }
+
+    def _swap_totals(self, project: str, payload: object) -> list | None:
+        """Keep the annotation counters this webhook carries; returns those the project's previous webhook carried."""
+        totals = annotation_totals(payload)
+        if totals is None:
+            return None
+        raw = self.triggers.swap_totals(project, json.dumps(totals))
+        try:
+            previous = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        return previous if isinstance(previous, list) else None
 
     def status(self, project: str | None = None) -> dict:
         try:

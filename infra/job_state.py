@@ -8,6 +8,9 @@ A running job whose heartbeat stops (worker killed) is declared failed by the ne
 Each state names its job (`job_id`, the RQ job id): only that job may write progress or its outcome, so a job
 declared lost that comes back cannot overwrite its replacement. Starting a job takes the project's next
 `generation`; `deploying` lets only the newest generation move the deployed pointer.
+A forgotten project (`forget`, services.forget) keeps only a tombstone for TOMBSTONE_S: a state naming no job, so a
+job of the project that is queued never starts, and one that is running can neither write its state nor deploy,
+and finds the project `forgotten` when it ends (it then removes what it saved).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ HEARTBEAT_STALE_S = 60.0
 ACTIVE = ("queued", "running")
 DEPLOY_LOCK_S = 120  # the lock expires by itself if its holder dies while deploying
 DEPLOY_WAIT_S = 30
+FORGOTTEN = "forgotten"  # the state of a project whose kept data was deleted (a tombstone: no data, one timestamp)
+TOMBSTONE_S = 24 * 3600  # longer than any job may run (RQ's job timeout is 6 h), so a late job still finds it
+TOMBSTONE_JOB = "forgotten"  # the job id a tombstone names: no job has it, so no job owns the state
 
 
 class RetrySafeLock(Lock):
@@ -66,6 +72,7 @@ class LocalJobState:
         self.counts: dict[str, int] = {}
         self.states: dict[str, dict] = {}
         self.generations: dict[str, int] = {}
+        self.totals: dict[str, str] = {}
         self.deploy_lock = threading.Lock()
         self.stale_after = stale_after
 
@@ -83,6 +90,8 @@ class LocalJobState:
     def request(self, project: str, reason: str, job_id: str) -> str:
         """'enqueue' (caller must enqueue job `job_id`), 'absorbed' (one is queued) or 'follow-up' (one is running)."""
         with self.lock:
+            if self.states.get(project, {}).get("state") == FORGOTTEN:  # the id is in use again: a fresh state
+                del self.states[project]
             state = self.states.setdefault(project, {"state": "idle"})
             _expire(state, self.stale_after)
             if state["state"] == "queued":
@@ -164,7 +173,31 @@ class LocalJobState:
         with self.deploy_lock:
             with self.lock:
                 current = self.generations.setdefault(project, generation)
-            yield None if current == generation else newer_job(current, generation)
+                gone = _is_tombstone(self.states.get(project, {}))
+            yield FORGOTTEN_REFUSAL if gone else None if current == generation else newer_job(current, generation)
+
+    def forget(self, project: str) -> bool:
+        """Drop the project's counter, totals and job state; a project that had a job state keeps a tombstone (see
+        the module's docstring). True when anything was kept for it."""
+        with self.lock:
+            had = any(project in d for d in (self.counts, self.states, self.totals))
+            self.counts.pop(project, None)
+            self.totals.pop(project, None)
+            self.generations.pop(project, None)
+            if self.states.pop(project, None) is not None:
+                self.states[project] = _tombstone()
+            return had
+
+    def forgotten(self, project: str) -> bool:
+        with self.lock:
+            return _is_tombstone(self.states.get(project, {}))
+
+    def swap_totals(self, project: str, totals: str) -> str | None:
+        """Note the project's annotation totals as a webhook reported them; returns the ones noted before."""
+        with self.lock:
+            previous = self.totals.get(project)
+            self.totals[project] = totals
+            return previous
 
     def status(self, project: str | None = None) -> dict:
         with self.lock:
@@ -172,7 +205,8 @@ class LocalJobState:
                 _expire(state, self.stale_after)
             states = {p: dict(s) for p, s in self.states.items()}
             counts = dict(self.counts)
-        projects = [project] if project is not None else sorted(set(states) | set(counts))
+        listed = {p for p, s in states.items() if s.get("state") != FORGOTTEN} | set(counts)
+        projects = [project] if project is not None else sorted(listed)
         return {
             p: {**states.get(p, {"state": "idle"}), "annotations_since_last_job": counts.get(p, 0)} for p in projects
         }
@@ -195,6 +229,18 @@ def rebuilt_count(payload_project: dict, trained_on: int, n: int) -> int:
 
 def newer_job(current: int, generation: int) -> str:
     return f"a newer job of this project started (generation {current}; this job is {generation})"
+
+
+FORGOTTEN_REFUSAL = "the project was forgotten (deleted) while this job ran"
+
+
+def _tombstone() -> dict:
+    return {"state": FORGOTTEN, "job_id": TOMBSTONE_JOB, "forgotten_at": _now()}
+
+
+def _is_tombstone(state: dict) -> bool:
+    """A tombstone younger than TOMBSTONE_S (Redis expires its own; the in-process one is checked here)."""
+    return state.get("state") == FORGOTTEN and _now() - float(state.get("forgotten_at") or 0) < TOMBSTONE_S
 
 
 def _owns(state: dict, job_id: str) -> bool:
@@ -237,6 +283,7 @@ if state == 'running' then
   redis.call('HSET', KEYS[1], 'followup', '1')
   return 'follow-up'
 end
+if state == 'forgotten' then redis.call('DEL', KEYS[1]) end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'reason', ARGV[1], 'queued_at', now, 'progress', '0',
            'message', 'queued', 'followup', '0', 'job_id', ARGV[4])
 return 'enqueue'
@@ -297,8 +344,9 @@ redis.call('HSET', KEYS[1], 'state', 'failed', 'error', ARGV[2], 'finished_at', 
 return 1
 """
 
-# The newest generation (a counter lost with Redis's data is taken over by the job asking).
+# The newest generation (a counter lost with Redis's data is taken over by the job asking); -1 for a forgotten project.
 _NEWEST = """
+if KEYS[2] and redis.call('HGET', KEYS[2], 'state') == 'forgotten' then return -1 end
 local current = redis.call('GET', KEYS[1])
 if not current then
   redis.call('SET', KEYS[1], ARGV[1])
@@ -378,7 +426,8 @@ class RedisJobState:
         try:
             if not lock.acquire():
                 return f"the deploy lock stayed taken for {DEPLOY_WAIT_S}s"
-            current = int(self._newest(keys=[self._key(project, "generation")], args=[generation]))
+            keys = [self._key(project, "generation"), self._key(project, "job")]
+            current = int(self._newest(keys=keys, args=[generation]))
         except RedisError as exc:
             return f"could not check that this is the project's newest job (Redis: {type(exc).__name__})"
         if current == generation:
@@ -387,7 +436,30 @@ class RedisJobState:
             lock.release()
         except (RedisError, LockError):
             pass
-        return newer_job(current, generation)
+        return FORGOTTEN_REFUSAL if current == -1 else newer_job(current, generation)
+
+    def forget(self, project: str) -> bool:
+        """LocalJobState.forget, in one transaction: the tombstone expires by itself after TOMBSTONE_S."""
+        keys = [self._key(project, what) for what in ("count", "totals", "generation", "job")]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(*keys)
+        pipe.exists(self._key(project, "job"))
+        pipe.delete(*keys)
+        pipe.srem(f"{self.prefix}:projects", project)
+        held, had_job, *_ = pipe.execute()
+        if had_job:
+            tomb = self.redis.pipeline(transaction=True)
+            fields = {k: v if isinstance(v, str) else json.dumps(v) for k, v in _tombstone().items()}
+            tomb.hset(self._key(project, "job"), mapping=fields)
+            tomb.expire(self._key(project, "job"), TOMBSTONE_S)
+            tomb.execute()
+        return bool(held)
+
+    def forgotten(self, project: str) -> bool:
+        return _decoded(self.redis.hget(self._key(project, "job"), "state")) == FORGOTTEN
+
+    def swap_totals(self, project: str, totals: str) -> str | None:
+        return _decoded(self.redis.set(self._key(project, "totals"), totals, get=True))
 
     def status(self, project: str | None = None) -> dict:
         if project is not None:
@@ -413,6 +485,10 @@ class RedisJobState:
             count = self.redis.get(self._key(p, "count"))
             out[p] = {**state, "annotations_since_last_job": int(count or 0)}
         return out
+
+
+def _decoded(value) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 JobState = LocalJobState | RedisJobState  # what a job runner and the dispatcher take: either backend

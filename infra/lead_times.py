@@ -77,6 +77,20 @@ class AnnotationTimes:
         pairs = [p for p in pairs if len(p) == 2]
         return [int(w) for w, _ in pairs], [float(s) for _, s in pairs]
 
+    def forget(self, project: str) -> int:
+        """Delete the project's observations (a forgotten project); how many there were. Errors are raised: the
+        caller reports what it could not delete."""
+        if self.redis is not None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.llen(REDIS_KEY.format(project=project))
+            pipe.delete(REDIS_KEY.format(project=project))
+            held, _ = pipe.execute()
+            return int(held)
+        with self._lock:
+            held = len(self._read_file(project))
+            (self.store.project_dir(project) / "lead_times.json").unlink(missing_ok=True)
+            return held
+
     def _read_file(self, project: str) -> list:
         path = self.store.project_dir(project) / "lead_times.json"
         try:

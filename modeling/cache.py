@@ -206,6 +206,18 @@ class ModelCache:
         batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
         return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision, batcher)
 
+    def forget(self, project: str) -> list[str]:
+        """Drop the project's models from memory (a forgotten project); the versions that were held."""
+        with self._lock:
+            keys = [key for key in self._models if key[0] == project]
+            dropped = [self._models.pop(key).version for key in keys]
+            for key in [k for k in self._failed if k[0] == project]:
+                del self._failed[key]
+            for key in [k for k in self._configs if k[0] == project]:
+                del self._configs[key]
+            self.last_error.pop(project, None)
+        return dropped
+
     def status(self) -> dict:
         with self._lock:
             return {

@@ -70,6 +70,9 @@ class ProjectRankings:
             self._observed[project] = cached
         return cached[1]
 
+    def forget(self, project: str) -> None:
+        self._observed.pop(project, None)
+
 
 def drawn_regions(context: dict | None) -> list[dict]:
     """Regions the annotator drew (interactive pre-annotation: one task per call) that we keep and predict around."""

@@ -80,6 +80,16 @@ class ScoreCache:
             self.tables.move_to_end(key)
             return self.tables[key]
 
+    def forget(self, project: str) -> int:
+        """Drop the project's cached scores and batches (a forgotten project); how many tables there were."""
+        with self.lock:
+            tables = [k for k in self.tables if k[0] == project]
+            for key in tables:
+                del self.tables[key]
+            for key in [k for k in self.selections if k and k[0] == project]:
+                del self.selections[key]
+        return len(tables)
+
 
 class SelectionInputError(ValueError):
     """The pool or its config cannot be used (no label config, a task id of the wrong type); names the field."""

@@ -196,6 +196,12 @@ class StatusMonitor:
             "\n".join(lines),
         )
 
+    def start(self) -> None:
+        """Probe in the background from now on, in this process (a gunicorn worker calls it once it has the app:
+        `gunicorn.conf.py`'s post_worker_init). Threads do not survive a fork, so a forked process starts its own; a
+        process that never called it starts at its first `report()`."""
+        self._ensure_probing()
+
     def report(self) -> dict:
         self._ensure_probing()
         with self._lock:
@@ -211,9 +217,10 @@ class StatusMonitor:
                 self._logged[f.what] = f.state
 
     def _ensure_probing(self) -> None:
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
         threading.Thread(target=self._loop, name="status-probes", daemon=True).start()
 
     def _loop(self) -> None:

@@ -19,6 +19,7 @@ from infra.label_studio import LabelStudioAPI, LabelStudioNotConfigured
 from infra.lead_times import AnnotationTimes
 from infra.retries import with_retries
 from modeling.cache import ModelCache
+from services.forget import forget_after_job
 from services.predict import ProjectRankings
 from services.refresh import PredictionRefresh
 from settings import Settings
@@ -78,8 +79,9 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
     started = time.time()
     generation = triggers.start(project, job_id, started_at=started, progress=0.0, message="starting", error=None)
     if generation is None:
-        log.warning("project %s: job %s was replaced by a newer job before it started; skipped", project, job_id)
-        return {"skipped": "replaced by a newer job before it started"}
+        why = "its project was forgotten" if triggers.forgotten(project) else "replaced by a newer job"
+        log.warning("project %s: job %s skipped: %s before it started", project, job_id, why)
+        return {"skipped": f"{why} before it started"}
     summary: dict = {}
     ok = False
     try:
@@ -103,6 +105,8 @@ def execute(project: str, job_id: str, context: JobContext) -> dict:
     except RedisError as exc:
         log.error("project %s: could not record job %s's outcome (%s): %s", project, job_id, exc, summary)
         return summary
+    if forget_after_job(project, triggers, context.store) is not None:  # after the job's last write
+        return {**summary, "forgotten": True}
     if followup:
         context.enqueue(project, next_job_id)
     return summary

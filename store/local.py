@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -96,6 +97,10 @@ class Store(Protocol):
     def label_config(self, project: object) -> str | None: ...
 
     def projects(self) -> list[str]: ...
+
+    def delete_project(self, project: object) -> dict:
+        """Delete every version, the deployed pointer and the label config kept for the project (a forgotten
+        project); returns what was deleted ({} when nothing was kept)."""
 
     def health(self) -> dict:
         """What /health says about the store (for a remote one: whether it is reachable)."""
@@ -243,6 +248,24 @@ class LocalStore:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return self.get(project, name)
+
+    def delete_project(self, project: object) -> dict:
+        """Renamed out of sight first (atomic), then deleted: no reader sees half a project, and a process killed
+        mid-delete leaves only a hidden leftover (`projects()` lists numbers only) that the next delete removes."""
+        directory = self.project_dir(project)
+        deleted: dict = {}
+        if directory.is_dir():
+            deleted = {"versions": [v.name for v in self.versions(project)], "deployed": self.deployed(project)}
+            deleted["label_config"] = self.label_config(project) is not None
+            doomed = self.root / f".deleting-{directory.name}-{uuid.uuid4().hex}"
+            try:
+                os.rename(directory, doomed)
+            except FileNotFoundError:  # another process deleted it first
+                return {}
+            deleted["files"] = sum(1 for f in doomed.rglob("*") if f.is_file())
+        for leftover in self.root.glob(f".deleting-{directory.name}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        return deleted
 
     def forget_deployed(self, project: object) -> None:
         (self.project_dir(project) / "deployed.json").unlink(missing_ok=True)

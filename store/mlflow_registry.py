@@ -246,6 +246,32 @@ class MlflowStore:
         keys = [m.name[len(prefix) :] for m in models]
         return sorted((k for k in keys if k.isdigit()), key=int)
 
+    def delete_project(self, project: object) -> dict:
+        """Delete the project's registered model (its versions, the `deployed` alias, the label config tag) and this
+        host's cache of it. The runs of its experiment stay (their metrics, and the files of the versions they
+        uploaded): MLflow deletes an experiment softly and `mlflow gc` removes it for good (docs/operations.md).
+        Holds the refresh lock, so this process's timer does not download a version back meanwhile."""
+        project = project_key(project)
+        with self._refreshing:
+            model = self._registered_model(project)
+            deleted: dict = {}
+            if model is not None:
+                alias = (model.aliases or {}).get(ALIAS)
+                deleted = {
+                    "registered_model": model.name,
+                    "versions": [v.name for v in self._list(project)],
+                    "deployed": self._name_of(project, alias) if alias else None,
+                    "runs_kept": experiment_name(project),
+                }
+                self._missing(lambda: self.client.delete_registered_model(model.name))
+            cached = self.cache.delete_project(project)
+            with self._lock:
+                self._known.pop(project, None)
+                self._published.pop(project, None)
+        if cached:
+            deleted["cache"] = cached
+        return deleted
+
     def health(self) -> dict:
         contact = dict(self._contact)
         if contact["reachable"] is None and self.poll_interval is not None:

@@ -10,6 +10,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import uncertainty
+from infra.dispatch import PROJECT_DELETED
 from services.select import SelectRequest
 from settings import Settings
 from web.auth import basic_auth_ok, from_loopback, secret_ok
@@ -26,8 +27,9 @@ BackendFactory = Callable[[str | None, str | None], LabelStudioMLBase]
 # the metrics without bound).
 ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED"}
 
-# Routes that change what every annotator is served: without basic auth only a client on this machine may call them.
-ADMIN_ROUTES = {("POST", "/deploy")}
+# Routes that change what every annotator is served, or delete what is kept: without basic auth only a client on this
+# machine may call them (the same holds for Label Studio's PROJECT_DELETED webhook).
+ADMIN_ROUTES = {("POST", "/deploy"), ("DELETE", "/projects/<project>")}
 
 
 def json_body() -> dict:
@@ -138,17 +140,21 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
             LATENCY.labels(route=request.url_rule.rule).observe(time.perf_counter() - g.started)
         return response
 
+    def admin_refusal(what: str):
+        """The 403 for an admin call from another machine while basic auth is off; None when it may go on."""
+        if settings.basic_auth_user or from_loopback(request.remote_addr, request.headers):
+            return None
+        return jsonify(
+            error=f"{what} is only accepted from this machine (loopback) while basic auth is off: set "
+            "BASIC_AUTH_USER and BASIC_AUTH_PASS to call it from elsewhere"
+        ), 403
+
     @app.before_request
     def authenticate():
         if not settings.basic_auth_user:
-            if (request.method, request.path) in ADMIN_ROUTES and not from_loopback(
-                request.remote_addr, request.headers
-            ):
-                return jsonify(
-                    error=f"{request.method} {request.path} is only accepted from this machine "
-                    "(loopback) while basic auth is off: set BASIC_AUTH_USER and BASIC_AUTH_PASS "
-                    "to call it from elsewhere"
-                ), 403
+            rule = request.url_rule.rule if request.url_rule is not None else request.path
+            if (request.method, rule) in ADMIN_ROUTES:
+                return admin_refusal(f"{request.method} {request.path}")
             return None
         if basic_auth_ok(request.headers.get("Authorization"), settings.basic_auth_user, settings.basic_auth_pass):
             return None
@@ -222,6 +228,9 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         data = json_body()
         g.webhook_action = data.get("action")
         action = require(data, "action", str, "the webhook action name")
+        if action == PROJECT_DELETED and (refusal := admin_refusal(f"the {action} webhook")) is not None:
+            _log_refused_webhook(403, "it deletes what is kept for the project: from loopback only without basic auth")
+            return refusal
         result = backend().fit(action, data)
         if action in ANNOTATION_ACTIONS:
             ANNOTATIONS.labels(action=action).inc()
@@ -251,6 +260,11 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
     @app.post("/deploy")
     def deploy():
         return jsonify(backend().deploy(json_body()))
+
+    @app.delete("/projects/<project>")
+    def forget_project(project: str):
+        """Delete everything kept for the project (services.forget): 404 when nothing is kept."""
+        return jsonify(backend().forget(project))
 
     @app.get("/train_status")
     def train_status():

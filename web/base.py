@@ -45,7 +45,7 @@ class LabelStudioMLBase:
         return {}
 
     # The routes this backend adds to Label Studio's protocol (GET /versions, POST /deploy, POST /select_samples,
-    # GET /train_status); a subclass that serves them overrides these.
+    # GET /train_status, DELETE /projects/<id>); a subclass that serves them overrides these.
 
     def versions(self, project: str | None = None) -> dict:
         raise NotImplementedError
@@ -60,4 +60,8 @@ class LabelStudioMLBase:
         raise NotImplementedError
 
     def train_status(self, project: str | None) -> dict:
+        raise NotImplementedError
+
+    def forget(self, project: object, missing_ok: bool = False) -> dict:
+        """Delete everything kept for the project (its deletion in Label Studio, or an operator's request)."""
         raise NotImplementedError

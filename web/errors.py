@@ -6,6 +6,7 @@ from infra.dispatch import JobStateUnavailable, WebhookError
 from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
 from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
+from services.forget import ForgetIncomplete, ProjectNotKept
 from services.select import SelectionInputError
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
 from text.label_config import LabelConfigError
@@ -79,6 +80,8 @@ def client_error_statuses() -> StatusTable:
         (SelectionInputError, 400),
         (LabelConfigError, 422),
         (BaseModelUnavailable, 422),
+        (ProjectNotKept, 404),
+        (ForgetIncomplete, 503),
     )
 
 

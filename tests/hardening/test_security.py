@@ -28,6 +28,7 @@ ROUTES = [
     "/select_samples",
     "/train_status",
     "/deploy",
+    "/projects/1",
     "/nowhere",
 ]
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]

@@ -110,6 +110,28 @@ def test_label_config_is_kept_for_every_host(stores, fresh_project):
     assert stores(host="b").label_config(fresh_project) == "<View>2</View>"
 
 
+def test_deleting_a_project_removes_its_versions_pointer_and_config_for_every_host(stores, fresh_project):
+    store, other_host = stores(), stores(host="b")
+    kept = str(int(fresh_project) + 5000)
+    names = [store.save(fresh_project, n, write({"w": str(n)}), {"labels": ["PER"]}).name for n in (1, 2)]
+    store.deploy(fresh_project, names[0])
+    store.save_label_config(fresh_project, "<View>gone</View>")
+    other_host.get(fresh_project, names[0])  # the other host holds a copy too
+    store.save(kept, 4, write({}), {})
+    store.save_label_config(kept, "<View>kept</View>")
+
+    deleted = store.delete_project(fresh_project)
+
+    assert deleted["versions"] == names and deleted["deployed"] == names[0]
+    for host in (store, stores(host="c")):
+        assert host.versions(fresh_project) == [] and host.deployed(fresh_project) is None
+        assert host.label_config(fresh_project) is None and fresh_project not in host.projects()
+        assert [v.name for v in host.versions(kept)] == [f"p{kept}-v1-n4"]
+        assert host.label_config(kept) == "<View>kept</View>" and kept in host.projects()
+    assert not store.project_dir(fresh_project).exists()
+    assert store.delete_project(fresh_project) == {}
+
+
 def test_registry_version_cut_short_mid_upload_is_never_listed_nor_deployable(
     mlflow_server, tmp_path, fresh_project, monkeypatch
 ):

@@ -163,3 +163,31 @@ def test_a_running_job_recreates_its_state_when_redis_lost_it():
     finally:
         for key in connection.scan_iter(f"{t.prefix}:*"):
             connection.delete(key)
+
+
+def test_a_forgotten_projects_job_can_neither_start_write_nor_deploy_and_its_id_can_be_used_again(triggers):
+    triggers.request("1", "a", "job-a")
+    generation = triggers.start("1", "job-a")
+    triggers.request("1", "b", "job-x")  # a follow-up requested meanwhile
+    triggers.request("2", "a", "job-2")
+    triggers.count("2", 3, 10)
+    assert triggers.forget("1") is True and triggers.forgotten("1") and not triggers.forgotten("2")
+    assert triggers.update("1", "job-a", generation, progress=0.9) is False
+    with triggers.deploying("1", generation) as refusal:
+        assert "forgotten" in refusal
+    assert triggers.finish("1", "job-a", True, "job-b", version="p1-v1-n3") is False  # no follow-up either
+    assert triggers.status("1")["1"]["state"] == "forgotten" and "1" not in triggers.status()
+    assert (
+        triggers.status("2")["2"]["annotations_since_last_job"] == 3 and triggers.status("2")["2"]["state"] == "queued"
+    )
+    assert triggers.forget("3") is False
+    assert triggers.request("1", "a project with this id again", "job-c") == "enqueue"
+    assert not triggers.forgotten("1") and triggers.start("1", "job-c") is not None
+    state = triggers.status("1")["1"]
+    assert state["state"] == "running" and "forgotten_at" not in state
+
+
+def test_a_project_queued_when_forgotten_never_starts(triggers):
+    triggers.request("1", "a", "job-a")
+    triggers.forget("1")
+    assert triggers.start("1", "job-a") is None

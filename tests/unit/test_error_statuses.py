@@ -14,6 +14,7 @@ from infra.dispatch import JobStateUnavailable, WebhookError
 from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, LabelStudioProjectNotFound
 from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
+from services.forget import ForgetIncomplete, ProjectNotKept
 from services.select import SelectionInputError
 from settings import Settings
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
@@ -41,6 +42,8 @@ STATUSES_BEFORE = [
     (SelectionInputError, 400),
     (LabelConfigError, 422),
     (BaseModelUnavailable, 422),  # added since: a base model that cannot be loaded (was a 500 "internal error")
+    (ProjectNotKept, 404),  # added since: DELETE /projects/<id> for a project nothing is kept for
+    (ForgetIncomplete, 503),  # added since: a forget that could not reach Redis or the registry for some part
 ]
 # Raised when our model's output is malformed: the server's fault, never the client's.
 SERVER_FAULTS = [InvalidProbabilitiesError, InvalidTagsError]
