@@ -21,10 +21,12 @@ from infra.local_queue import LocalQueue
 from infra.probes import label_studio_problem, redis_problem, rq_workers
 from infra.redis_clients import web_client
 from infra.rq_queue import RQQueue
+from infra.served_predictions import ServedPredictions
 from modeling.cache import ModelCache
 from services.predict import ProjectRankings
 from services.select import ScoreCache
 from services.status import Probes, StatusMonitor
+from services.team_view import TeamView
 from services.train_job import execute, job_context
 from settings import Settings
 from store.local import Store
@@ -42,6 +44,8 @@ class ServingObjects:
     rankings: ProjectRankings  # the settings' ranking per project, cost-aware on its lead times
     jobs: JobDispatcher | None  # webhooks in, training jobs out (None: training is not enabled in this process)
     status: StatusMonitor  # what works and what does not, probed in the background (/health's `report`)
+    served: ServedPredictions  # what /predict served per task and version (acceptance of API annotations)
+    team: TeamView  # the team page's data (web/team.py)
 
 
 def serving_objects(settings: Settings) -> ServingObjects:
@@ -53,7 +57,10 @@ def serving_objects(settings: Settings) -> ServingObjects:
     rankings = ProjectRankings(settings, times)
     jobs = training_jobs(settings, store, connection, times, models, rankings)
     status = StatusMonitor(settings, Probes(redis_problem, rq_workers, label_studio_problem))
-    return ServingObjects(settings, store, models, ScoreCache(), rankings, jobs, status)
+    scores = ScoreCache()
+    served = ServedPredictions(store, connection)
+    team = TeamView(settings, store, jobs, status, jobs.mirror, served, scores)
+    return ServingObjects(settings, store, models, scores, rankings, jobs, status, served, team)
 
 
 def training_jobs(

@@ -13,6 +13,7 @@ from text.label_config import NerConfig, parse_ner_config
 
 if TYPE_CHECKING:
     from services.select import SelectRequest
+    from services.team_view import TeamView
 
 
 class LabelStudioMLBase:
@@ -60,4 +61,8 @@ class LabelStudioMLBase:
         raise NotImplementedError
 
     def train_status(self, project: str | None) -> dict:
+        raise NotImplementedError
+
+    def team_view(self) -> TeamView:
+        """What the team page shows (web/team.py)."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, Label
 from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
 from services.select import SelectionInputError
+from services.team_view import UnknownProject
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
 from text.label_config import LabelConfigError
 from uncertainty import InvalidLimitError, InvalidParameterError, UnknownStrategyError
@@ -79,6 +80,7 @@ def client_error_statuses() -> StatusTable:
         (SelectionInputError, 400),
         (LabelConfigError, 422),
         (BaseModelUnavailable, 422),
+        (UnknownProject, 404),
     )
 
 
