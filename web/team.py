@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Callable
 
 from flask import Blueprint, jsonify, render_template, request
@@ -41,7 +41,7 @@ def when(value) -> str:
     """A timestamp as UTC text for the page ("" when unknown)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return ""
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def seconds(value) -> str:
