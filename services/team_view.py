@@ -139,7 +139,8 @@ def version_row(info: VersionInfo, tracking_uri: str = "") -> dict:
         "deployed": meta.get("deployed"),
         "reason": meta.get("reason"),
         "policy": meta.get("policy"),
-        "precision": parity.get("precision") if parity.get("passed") else ("fp32" if parity else None),
+        # a reduced precision is served only once the version passed its parity gate (modeling.cache)
+        "precision": parity.get("precision") if parity.get("passed") else "fp32",
         "validation_size": meta.get("validation_size"),
         "run_id": info.run_id,
         "run_url": run_link(tracking_uri, info.run_id),
@@ -243,7 +244,7 @@ def learning_curve(history: list[dict], acceptance: Mapping[str, float | None]) 
 
 @dataclass
 class _Cached:
-    at: float
+    at: Any  # when it was computed, or what it was computed from
     value: Any
 
 
@@ -330,7 +331,7 @@ class TeamView:
         pool_size = None
         if selection is not None and curve:
             pool_size = int(selection.get("total_unlabeled") or 0) + int(curve[-1]["annotations"])
-        verdict = self.rule.judge([(p["annotations"], p["f1"]) for p in curve], (), pool_size).as_dict()
+        verdict = self._verdict(key, curve, pool_size)
         progress = job_progress({**state, "state": state.get("state", "idle")}, now)
         return {
             "project": key,
@@ -341,7 +342,7 @@ class TeamView:
                 if deployed is None
                 else {
                     "version": deployed,
-                    "precision": self._precision(key, deployed, deployed_row),
+                    "precision": deployed_row["precision"] if deployed_row else None,
                     "f1": deployed_row["f1"] if deployed_row else None,
                     "annotations": deployed_row["annotations"] if deployed_row else None,
                 },
@@ -424,11 +425,6 @@ class TeamView:
         if deployed:
             self._note_deploy(project, deployed)
         return deployed
-
-    def _precision(self, project: str, version: str, row: dict | None) -> str:
-        if row and row.get("precision"):
-            return row["precision"]
-        return "fp32" if self.settings.serving_precision in ("fp32", "auto") else str(self.settings.serving_precision)
 
     def _history_path(self, project: str):
         return self.store.project_dir(project) / "team_history.json"
@@ -534,6 +530,16 @@ class TeamView:
         if not host.startswith(("http://", "https://")):
             return None
         return f"{host.rstrip('/')}/projects/{project}/data"
+
+    def _verdict(self, project: str, curve: list[dict], pool_size: int | None) -> dict:
+        """The stop rule on the curve (thinned to CURVE_POINTS: its fit costs O(points)), judged once per new point."""
+        signature = (len(curve), curve[-1]["version"] if curve else None, pool_size)
+        cached = self._cache.get(("verdict", project))
+        if cached is not None and cached.at == signature:
+            return cached.value
+        verdict = self.rule.judge([(p["annotations"], p["f1"]) for p in thinned(curve)], (), pool_size).as_dict()
+        self._cache[("verdict", project)] = _Cached(signature, verdict)
+        return verdict
 
     def _cached_uncertainties(self, project: str, version: object) -> list[float]:
         """The uncertainty of every task /select_samples scored under `version` (read from its cache, not computed)."""
