@@ -202,4 +202,6 @@ def test_a_rollback_is_listed(make_client, rule_model_dir, tmp_path):
 
 
 def _escaped(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;").replace('"', "&#34;")
+    from markupsafe import escape
+
+    return str(escape(text))
