@@ -43,7 +43,8 @@ CURVE_POINTS = 200  # the most points a chart draws (thousands of versions are t
 PER_PAGE = 50  # history rows per page
 CACHE_S = 10.0  # acceptance and the history file are recomputed at most this often per project
 HISTOGRAM_BINS = 10
-_PROGRESS = re.compile(r"epoch (\d+)/(\d+), step (\d+)/(\d+)")
+_EPOCH = re.compile(r"epoch (\d+)/(\d+)")  # the trainer's messages: "epoch 2/3, step 40/90", "epoch 2/3: loss ..."
+_STEP = re.compile(r"step (\d+)/(\d+)")
 
 
 class UnknownProject(LookupError):
@@ -57,7 +58,7 @@ def job_progress(state: Mapping, now: float) -> dict:
     """The job's state with progress in numbers: step of total and epoch (read from the trainer's message), elapsed
     seconds and an ETA (elapsed scaled by what is left of the progress fraction, once there is some)."""
     message = str(state.get("message") or "")
-    found = _PROGRESS.search(message)
+    epoch, step = _EPOCH.search(message), _STEP.search(message)
     progress = state.get("progress")
     progress = float(progress) if isinstance(progress, (int, float)) and not isinstance(progress, bool) else None
     running = state.get("state") == "running"
@@ -72,10 +73,10 @@ def job_progress(state: Mapping, now: float) -> dict:
         "reason": state.get("reason"),
         "message": message or None,
         "progress": progress,
-        "epoch": int(found[1]) if found else None,
-        "epochs": int(found[2]) if found else None,
-        "step": int(found[3]) if found else None,
-        "total_steps": int(found[4]) if found else None,
+        "epoch": int(epoch[1]) if epoch else None,
+        "epochs": int(epoch[2]) if epoch else None,
+        "step": int(step[1]) if step else None,
+        "total_steps": int(step[2]) if step else None,
         "elapsed_s": None if elapsed is None else round(elapsed, 1),
         "eta_s": None if eta is None else round(eta, 1),
         "followup_queued": bool(state.get("followup")),

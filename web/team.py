@@ -21,7 +21,7 @@ from web.team_charts import bar_chart, line_chart
 
 log = logging.getLogger(__name__)
 
-POLL_S = 3  # how often an open page asks for fresh figures
+POLL_S = 3.0  # how often an open page asks for fresh figures (?poll=<seconds> overrides it, 0.5 to 60)
 
 
 def _page_number(name: str, default: int) -> int:
@@ -34,6 +34,19 @@ def _page_number(name: str, default: int) -> int:
         raise BadRequest(f"query parameter {name!r} must be a whole number, got {raw[:20]!r}", field=name) from None
     if value < 1:
         raise BadRequest(f"query parameter {name!r} must be 1 or more", field=name)
+    return value
+
+
+def _poll_seconds() -> float:
+    raw = request.args.get("poll")
+    if raw is None:
+        return POLL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.5 <= value <= 60:
+        raise BadRequest(f"query parameter 'poll' must be seconds between 0.5 and 60, got {raw[:20]!r}", field="poll")
     return value
 
 
@@ -108,10 +121,11 @@ def team_blueprint(backend: Callable[[], LabelStudioMLBase], statuses: StatusTab
     def project_page(project: str):
         try:
             page = _page_number("page", 1)
+            poll = _poll_seconds()
             summary = backend().team_view().summary(project, page=page)
         except Exception as exc:
             return error_page(exc)
-        return render_template("team/project.html", s=summary, charts=charts(summary), poll_s=POLL_S)
+        return render_template("team/project.html", s=summary, charts=charts(summary), poll_s=poll)
 
     @bp.get("/api/projects")
     def api_projects():

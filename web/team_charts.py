@@ -125,7 +125,7 @@ def bar_chart(bars: list[tuple[str, float]], x_label: str, y_label: str) -> BarC
         Bar(
             round(LEFT + i * slot + 1, 1),
             py(v),
-            round(max(1.0, slot - 2), 1),
+            round(min(max(1.0, slot - 2), 80.0), 1),
             round(HEIGHT - BOTTOM - py(v), 1),
             f"{label}: {v:g}",
         )

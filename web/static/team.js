@@ -6,7 +6,7 @@
   var main = document.getElementById("team");
   if (!main || !window.fetch) return;
   var api = main.getAttribute("data-api");
-  var every = Math.max(1, parseFloat(main.getAttribute("data-poll")) || 3) * 1000;
+  var every = Math.max(0.5, parseFloat(main.getAttribute("data-poll")) || 3) * 1000;
   var live = document.getElementById("live");
 
   function pick(data, path) {
