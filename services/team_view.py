@@ -332,7 +332,8 @@ class TeamView:
         pool_size = None
         if selection is not None and curve:
             pool_size = int(selection.get("total_unlabeled") or 0) + int(curve[-1]["annotations"])
-        verdict = self._verdict(key, curve, pool_size)
+        agreement = self._agreement(key, {r["version"]: r["annotations"] for r in history})
+        verdict = self._verdict(key, curve, agreement, pool_size)
         progress = job_progress({**state, "state": state.get("state", "idle")}, now)
         return {
             "project": key,
@@ -364,7 +365,11 @@ class TeamView:
                 "points": thinned(curve),
                 "versions": len(curve),
                 "stop": verdict,
-                "stability": "not measured: successive versions' predictions on the unlabelled pool are not kept yet",
+                "agreement": agreement,
+                "stability": f"{len(agreement)} pair(s) of successive versions compared on the pool they both scored"
+                if agreement
+                else "not measured yet: it needs /select_samples to have scored the pool under two successive "
+                "versions in this process",
             },
             "pool": self._pool(key, selection),
             "labels": sorted({label for r in history for label in r["per_label"]}),
@@ -512,16 +517,18 @@ class TeamView:
         return value
 
     def _refresh(self, state: Mapping, selection: Mapping | None) -> dict | None:
+        """The last refresh: tasks re-predicted, and of how many (the unlabelled tasks, capped by REFRESH_MAX_TASKS,
+        when /select_samples has counted them)."""
         imported = state.get("predictions_imported")
         if imported is None:
             return None
         unlabelled = selection.get("total_unlabeled") if selection else None
         limit = self.settings.refresh_max_tasks
-        planned = (min(limit, unlabelled) if limit and unlabelled is not None else unlabelled) if unlabelled else None
+        planned = None if unlabelled is None else (min(limit, unlabelled) if limit else unlabelled)
         return {
             "version": state.get("version"),
             "imported": imported,
-            "of": planned if planned is not None else (limit or None),
+            "of": planned,
             "unlabelled": unlabelled,
             "max_tasks": limit,
         }
@@ -532,15 +539,40 @@ class TeamView:
             return None
         return f"{host.rstrip('/')}/projects/{project}/data"
 
-    def _verdict(self, project: str, curve: list[dict], pool_size: int | None) -> dict:
+    def _verdict(self, project: str, curve: list[dict], agreement: list, pool_size: int | None) -> dict:
         """The stop rule on the curve (thinned to CURVE_POINTS: its fit costs O(points)), judged once per new point."""
-        signature = (len(curve), curve[-1]["version"] if curve else None, pool_size)
+        signature = (len(curve), curve[-1]["version"] if curve else None, pool_size, tuple(map(tuple, agreement)))
         cached = self._cache.get(("verdict", project))
         if cached is not None and cached.at == signature:
             return cached.value
-        verdict = self.rule.judge([(p["annotations"], p["f1"]) for p in thinned(curve)], (), pool_size).as_dict()
+        points = [(p["annotations"], p["f1"]) for p in thinned(curve)]
+        verdict = self.rule.judge(points, [tuple(a) for a in agreement], pool_size).as_dict()
         self._cache[("verdict", project)] = _Cached(signature, verdict)
         return verdict
+
+    def _agreement(self, project: str, annotations: Mapping[str, Any]) -> list[list]:
+        """[annotations, agreement] per version whose predictions and its predecessor's are both in /select_samples'
+        score cache: the share of tasks scored by both (same text) whose predicted tag per word is the same."""
+        cache = self.scores
+        if cache is None:
+            return []
+        with cache.lock:
+            tables = {
+                (v, tags): {k: e for k, e in t.items()}
+                for (p, v, tags), t in cache.tables.items()
+                if p == project and version_number(v) is not None
+            }
+        by_version = sorted(tables.items(), key=lambda item: version_number(item[0][0]))
+        points = []
+        for ((old, old_tags), before), ((new, new_tags), after) in zip(by_version, by_version[1:]):
+            count = annotations.get(new)
+            if old_tags != new_tags or not isinstance(count, int):
+                continue
+            shared = [k for k in after if k in before and before[k].text_hash == after[k].text_hash]
+            if shared:
+                same = sum(np.array_equal(before[k].probs.argmax(-1), after[k].probs.argmax(-1)) for k in shared)
+                points.append([count, round(same / len(shared), 6)])
+        return points
 
     def _cached_uncertainties(self, project: str, version: object) -> list[float]:
         """The uncertainty of every task /select_samples scored under `version` (read from its cache, not computed)."""

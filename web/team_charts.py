@@ -43,7 +43,8 @@ def _ticks(low: float, high: float, count: int, to_pixel, fmt) -> list[Tick]:
     if high <= low:
         return [Tick(to_pixel(low), fmt(low))]
     step = (high - low) / (count - 1)
-    return [Tick(to_pixel(low + i * step), fmt(low + i * step)) for i in range(count)]
+    ticks = [Tick(to_pixel(low + i * step), fmt(low + i * step)) for i in range(count)]
+    return [t for i, t in enumerate(ticks) if i == 0 or t.label != ticks[i - 1].label]  # a short range rounds alike
 
 
 def line_chart(

@@ -196,7 +196,7 @@ def test_team_view_reports_what_annotators_did_and_a_retrain_live(label_studio, 
             runs = int(backend.job(pid).get("runs") or 0)
             driver.get(f"{backend.url}/team/{pid}?poll=0.5")
             ls.ml.train(id=ml.id)
-            api_values, page_values = [], []
+            api_values, page_values, during = [], [], None
             deadline = time.monotonic() + JOB_TIMEOUT_S
             while time.monotonic() < deadline:
                 job = summary(backend, pid)["now"]["job"]
@@ -214,13 +214,18 @@ def test_team_view_reports_what_annotators_did_and_a_retrain_live(label_studio, 
                     "failed",
                 ):
                     break
-                if len(page_values) == 3:
-                    screenshot(driver, ARTIFACTS / "team-view-during-retrain.png")
+                message = driver.execute_script(
+                    "const e = document.querySelector('[data-field=\"now.job.message\"]');"
+                    "return e ? e.textContent : '';"
+                )
+                if not during and "epoch" in (message or ""):  # fine-tuning: the docs' picture
+                    during = screenshot(driver, ARTIFACTS / "team-view-during-retrain.png")
                 time.sleep(0.2)
             state = backend.job(pid)
             assert state.get("state") == "finished", f"the retrain did not finish: {state}"
             assert len(api_values) >= 2 and api_values == sorted(api_values), f"API progress values: {api_values}"
             assert len(set(page_values) - {""}) >= 2, f"the page showed {page_values}"
+            assert during is not None, "the page never showed a fine-tuning epoch"
             steps.note("3 a long retrain shows live progress in the API and on the page", f"API {api_values}")
 
         with steps.step("4 the new version with its F1 and one more curve point"):

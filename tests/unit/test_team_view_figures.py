@@ -3,6 +3,8 @@ annotation is compared with, acceptance per version, and the chart geometry."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra.served_predictions import compact, expand
@@ -167,3 +169,24 @@ def test_bar_chart_scales_to_the_largest_count():
     chart = bar_chart([("a", 2), ("b", 4)], "x", "y")
     assert chart.bars[1].y == chart.top and chart.bars[0].height == pytest.approx(chart.bars[1].height / 2, abs=0.1)
     assert bar_chart([], "x", "y") is None
+
+
+def test_acceptance_from_annotations_recorded_in_the_labelling_view(tmp_path):
+    """Label Studio 1.23.2's labelling view sends `prediction: {}` and a real `lead_time` (with `parent_prediction`):
+    the prediction is the one this service served for the task, read back from its served-predictions file."""
+    from infra.served_predictions import ServedPredictions
+    from store.local import LocalStore
+    from tests.support.paths import fixture
+
+    recorded = fixture("labelling_view_annotations")
+    annotations = [a for t in recorded["tasks"] for a in t["annotations"]]
+    assert all(a["prediction"] == {} and a["lead_time"] > 0 and a["parent_prediction"] for a in annotations)
+    store = LocalStore(tmp_path)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "served.jsonl").write_text("".join(json.dumps(row) + "\n" for row in recorded["served"]))
+    records, sources = acceptance_records(recorded["tasks"], ServedPredictions(store).served("1"))
+    assert sources == {"annotation": 0, "served": 3, "none": 0}
+    (row,) = quality_rows(records)
+    assert row["model_version"] == "base-rule-model0"
+    assert (row["kept"], row["changed"], row["deleted"], row["added"], row["predicted"]) == (4, 1, 1, 0, 6)
+    assert row["with_prediction"]["tasks"] == 3 and row["without_prediction"]["tasks"] == 0

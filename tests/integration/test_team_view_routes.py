@@ -102,7 +102,7 @@ def test_a_project_without_a_version_says_when_the_first_training_comes(make_cli
     assert summary["now"]["deployed"] is None
     assert summary["now"]["next_training"].startswith("The first training starts after 3 more annotations")
     page = client.get("/team/1").get_data(as_text=True)
-    assert "The first training starts after 3 more annotations" in page and "none yet" in page
+    assert "The first training starts after 3 more annotations" in page and "no trained version yet" in page
 
 
 def test_a_failed_job_shows_its_error_in_words(make_client, rule_model_dir):
@@ -205,3 +205,38 @@ def _escaped(text: str) -> str:
     from markupsafe import escape
 
     return str(escape(text))
+
+
+def test_pool_and_stability_come_from_what_select_samples_scored(make_client, rule_model_dir, tmp_path):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, LABEL_STUDIO_HOST="http://ls.example:8080")
+    store = LocalStore(tmp_path / "models")
+    first = deployed_rule_version(client, rule_model_dir, tmp_path)
+    texts = [TEXT, "Tim Cook flew to Tokyo.", "maybe perhaps maybe", "Alice met Bob in London."]
+    select = {
+        "project_id": 1,
+        "label_config": LABEL_CONFIG,
+        "limit": 2,
+        "tasks": [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts)],
+    }
+    before = client.get("/team/api/projects/1").json
+    assert before["pool"]["known"] is False and before["curve"]["agreement"] == []
+
+    def selected_with(version: str) -> dict:
+        results_once_serving(lambda: client.post("/predict", json=predict_body(TEXT)).json, version)
+        answer = client.post("/select_samples", json=select).json
+        assert answer["model_version"] == version, answer
+        return answer
+
+    selected_with(first)
+    second = save_rule_version(store, rule_model_dir, annotations=20).name
+    store.deploy(1, second)
+    answer = selected_with(second)
+    summary = client.get("/team/api/projects/1").json
+    pool = summary["pool"]
+    assert pool["known"] and pool["unlabelled"] == 4 and pool["model_version"] == second
+    assert [t["task"] for t in pool["next"]] == answer["task_ids"]
+    assert pool["next"][0]["url"] == f"http://ls.example:8080/projects/1/data?task={answer['task_ids'][0]}"
+    assert sum(b["tasks"] for b in pool["distribution"]) == pool["scored"] == 4
+    assert summary["curve"]["agreement"] == [[20, 1.0]]  # the same rule model twice: every task agrees
+    page = client.get("/team/1").get_data(as_text=True)
+    assert "Next tasks selection would serve" in page and "100.0% agree at 20 annotations" in page
