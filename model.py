@@ -71,7 +71,8 @@ class NERBackend(LabelStudioMLBase):
             )
         ranking = self.rankings(project).single_pass()  # /predict stays one deterministic pass
         results = predict_tasks(self.models, ranking, project, config, tasks, context)
-        self.objects.served.record(project, tasks, results)  # what the team view compares API annotations with
+        if self._project() is not None:  # what the team view compares API annotations with
+            self.objects.served.record(project, tasks, results)
         return results
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:

@@ -8,6 +8,8 @@ import json
 import re
 import time
 
+import pytest
+
 from bench.corpus import LABEL_CONFIG, make_tasks
 from bench.servers import free_port
 from store.local import LocalStore
@@ -38,8 +40,12 @@ def deployed_rule_version(client, rule_model_dir, tmp_path, **meta) -> str:
     return info.name
 
 
-def test_acceptance_of_api_annotations_is_measured_against_what_was_served(make_client, rule_model_dir, tmp_path):
-    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0)
+@pytest.mark.parametrize("with_redis", [False, True], ids=["on-disk", "redis"])
+def test_acceptance_of_api_annotations_is_measured_against_what_was_served(
+    make_client, rule_model_dir, tmp_path, request, with_redis
+):
+    env = {"REDIS_URL": request.getfixturevalue("private_redis").url} if with_redis else {}
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir, START_TRAINING_EACH_N_UPDATES=0, **env)
     version = deployed_rule_version(client, rule_model_dir, tmp_path)
     body = predict_body(TEXT, TEXT)
     served = results_once_serving(lambda: client.post("/predict", json=body).json, version)
@@ -59,6 +65,7 @@ def test_acceptance_of_api_annotations_is_measured_against_what_was_served(make_
     assert summary["quality"]["sources"] == {"annotation": 0, "served": 2, "none": 0}
     page = client.get("/team/1").get_data(as_text=True)
     assert re.search(rf'<tr data-version="{version}">.*?<td class="rate">66\.7%</td>', page, re.S)
+    assert (tmp_path / "models" / "1" / "served.jsonl").exists() is not with_redis  # Redis keeps it when there
 
 
 def test_summary_shows_the_deployed_version_its_metrics_and_the_stop_sentence(make_client, rule_model_dir, tmp_path):
