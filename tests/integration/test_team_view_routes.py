@@ -247,3 +247,35 @@ def test_pool_and_stability_come_from_what_select_samples_scored(make_client, ru
     assert summary["curve"]["agreement"] == [[20, 1.0]]  # the same rule model twice: every task agrees
     page = client.get("/team/1").get_data(as_text=True)
     assert "Next tasks selection would serve" in page and "100.0% agree at 20 annotations" in page
+
+
+def test_store_down_the_history_shows_the_versions_seen_before(rule_model_dir, tmp_path):
+    """A registry that stops answering (MLflow down) raises StoreUnavailable from the store; the view keeps the
+    versions it saw in team_history.json and says what it cannot read."""
+    from services.team_view import TeamView
+    from settings import Settings
+    from store.local import StoreUnavailable
+
+    class RegistryThatGoesDown(LocalStore):
+        down = False
+
+        def versions(self, project):
+            if self.down:
+                raise StoreUnavailable("the tracking server at http://mlflow:5000 does not answer")
+            return super().versions(project)
+
+        def deployed(self, project):
+            if self.down:
+                raise StoreUnavailable("the tracking server at http://mlflow:5000 does not answer")
+            return super().deployed(project)
+
+    store = RegistryThatGoesDown(tmp_path / "models")
+    info = save_rule_version(store, rule_model_dir, annotations=12)
+    store.deploy(1, info.name)
+    view = TeamView(Settings.from_env({"MODEL_DIR": str(tmp_path / "models")}), store, None, None, None, None)
+    assert view.summary(1)["now"]["deployed"]["version"] == info.name
+    store.down = True
+    summary = view.summary(1)
+    assert [v["version"] for v in summary["history"]["versions"]] == [info.name]
+    assert summary["now"]["deployed"]["version"] == info.name  # the last deploy this view saw
+    assert any("model store cannot be read" in p for p in summary["problems"])

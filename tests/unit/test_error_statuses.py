@@ -15,6 +15,7 @@ from infra.label_studio import LabelStudioError, LabelStudioNotConfigured, Label
 from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
 from services.select import SelectionInputError
+from services.team_view import UnknownProject
 from settings import Settings
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
 from text.label_config import LabelConfigError
@@ -41,6 +42,7 @@ STATUSES_BEFORE = [
     (SelectionInputError, 400),
     (LabelConfigError, 422),
     (BaseModelUnavailable, 422),  # added since: a base model that cannot be loaded (was a 500 "internal error")
+    (UnknownProject, 404),  # added since: the team view of a project this backend has never seen
 ]
 # Raised when our model's output is malformed: the server's fault, never the client's.
 SERVER_FAULTS = [InvalidProbabilitiesError, InvalidTagsError]
