@@ -274,6 +274,7 @@ class TeamView:
         self._lock = threading.Lock()
         self._cache: dict[tuple, _Cached] = {}
         self._selections: dict[str, dict] = {}
+        self._computing: set[str] = set()  # projects whose acceptance figures a background thread recomputes
 
     # -- what /select_samples and the page share ---------------------------------------------------------------
 
@@ -325,7 +326,7 @@ class TeamView:
         deployed = self._deployed(key, problems)
         by_name = {r["version"]: r for r in history}
         deployed_row = by_name.get(deployed) if deployed else None
-        quality, sources = self._quality(key, problems)
+        quality, sources, computing = self._quality(key, problems)
         acceptance = {r["model_version"]: r["rate"] for r in quality if r["model_version"]}
         curve = learning_curve(history, acceptance)
         selection = self._selections.get(key)
@@ -360,7 +361,7 @@ class TeamView:
                 "label_studio": self._label_studio_link(key),
             },
             "history": self._page(history, self._deploys(key), page, per_page),
-            "quality": {"versions": quality, "sources": sources},
+            "quality": {"versions": quality, "sources": sources, "computing": computing},
             "curve": {
                 "points": thinned(curve),
                 "versions": len(curve),
@@ -495,15 +496,65 @@ class TeamView:
     def _deploys(self, project: str) -> list[list]:
         return self._kept(project)["deploys"]
 
-    def _quality(self, project: str, problems: list[str]) -> tuple[list[dict], dict]:
-        cached = self._cache.get(("quality", project))
-        if cached is not None and time.monotonic() - cached.at < CACHE_S:
-            return cached.value
+    def _quality(self, project: str, problems: list[str]) -> tuple[list[dict], dict, bool]:
+        """Acceptance per version, and whether it is being computed. Computed in a background thread, again only
+        when annotations or servings changed (on disk: the mirror's folder and the served file; in Redis: every
+        CACHE_S), while the page is answered from the last figures: thousands of annotations take about a second to
+        compare, and the page must answer in less."""
+        signature = self._quality_signature(project)
+        with self._lock:
+            cached = self._cache.get(("quality", project))
+            failed = self._cache.get(("quality-problems", project))
+        if failed is not None:
+            problems.extend(failed.value)
+        if cached is None:
+            self._recompute_later(project, signature)
+            return [], {}, True
+        seen, computed_at = cached.at
+        stale = seen != signature if signature is not None else time.monotonic() - computed_at > CACHE_S
+        if stale:
+            self._recompute_later(project, signature)
+        return cached.value[0], cached.value[1], stale
+
+    def _quality_signature(self, project: str) -> tuple | None:
+        if self.served is not None and self.served.redis is not None or not hasattr(self.mirror, "store"):
+            return None
+        base = self.store.project_dir(project)
+        stamps = []
+        for path in (base / "annotations", base / "served.jsonl"):
+            try:
+                info = path.stat()
+                stamps.append((info.st_mtime_ns, info.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def _recompute_later(self, project: str, signature: tuple | None) -> None:
+        with self._lock:
+            if project in self._computing:
+                return
+            self._computing.add(project)
+
+        def run() -> None:
+            try:
+                self._compute_quality(project, signature)
+            except Exception:
+                log.exception("project %s: the team view's acceptance figures could not be computed", project)
+            finally:
+                with self._lock:
+                    self._computing.discard(project)
+
+        threading.Thread(target=run, name=f"team-quality-{project}", daemon=True).start()
+
+    def _compute_quality(self, project: str, signature: tuple | None) -> tuple[list[dict], dict, list[str]]:
+        problems: list[str] = []
         try:
             tasks = self.mirror.tasks(project) if self.mirror is not None else []
         except Exception as exc:
             problems.append(f"the annotations kept from webhooks cannot be read ({type(exc).__name__})")
-            return [], {}
+            with self._lock:
+                self._cache[("quality-problems", project)] = _Cached(time.monotonic(), problems)
+            return [], {}, problems
         try:
             served = self.served.served(project) if self.served is not None else {}
         except Exception as exc:
@@ -512,8 +563,10 @@ class TeamView:
             )
             served = {}
         records, sources = acceptance_records(tasks, served)
-        value = (quality_rows(records), sources)
-        self._cache[("quality", project)] = _Cached(time.monotonic(), value)
+        value = (quality_rows(records), sources, problems)
+        with self._lock:
+            self._cache[("quality", project)] = _Cached((None if problems else signature, time.monotonic()), value)
+            self._cache[("quality-problems", project)] = _Cached(time.monotonic(), problems)
         return value
 
     def _refresh(self, state: Mapping, selection: Mapping | None) -> dict | None:

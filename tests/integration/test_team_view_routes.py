@@ -30,6 +30,16 @@ def region(start: int, end: int, label: str) -> dict:
     }
 
 
+def settled(client, project: int = 1, timeout: float = 30.0) -> dict:
+    """The project's summary once its acceptance figures are computed (a background thread computes them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = client.get(f"/team/api/projects/{project}").json
+        if not summary["quality"]["computing"] or time.monotonic() > deadline:
+            return summary
+        time.sleep(0.05)
+
+
 def deployed_rule_version(client, rule_model_dir, tmp_path, **meta) -> str:
     """The rule model stored and deployed as project 1's first version, served by `client` (returns its name)."""
     store = LocalStore(tmp_path / "models")
@@ -58,7 +68,7 @@ def test_acceptance_of_api_annotations_is_measured_against_what_was_served(
         webhook["annotation"].update(prediction={}, lead_time=None)  # as Label Studio sends an API annotation
         assert client.post("/webhook", json=webhook).status_code == 201
 
-    summary = client.get("/team/api/projects/1").json
+    summary = settled(client)
     (row,) = [q for q in summary["quality"]["versions"] if q["model_version"] == version]
     assert (row["kept"], row["changed"], row["deleted"], row["added"], row["predicted"]) == (4, 1, 1, 1, 6)
     assert row["rate"] == 4 / 6
@@ -279,3 +289,28 @@ def test_store_down_the_history_shows_the_versions_seen_before(rule_model_dir, t
     assert [v["version"] for v in summary["history"]["versions"]] == [info.name]
     assert summary["now"]["deployed"]["version"] == info.name  # the last deploy this view saw
     assert any("model store cannot be read" in p for p in summary["problems"])
+
+
+def test_thousands_of_annotations_are_compared_in_the_background(make_client, rule_model_dir, tmp_path):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir)
+    version = deployed_rule_version(client, rule_model_dir, tmp_path)
+    folder = tmp_path / "models" / "1" / "annotations"
+    folder.mkdir(parents=True)
+    served = [region(0, 13, "PER"), region(18, 22, "ORG")]
+    for task in range(5000):
+        annotation = {"id": task, "result": served[: 1 + task % 2], "prediction": {}, "lead_time": 4.0}
+        (folder / f"{task}.json").write_text(
+            json.dumps({"id": task, "data": {"text": TEXT}, "annotations": [annotation]})
+        )
+    rows = "".join(
+        json.dumps([task, version, 1.0, [["label", "text", 0, 13, "PER"], ["label", "text", 18, 22, "ORG"]]]) + "\n"
+        for task in range(5000)
+    )
+    (tmp_path / "models" / "1" / "served.jsonl").write_text(rows)
+    started = time.perf_counter()
+    page = client.get("/team/1")
+    assert time.perf_counter() - started < 1.0
+    assert "being computed" in page.get_data(as_text=True)
+    (row,) = [q for q in settled(client)["quality"]["versions"] if q["model_version"] == version]
+    assert (row["tasks"], row["kept"], row["deleted"], row["predicted"]) == (5000, 7500, 2500, 10000)
+    assert row["with_prediction"]["median"] == 4.0

@@ -1,5 +1,6 @@
 // Live figures for the team page: polls the JSON the page was drawn from and updates the fields marked with
-// data-field (a dotted path into it). A new version or deploy reloads the page so the server redraws its charts.
+// data-field (a dotted path into it). A new version, a deploy or acceptance figures that were being computed reload
+// the page so the server redraws its charts.
 // Without this script the page is complete as served; it only goes stale.
 (function () {
   "use strict";
@@ -29,7 +30,8 @@
   function update(data) {
     var total = String(pick(data, "history.total"));
     var deployed = pick(data, "now.deployed.version") || "";
-    if (total !== main.getAttribute("data-versions") || deployed !== main.getAttribute("data-deployed")) {
+    var computed = main.getAttribute("data-computing") === "1" && !pick(data, "quality.computing");
+    if (total !== main.getAttribute("data-versions") || deployed !== main.getAttribute("data-deployed") || computed) {
       window.location.reload();
       return;
     }
