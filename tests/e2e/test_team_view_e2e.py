@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ARTIFACTS = Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / "team-view"
 JOB_TIMEOUT_S = 600
-TRAIN_STEPS = 60  # 3 tasks: 60 epochs of one step, each scored: long enough for several progress writes (1/s)
+TRAIN_STEPS = 100  # 3 tasks: 100 epochs of one step, each scored: long enough for several progress writes (1/s)
 
 ACCEPTED = ("Angela Merkel visited Paris.", [("Angela Merkel", "PER"), ("Paris", "LOC")])
 DELETED = ("Apple opened an office in Berlin.", [("Apple", "ORG"), ("Berlin", "LOC")])  # Berlin is deleted
@@ -167,10 +167,14 @@ def test_team_view_reports_what_annotators_did_and_a_retrain_live(label_studio, 
             ls.actions.create(
                 id="retrieve_tasks_predictions", project=pid, selected_items={"all": True, "excluded": []}
             )
-            annotate(driver, label_studio, pid, ids[0], ACCEPTED[0], 2)
-            annotate(driver, label_studio, pid, ids[1], DELETED[0], 2, delete_region("Berlin"))
-            annotate(driver, label_studio, pid, ids[2], RELABELLED[0], 2, relabel_region("Tokyo", "MISC"))
-            until(lambda: len(list(ls.annotations.list(id=ids[2]))) == 1, 60, "the third annotation's submit")
+            for task, (text, _), action in (
+                (ids[0], ACCEPTED, None),
+                (ids[1], DELETED, delete_region("Berlin")),
+                (ids[2], RELABELLED, relabel_region("Tokyo", "MISC")),
+            ):
+                annotate(driver, label_studio, pid, task, text, 2, action)
+                # the next task's view opens only once Label Studio stored this one (never mid-request)
+                until(lambda t=task: len(list(ls.annotations.list(id=t))) == 1, 60, f"task {task}'s submit")
 
         with steps.step("2 the page's acceptance equals what the annotator did"):
 
