@@ -55,10 +55,10 @@ def serving_objects(settings: Settings) -> ServingObjects:
     connection = web_client(settings.redis_url)  # one client for lead times, job state and the queue
     times = AnnotationTimes(store, connection)
     rankings = ProjectRankings(settings, times)
-    jobs = training_jobs(settings, store, connection, times, models, rankings)
+    served = ServedPredictions(store, connection)
+    jobs = training_jobs(settings, store, connection, times, models, rankings, served)
     status = StatusMonitor(settings, Probes(redis_problem, rq_workers, label_studio_problem))
     scores = ScoreCache()
-    served = ServedPredictions(store, connection)
     team = TeamView(settings, store, jobs, status, jobs.mirror, served, scores)
     return ServingObjects(settings, store, models, scores, rankings, jobs, status, served, team)
 
@@ -70,6 +70,7 @@ def training_jobs(
     times: AnnotationTimes,
     models: ModelCache,
     rankings: ProjectRankings,
+    served: ServedPredictions | None = None,
 ) -> JobDispatcher:
     """RQ and Redis state with REDIS_URL; else a worker thread in this process, with its state in memory."""
     mirror = open_mirror(settings, store, connection)
@@ -81,6 +82,14 @@ def training_jobs(
     # the job reads the registry itself (a serving store answers from its timer's last look); its refresh after a
     # deploy shares this process's models and rankings
     context = job_context(
-        settings, open_store(settings), job_state, local.enqueue, mirror, times, models=models, rankings=rankings
+        settings,
+        open_store(settings),
+        job_state,
+        local.enqueue,
+        mirror,
+        times,
+        models=models,
+        rankings=rankings,
+        served=served,
     )
     return JobDispatcher(settings, store, job_state, local, times, mirror)

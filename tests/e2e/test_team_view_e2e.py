@@ -241,6 +241,12 @@ def test_team_view_reports_what_annotators_did_and_a_retrain_live(label_studio, 
             new = after["history"]["versions"][0]
             assert new["version"] == state["version"] and new["f1"] is not None
             assert len(after["curve"]["points"]) == len(before["curve"]["points"]) + 1
+            refreshed = {
+                row[0]
+                for line in (tmp_path / "models" / str(pid) / "served.jsonl").read_text().splitlines()
+                if (row := json.loads(line))[1] == new["version"]
+            }
+            assert set(ids[3:]) <= refreshed, f"the refresh's imports were not kept as served: {refreshed}"
             driver.get(f"{backend.url}/team/{pid}")
             wait(driver).until(lambda d: state["version"] in d.page_source)
             page = driver.page_source
