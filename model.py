@@ -12,6 +12,7 @@ from services.predict import ProjectRankings, predict_tasks
 from services.runtime import ServingObjects
 from services.select import ScoreCache, SelectRequest, select_samples
 from services.status import StatusMonitor
+from services.team_view import TeamView
 from settings import Settings
 from store.local import Store, StoreUnavailable, project_key
 from text.label_config import NerConfig, parse_ner_config
@@ -38,6 +39,7 @@ class NERBackend(LabelStudioMLBase):
         self.rankings: ProjectRankings = objects.rankings
         self.jobs: JobDispatcher | None = objects.jobs
         self.status: StatusMonitor = objects.status
+        self.objects = objects
 
     def _project(self) -> str | None:
         return None if self.project_id in (None, "") else project_key(self.project_id)
@@ -69,7 +71,10 @@ class NERBackend(LabelStudioMLBase):
                 field=f"tasks[].data.{config.value_key}",
             )
         ranking = self.rankings(project).single_pass()  # /predict stays one deterministic pass
-        return predict_tasks(self.models, ranking, project, config, tasks, context)
+        results = predict_tasks(self.models, ranking, project, config, tasks, context)
+        if self._project() is not None:  # what the team view compares API annotations with
+            self.objects.served.record(project, tasks, results)
+        return results
 
     def fit(self, event: str, data: dict, **kwargs) -> dict:
         if event == PROJECT_DELETED:  # idempotent: a project already forgotten (or never seen) is a success too
@@ -142,7 +147,7 @@ class NERBackend(LabelStudioMLBase):
             return {"project_id": int(project_key(project)), "deleted": {}}
 
     def select_samples(self, request: SelectRequest) -> dict:
-        return select_samples(
+        answer = select_samples(
             request,
             settings=self.settings,
             models=self.models,
@@ -150,6 +155,11 @@ class NERBackend(LabelStudioMLBase):
             rankings=self.rankings,
             store=self.store,
         )
+        self.objects.team.note_selection(answer)  # the team view's pool reads it (it never scores tasks itself)
+        return answer
+
+    def team_view(self) -> TeamView:
+        return self.objects.team
 
     def deployed_versions(self) -> dict[str, str | None]:
         """The version each project serves (None: none deployed yet)."""

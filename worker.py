@@ -22,6 +22,7 @@ from infra.job_state import RedisJobState  # noqa: E402
 from infra.lead_times import AnnotationTimes  # noqa: E402
 from infra.redis_clients import heartbeat_client, job_client  # noqa: E402
 from infra.rq_queue import RQQueue  # noqa: E402
+from infra.served_predictions import ServedPredictions  # noqa: E402
 from modeling.niceness import yield_cpu_to_serving  # noqa: E402
 from services.train_job import execute, job_context  # noqa: E402
 from settings import Settings  # noqa: E402
@@ -46,6 +47,7 @@ def run_job(project: str) -> dict:
         open_mirror(settings, store, state),
         AnnotationTimes(store, state),
         beats=RedisJobState(heartbeat_client(job.connection), stale_after=stale_after),  # fails fast, beats again
+        served=ServedPredictions(store, state),  # what the refresh imports, for the team view's acceptance
     )
     return execute(project, job.id, context)
 

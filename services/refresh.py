@@ -18,6 +18,7 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 from infra.label_studio import LabelStudioAPI
+from infra.served_predictions import ServedPredictions
 from modeling.cache import ModelCache
 from services.predict import PREDICT_CHUNK, predict_tasks
 from text.label_config import parse_ner_config
@@ -41,10 +42,17 @@ def sweep_start(previous: Iterable[dict], version: str | None) -> int:
 class PredictionRefresh:
     """Scores tasks exactly as /predict does (same model cache, same single-pass ranking)."""
 
-    def __init__(self, models: ModelCache, ranking_for: Callable[[str], Ranking], max_tasks: int = 1000):
+    def __init__(
+        self,
+        models: ModelCache,
+        ranking_for: Callable[[str], Ranking],
+        max_tasks: int = 1000,
+        served: ServedPredictions | None = None,
+    ):
         self.models = models
         self.ranking_for = ranking_for
         self.max_tasks = max_tasks  # 0: every unlabelled task
+        self.served = served  # keeps what was imported: annotators see it, the team view compares with it
 
     def __call__(self, api: LabelStudioAPI, project: str, label_config: str) -> int:
         pid = int(project)
@@ -60,11 +68,11 @@ class PredictionRefresh:
         ranking = self.ranking_for(project)
         imported = 0
         while chunk := list(islice(tasks, PREDICT_CHUNK)):
-            predictions = [
-                {"task": task["id"], **prediction}
-                for task, prediction in zip(chunk, predict_tasks(self.models, ranking, project, config, chunk))
-            ]
+            results = predict_tasks(self.models, ranking, project, config, chunk)
+            predictions = [{"task": task["id"], **prediction} for task, prediction in zip(chunk, results)]
             imported += api.import_predictions(pid, predictions)
+            if self.served is not None:
+                self.served.record(project, chunk, results)
         for old in api.model_versions(pid):
             if old != version:
                 api.delete_predictions(pid, old)

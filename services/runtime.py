@@ -21,10 +21,12 @@ from infra.local_queue import LocalQueue
 from infra.probes import label_studio_problem, redis_problem, rq_workers
 from infra.redis_clients import web_client
 from infra.rq_queue import RQQueue
+from infra.served_predictions import ServedPredictions
 from modeling.cache import ModelCache
 from services.predict import ProjectRankings
 from services.select import ScoreCache
 from services.status import Probes, StatusMonitor
+from services.team_view import TeamView
 from services.train_job import execute, job_context
 from settings import Settings
 from store.local import Store
@@ -42,6 +44,8 @@ class ServingObjects:
     rankings: ProjectRankings  # the settings' ranking per project, cost-aware on its lead times
     jobs: JobDispatcher | None  # webhooks in, training jobs out (None: training is not enabled in this process)
     status: StatusMonitor  # what works and what does not, probed in the background (/health's `report`)
+    served: ServedPredictions  # what /predict served per task and version (acceptance of API annotations)
+    team: TeamView  # the team page's data (web/team.py)
 
 
 def serving_objects(settings: Settings) -> ServingObjects:
@@ -51,9 +55,12 @@ def serving_objects(settings: Settings) -> ServingObjects:
     connection = web_client(settings.redis_url)  # one client for lead times, job state and the queue
     times = AnnotationTimes(store, connection)
     rankings = ProjectRankings(settings, times)
-    jobs = training_jobs(settings, store, connection, times, models, rankings)
+    served = ServedPredictions(store, connection)
+    jobs = training_jobs(settings, store, connection, times, models, rankings, served)
     status = StatusMonitor(settings, Probes(redis_problem, rq_workers, label_studio_problem))
-    return ServingObjects(settings, store, models, ScoreCache(), rankings, jobs, status)
+    scores = ScoreCache()
+    team = TeamView(settings, store, jobs, status, jobs.mirror, served, scores)
+    return ServingObjects(settings, store, models, scores, rankings, jobs, status, served, team)
 
 
 def training_jobs(
@@ -63,6 +70,7 @@ def training_jobs(
     times: AnnotationTimes,
     models: ModelCache,
     rankings: ProjectRankings,
+    served: ServedPredictions | None = None,
 ) -> JobDispatcher:
     """RQ and Redis state with REDIS_URL; else a worker thread in this process, with its state in memory."""
     mirror = open_mirror(settings, store, connection)
@@ -74,6 +82,14 @@ def training_jobs(
     # the job reads the registry itself (a serving store answers from its timer's last look); its refresh after a
     # deploy shares this process's models and rankings
     context = job_context(
-        settings, open_store(settings), job_state, local.enqueue, mirror, times, models=models, rankings=rankings
+        settings,
+        open_store(settings),
+        job_state,
+        local.enqueue,
+        mirror,
+        times,
+        models=models,
+        rankings=rankings,
+        served=served,
     )
     return JobDispatcher(settings, store, job_state, local, times, mirror)

@@ -18,6 +18,7 @@ from infra.job_state import JobState, new_job_id
 from infra.label_studio import LabelStudioAPI, LabelStudioNotConfigured
 from infra.lead_times import AnnotationTimes
 from infra.retries import with_retries
+from infra.served_predictions import ServedPredictions
 from modeling.cache import ModelCache
 from services.forget import forget_after_job
 from services.predict import ProjectRankings
@@ -59,17 +60,20 @@ def job_context(
     beats: JobState | None = None,
     models: ModelCache | None = None,
     rankings: ProjectRankings | None = None,
+    served: ServedPredictions | None = None,
 ) -> JobContext:
     """A job's context: its store and job state, the refresh after a deploy (the served model cache scoring the
     project's tasks with the settings' single-pass ranking, cost-aware on the project's lead times `times`).
 
     Both job runners build it here: the RQ worker (`worker.run_job`, per job, with its own model cache) and the web
     process's in-process worker (`services.runtime`, which shares its serving `models` and `rankings` so a refresh
-    loads no second copy of the model).
+    loads no second copy of the model). `served` keeps what the refresh imported (the team view's acceptance).
     """
     models = models if models is not None else ModelCache(settings, store)
     rankings = rankings if rankings is not None else ProjectRankings(settings, times)
-    refresh = PredictionRefresh(models, lambda project: rankings(project).single_pass(), settings.refresh_max_tasks)
+    refresh = PredictionRefresh(
+        models, lambda project: rankings(project).single_pass(), settings.refresh_max_tasks, served
+    )
     return JobContext(settings, store, job_state, enqueue, refresh, mirror, beats=beats)
 
 

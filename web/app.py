@@ -17,6 +17,7 @@ from web.auth import basic_auth_ok, from_loopback, secret_ok
 from web.base import LabelStudioMLBase
 from web.errors import BadRequest, as_api_error, client_error_statuses
 from web.prometheus import ANNOTATIONS, LATENCY, PREDICTIONS, StateCollector, scrape
+from web.team import team_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -270,4 +271,5 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
     def train_status():
         return jsonify(backend().train_status(request.args.get("project")))
 
+    app.register_blueprint(team_blueprint(backend, statuses))  # /team: the team's pages and their JSON
     return app

@@ -13,6 +13,7 @@ from text.label_config import NerConfig, parse_ner_config
 
 if TYPE_CHECKING:
     from services.select import SelectRequest
+    from services.team_view import TeamView
 
 
 class LabelStudioMLBase:
@@ -64,4 +65,8 @@ class LabelStudioMLBase:
 
     def forget(self, project: object, missing_ok: bool = False) -> dict:
         """Delete everything kept for the project (its deletion in Label Studio, or an operator's request)."""
+        raise NotImplementedError
+
+    def team_view(self) -> TeamView:
+        """What the team page shows (web/team.py)."""
         raise NotImplementedError

@@ -8,6 +8,7 @@ from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
 from services.forget import ForgetIncomplete, ProjectNotKept
 from services.select import SelectionInputError
+from services.team_view import UnknownProject
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
 from text.label_config import LabelConfigError
 from uncertainty import InvalidLimitError, InvalidParameterError, UnknownStrategyError
@@ -82,6 +83,7 @@ def client_error_statuses() -> StatusTable:
         (BaseModelUnavailable, 422),
         (ProjectNotKept, 404),
         (ForgetIncomplete, 503),
+        (UnknownProject, 404),
     )
 
 

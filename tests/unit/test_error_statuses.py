@@ -16,6 +16,7 @@ from modeling.base_model import BaseModelUnavailable
 from modeling.batching import BatchTimeout
 from services.forget import ForgetIncomplete, ProjectNotKept
 from services.select import SelectionInputError
+from services.team_view import UnknownProject
 from settings import Settings
 from store.local import InvalidProjectError, StoreUnavailable, UnknownVersionError
 from text.label_config import LabelConfigError
@@ -44,6 +45,7 @@ STATUSES_BEFORE = [
     (BaseModelUnavailable, 422),  # added since: a base model that cannot be loaded (was a 500 "internal error")
     (ProjectNotKept, 404),  # added since: DELETE /projects/<id> for a project nothing is kept for
     (ForgetIncomplete, 503),  # added since: a forget that could not reach Redis or the registry for some part
+    (UnknownProject, 404),  # added since: the team view of a project this backend has never seen
 ]
 # Raised when our model's output is malformed: the server's fault, never the client's.
 SERVER_FAULTS = [InvalidProbabilitiesError, InvalidTagsError]
