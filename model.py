@@ -137,7 +137,8 @@ class NERBackend(LabelStudioMLBase):
             jobs.triggers if jobs is not None else None,
             jobs.mirror if jobs is not None else None,
             jobs.times if jobs is not None else self.rankings.times,
-            (self.models.forget, self.scores.forget, self.rankings.forget),
+            self.objects.served,
+            (self.models.forget, self.scores.forget, self.rankings.forget, self.objects.team.forget),
         )
         try:
             return forget_project(project, kept)

@@ -102,6 +102,25 @@ class ServedPredictions:
                 log.warning("project %s: could not keep what was served: %s", project, type(exc).__name__)
             self._failing = True
 
+    def forget(self, project: str) -> int:
+        """Delete what was kept for the project (a forgotten project); the servings deleted. The file beside the
+        mirror goes with the project's folder; Redis's hash is deleted here."""
+        with self._lock:
+            for key in [k for k in self._seen if k[0] == project]:
+                del self._seen[key]
+        if self.redis is not None:
+            key = REDIS_KEY.format(project=project)
+            count = int(self.redis.hlen(key))
+            self.redis.delete(key)
+            return count
+        path = self.store.project_dir(project) / "served.jsonl"
+        try:
+            count = len(path.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
+        path.unlink(missing_ok=True)
+        return count
+
     def served(self, project: str) -> dict[int, list[tuple[float, str, list]]]:
         """Every kept serving per task, oldest first; raises when the copy cannot be read (the caller says so)."""
         out: dict[int, dict[str, tuple[float, str, list]]] = {}

@@ -21,6 +21,7 @@ from typing import Callable
 from infra.annotation_mirror import Mirror
 from infra.job_state import JobState
 from infra.lead_times import AnnotationTimes
+from infra.served_predictions import ServedPredictions
 from store.local import Store, project_key
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Kept:
     job_state: JobState | None = None
     mirror: Mirror | None = None
     times: AnnotationTimes | None = None
+    served: ServedPredictions | None = None  # what /predict served per task (the team view's acceptance)
     in_memory: tuple[Callable[[str], object], ...] = ()  # the served models, cached scores, cost fits: forget(project)
 
 
@@ -70,6 +72,8 @@ def forget_project(project: object, kept: Kept) -> dict:
         part("annotation_mirror", lambda: {"tasks": n} if (n := kept.mirror.forget(key)) else None)
     if kept.times is not None:
         part("lead_times", lambda: {"observations": n} if (n := kept.times.forget(key)) else None)
+    if kept.served is not None:
+        part("served_predictions", lambda: {"servings": n} if (n := kept.served.forget(key)) else None)
     part("model_store", lambda: kept.store.delete_project(key))
     held = [forget(key) for forget in kept.in_memory]
     if any(held):

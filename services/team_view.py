@@ -276,6 +276,15 @@ class TeamView:
         self._selections: dict[str, dict] = {}
         self._computing: set[str] = set()  # projects whose acceptance figures a background thread recomputes
 
+    def forget(self, project: str) -> bool:
+        """Drop what this process holds for a forgotten project (its files go with the project's folder)."""
+        with self._lock:
+            keys = [k for k in self._cache if k[1] == project]
+            for key in keys:
+                del self._cache[key]
+            held = self._selections.pop(project, None) is not None
+        return bool(keys) or held
+
     # -- what /select_samples and the page share ---------------------------------------------------------------
 
     def note_selection(self, answer: Mapping) -> None:

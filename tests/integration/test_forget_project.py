@@ -63,7 +63,7 @@ def test_the_operator_request_deletes_what_is_kept_for_the_project_and_nothing_e
     assert deleted["annotation_mirror"] == {"tasks": 3} and deleted["lead_times"] == {"observations": 3}
     assert deleted["model_store"]["versions"] == names and deleted["model_store"]["deployed"] == names[-1]
     assert deleted["model_store"]["label_config"] is True and deleted["job_state"] is True
-    assert deleted["in_memory"] is True
+    assert deleted["in_memory"] is True and deleted["served_predictions"]["servings"] >= 1  # the team view's
     assert kept_files(models) == ["2"]  # nothing of project 1 left, not even a hidden leftover
     assert "1" not in client.get("/versions").json["projects"]
     assert "1" not in client.get("/train_status").json["jobs"]
@@ -165,6 +165,7 @@ def test_registry_and_redis_keep_nothing_of_a_forgotten_project(
     assert [m.name for m in mlflow.search_registered_models(f"name='{registered_model_name(str(other))}'")]
     assert keys(gone) == []  # no job ran, so not even a tombstone
     assert f"nerb:annotations:{other}" in keys(other) and f"nerb:lead_times:{other}" in keys(other)
+    assert f"nerb:served:{other}" in keys(other) and deleted["served_predictions"]["servings"] >= 1
     assert not (tmp_path / "models" / str(gone)).exists() and (tmp_path / "models" / str(other)).is_dir()
     assert client.delete(f"/projects/{gone}").status_code == 404
 
