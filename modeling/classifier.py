@@ -158,7 +158,9 @@ class ClassifierPredictor:
                 for r, w in enumerate(windows):
                     ids[r, : len(w.input_ids)] = torch.tensor(w.input_ids)
                     mask[r, : len(w.input_ids)] = 1
-                out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=embeddings)
+                out = self.model(
+                    input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=embeddings
+                )
                 logits = out.logits.float().cpu()[:, index].numpy()
                 for r, ((t, _), w) in enumerate(zip(batch, windows)):
                     owned = w.window.own_end - w.window.own_start

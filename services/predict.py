@@ -11,13 +11,13 @@ from typing import Callable
 from infra.lead_times import AnnotationTimes
 from modeling.cache import ModelCache
 from settings import Settings
+from text.choices.regions import choice_regions
 from text.label_config import NerConfig
 from text.spans.decoding import decode_probs, drop_overlapping
 from text.spans.span import Span
 from text.tasks import task_text
-from text.choices.regions import choice_regions
 from uncertainty import TOKEN_COUNT, Ranking, fit_cost
-from uncertainty.choices import choices_uncertainties
+from uncertainty.choices import choice_confidences, choices_uncertainties
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _predict_choices(served, ranking: Ranking, config, texts: list[str | None]) 
         outputs = served.predict(chunk)
         u = choices_uncertainties([o.probs for o in outputs], segments, ranking.strategy, keys=chunk)
         values = ranking.values(u, [len(o.words) for o in outputs])
-        for out, confidence in zip(outputs, ranking.confidences(values)):
+        for out, confidence in zip(outputs, choice_confidences(ranking, values)):
             regions = []
             if served.trained and out.probs.size:
                 regions = choice_regions(out.probs, served.predictor.decide(out.probs), config)

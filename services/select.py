@@ -21,7 +21,7 @@ from infra.label_studio import LabelStudioAPI
 from store.local import project_key
 from text.label_config import parse_project_config
 from text.tasks import task_text
-from uncertainty.choices import choices_uncertainties
+from uncertainty.choices import choice_confidences, choices_uncertainties
 
 if TYPE_CHECKING:  # types only: importing them here would load transformers with this module
     from modeling.cache import ModelCache, ServedModel
@@ -232,7 +232,8 @@ def select_samples(
     if served.trained:
         candidates = None
         if req.threshold is not None:
-            candidates = np.flatnonzero(ranking.confidences(values) < req.threshold)
+            confidences = ranking.confidences(values) if segments is None else choice_confidences(ranking, values)
+            candidates = np.flatnonzero(confidences < req.threshold)
         picked = scores.selection(
             key,
             lambda: uncertainty.select(

@@ -218,7 +218,7 @@ def _choices_config(control, objects: dict) -> ChoicesConfig:
     name = control.name
     if _truthy(_attr(control, "perRegion")):
         raise LabelConfigError(
-            f"<Choices name={name!r}> has perRegion=\"true\": it classifies regions, not texts, which this backend "
+            f'<Choices name={name!r}> has perRegion="true": it classifies regions, not texts, which this backend '
             "does not support; drop perRegion to classify the whole text"
         )
     targets = [objects.get(t) for t in control.to_name or []]
@@ -226,13 +226,13 @@ def _choices_config(control, objects: dict) -> ChoicesConfig:
     if not texts:
         bound = ", ".join(f"<{o.tag} name={o.name!r}>" for o in targets if o is not None) or "no object"
         raise LabelConfigError(
-            f"<Choices name={name!r}> is bound to {bound}: only Choices bound to a <Text value=\"$field\"> "
+            f'<Choices name={name!r}> is bound to {bound}: only Choices bound to a <Text value="$field"> '
             "can be served (a classifier of texts)"
         )
     obj = texts[0]
     value = str(obj.value or "")
     if not value.startswith("$") or len(value) < 2:
-        raise LabelConfigError(f"<Text name={obj.name!r}> of <Choices name={name!r}> has no value=\"$field\"")
+        raise LabelConfigError(f'<Text name={obj.name!r}> of <Choices name={name!r}> has no value="$field"')
     choices = tuple(control.labels)
     if not choices:
         raise LabelConfigError(f"<Choices name={name!r}> has no <Choice> values")
@@ -286,8 +286,12 @@ def parse_project_config(xml: str) -> ProjectConfig:
     if refused:
         raise refused[0][1]
     if not choices:
-        raise ner_error if "HyperText" in str(ner_error) else LabelConfigError(
-            'label config has no <Labels> or <Choices> control bound to a <Text value="$field"> object'
+        raise (
+            ner_error
+            if "HyperText" in str(ner_error)
+            else LabelConfigError(
+                'label config has no <Labels> or <Choices> control bound to a <Text value="$field"> object'
+            )
         )
     key = choices[0].value_key
     served = [c for c in choices if c.value_key == key]

@@ -72,7 +72,9 @@ def task_to_choice_example(task: dict, config, stats: ChoiceStats) -> ChoiceExam
         unknown = [c for c in choices if c not in control.choices]
         if unknown:
             stats.unknown_choice += 1
-            log.warning("task %.60r: choices %.200r are not in <Choices name=%r>, skipped", task_id, unknown, control.from_name)
+            log.warning(
+                "task %.60r: choices %.200r are not in <Choices name=%r>, skipped", task_id, unknown, control.from_name
+            )
             continue
         if len(set(choices)) > 1 and not control.multiple:
             stats.several_on_single += 1

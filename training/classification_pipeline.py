@@ -96,9 +96,7 @@ def run_classification_training(
         candidate = load_base_classifier(name, list(config.labels), config.predicted_values)
         start = f"base:{name or 'default'}"
     segments = [(a, b, c.multiple) for c, a, b in config.segments()]
-    result = fine_tune_classifier(
-        candidate, split.train, segments, settings, lambda f, m: report(0.1 + 0.75 * f, m)
-    )
+    result = fine_tune_classifier(candidate, split.train, segments, settings, lambda f, m: report(0.1 + 0.75 * f, m))
     candidate.label_map = {c: c for c in candidate.tags if c in config.labels} or candidate.label_map
     report(0.86, "scoring the new model")
     predictor = classifier_predictor(candidate, config, settings)
@@ -180,7 +178,9 @@ def run_classification_training(
         tags={"deployed": deploy, "current_version": current_version or "base", "task_type": TASK_TYPE},
         run_id=info.run_id,
     )
-    report(1.0, f"{info.name}: macro-F1 {metrics['macro_f1']:.3f} (current {current_metrics['macro_f1']:.3f}); {reason}")
+    report(
+        1.0, f"{info.name}: macro-F1 {metrics['macro_f1']:.3f} (current {current_metrics['macro_f1']:.3f}); {reason}"
+    )
     return TrainingOutcome(
         project=project,
         version=info.name,

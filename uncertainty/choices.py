@@ -23,7 +23,7 @@ from .errors import InvalidProbabilitiesError
 from .measures import least_confidence, margin, token_entropy
 from .strategies import get_strategy, keyed_uniform
 
-__all__ = ["CLASS_MEASURE", "Segment", "choice_uncertainty", "choices_uncertainties"]
+__all__ = ["CLASS_MEASURE", "Segment", "choice_confidences", "choice_uncertainty", "choices_uncertainties"]
 
 Segment = tuple[int, int, bool]  # (first class, end, multiple choice?) of one control in the head's classes
 
@@ -74,3 +74,12 @@ def choices_uncertainties(
             p = np.asarray(probs, dtype=np.float64)
             out[i] = max(choice_uncertainty(p[a:b], multiple, measure) for a, b, multiple in segments)
     return out
+
+
+def choice_confidences(ranking, values: np.ndarray) -> np.ndarray:
+    """The task score Label Studio sorts by (lowest first): 1 - U, as U of a classification is always in [0, 1]
+    whatever the span reduction; cost-aware values (U per cost) keep `Ranking.confidences`. Either way it falls as
+    `values` rise, so Label Studio's order is /select_samples' order."""
+    if ranking.cost is None:
+        return np.clip(1.0 - np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    return ranking.confidences(values)

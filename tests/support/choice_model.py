@@ -3,10 +3,11 @@
 Built like `tests.support.rule_model` (one layer, position and type embeddings zeroed), but here the one
 attention layer averages: its query and key projections are zero (every token attends to every token alike), its
 value and output projections are the identity. The [CLS] state is then the (normalised) mean of the text's token
-embeddings, where a cue word piece has +1 on its class's dimension (-1 on a mirror one, so LayerNorm keeps it)
-and every other piece is zero. The pooler and classifier read class c from dimension c, so a text with cues of one
-class is classified confidently as that class, and a text with no cue gets uniform logits (the model is unsure).
-It goes through the same save/load code as any checkpoint.
+embeddings, where a cue word piece has +1 on its class's dimension (-1 on a mirror one, so LayerNorm keeps it).
+Every other piece, special tokens included, shares one neutral embedding on two dimensions of its own. The pooler
+and classifier read class c from dimension c, so a text with cues of one class is classified confidently as that
+class, and a text with no cue gets uniform logits (the model is unsure). It goes through the same save/load code
+as any checkpoint, and it stays trainable: fine-tuning it on cue-labelled texts learns a new head in a few steps.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def build_choice_model(
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(None))
     k = len(classes)
-    hidden = 2 * k
+    hidden = 2 * k + 2  # class c on dimensions c and k + c; every other piece on the last two
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=hidden,
@@ -50,10 +51,15 @@ def build_choice_model(
         emb.token_type_embeddings.weight.zero_()
         emb.LayerNorm.weight.fill_(1.0)
         emb.LayerNorm.bias.zero_()
+        # Not zero for the other pieces: LayerNorm would blow the small drift fine-tuning gives a zero vector up to
+        # full size, and the texts would all look alike after a few steps.
         words = torch.zeros(tokenizer.vocab_size, hidden)
+        words[:, 2 * k] = 1.0
+        words[:, 2 * k + 1] = -1.0
         for piece, label in cues.items():
             c = classes.index(label)
             token_id = tokenizer.convert_tokens_to_ids(piece)
+            words[token_id] = 0.0
             words[token_id, c] = 1.0
             words[token_id, k + c] = -1.0
         emb.word_embeddings.weight.copy_(words)
@@ -70,7 +76,7 @@ def build_choice_model(
         for norm in (layer.attention.output.LayerNorm, layer.output.LayerNorm):
             norm.weight.fill_(1.0)
             norm.bias.zero_()
-        model.bert.pooler.dense.weight.copy_(eye)
+        model.bert.pooler.dense.weight.copy_(4.0 * eye)  # the mean of a few pieces is weak: tanh brings it to ~1
         model.bert.pooler.dense.bias.zero_()
         model.classifier.weight.zero_()
         model.classifier.bias.zero_()
@@ -80,3 +86,39 @@ def build_choice_model(
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+SENTIMENT_CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="sentiment" toName="text"><Choice value="positive"/><Choice value="negative"/><Choice value="neutral"/>
+</Choices></View>"""
+
+TOPICS_CONFIG = """<View><Text name="text" value="$text"/>
+<Choices name="sentiment" toName="text"><Choice value="positive"/><Choice value="negative"/><Choice value="neutral"/>
+</Choices>
+<Choices name="tone" toName="text" choice="multiple"><Choice value="warm"/><Choice value="cold"/></Choices></View>"""
+
+
+def choice_tasks(n: int, start_id: int = 1) -> list[dict]:
+    """Annotated tasks for TOPICS_CONFIG: even ids positive and warm, odd ids negative and warm + cold."""
+    tasks = []
+    for i in range(n):
+        positive = i % 2 == 0
+        text = f"{'good' if positive else 'bad'} item {i}"
+        result = [
+            {
+                "from_name": "sentiment",
+                "to_name": "text",
+                "type": "choices",
+                "value": {"choices": ["positive" if positive else "negative"]},
+            },
+            {
+                "from_name": "tone",
+                "to_name": "text",
+                "type": "choices",
+                "value": {"choices": ["warm"] if positive else ["warm", "cold"]},
+            },
+        ]
+        tasks.append(
+            {"id": start_id + i, "data": {"text": text}, "annotations": [{"id": 1000 + start_id + i, "result": result}]}
+        )
+    return tasks

@@ -11,7 +11,9 @@ def choices(name="c", choice=None, values=("a", "b"), to="t", extra=""):
     return f'<Choices name="{name}" toName="{to}"{mode}{extra}>{inner}</Choices>'
 
 
-@pytest.mark.parametrize("choice, multiple", [(None, False), ("single", False), ("single-radio", False), ("multiple", True)])
+@pytest.mark.parametrize(
+    "choice, multiple", [(None, False), ("single", False), ("single-radio", False), ("multiple", True)]
+)
 def test_single_and_multiple_choice_are_read(choice, multiple):
     config = parse_project_config(f"<View>{TEXT}{choices(choice=choice)}</View>")
     assert config.task_type == "choices"
