@@ -55,6 +55,7 @@ def task_to_choice_example(task: dict, config, stats: ChoiceStats) -> ChoiceExam
     if annotation is None:
         stats.no_annotation += 1
         return None
+    skipped = False  # a result of a served control was skipped (and counted) for a reason of its own
     segments = config.segments()
     by_name = {control.from_name: s for s, (control, _, _) in enumerate(segments)}
     targets = [0.0] * (segments[-1][2] if segments else 0)
@@ -68,23 +69,27 @@ def task_to_choice_example(task: dict, config, stats: ChoiceStats) -> ChoiceExam
         choices = (result.get("value") or {}).get("choices")
         if not isinstance(choices, list) or not choices:
             stats.no_choice += 1
+            skipped = True
             continue
         unknown = [c for c in choices if c not in control.choices]
         if unknown:
             stats.unknown_choice += 1
+            skipped = True
             log.warning(
                 "task %.60r: choices %.200r are not in <Choices name=%r>, skipped", task_id, unknown, control.from_name
             )
             continue
         if len(set(choices)) > 1 and not control.multiple:
             stats.several_on_single += 1
+            skipped = True
             log.warning("task %.60r: several choices on single-choice %r, skipped", task_id, control.from_name)
             continue
         for choice in choices:
             targets[a + control.choices.index(choice)] = 1.0
         labelled[s] = True
     if not any(labelled):
-        stats.no_choice += 1
+        if not skipped:  # no result for any served control
+            stats.no_choice += 1
         return None
     stats.examples += 1
     return ChoiceExample(task_id, text, tuple(targets), tuple(labelled))
