@@ -15,7 +15,10 @@ CONFIG = parse_project_config(TOPICS_CONFIG).classification
 def test_items_per_control_are_valid_for_label_studio_and_empty_multiple_choice_is_left_out():
     probs = np.array([0.7, 0.2, 0.1, 0.9, 0.3])
     regions = choice_regions(probs, [[0], [3]], CONFIG)
-    assert [(r["from_name"], r["value"]["choices"]) for r in regions] == [("sentiment", ["positive"]), ("tone", ["warm"])]
+    assert [(r["from_name"], r["value"]["choices"]) for r in regions] == [
+        ("sentiment", ["positive"]),
+        ("tone", ["warm"]),
+    ]
     assert regions[0]["score"] == pytest.approx(0.7) and regions[1]["score"] == pytest.approx(0.7)  # min(0.9, 0.7)
     check_predictions(TOPICS_CONFIG, [{"result": regions, "score": 0.5}])
     assert [r["from_name"] for r in choice_regions(probs, [[1], []], CONFIG)] == ["sentiment"]

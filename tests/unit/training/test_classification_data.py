@@ -24,7 +24,9 @@ def test_targets_per_class_and_which_controls_are_labelled():
 
 
 def test_a_control_without_a_usable_choice_is_left_out_and_the_others_still_train():
-    (example,), stats = tasks_to_choice_examples([task(1, [result("sentiment", ["neutral"]), result("tone", [])])], CONFIG)
+    (example,), stats = tasks_to_choice_examples(
+        [task(1, [result("sentiment", ["neutral"]), result("tone", [])])], CONFIG
+    )
     assert example.labelled == (True, False) and example.targets[:3] == (0, 0, 1)
     assert stats.no_choice == 1
 
