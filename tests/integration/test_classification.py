@@ -128,3 +128,14 @@ def test_webhook_annotations_train_a_version_that_predicts_every_control(make_cl
     ]
     controls = client.get("/health").json["controls"]["5"]
     assert controls["task_type"] == "choices" and len(controls["served_controls"]) == 2
+
+
+def test_a_base_head_matches_through_predicted_values_and_serves_the_project_names(choice_client):
+    config = """<View><Text name="text" value="$text"/><Choices name="mood" toName="text">
+    <Choice value="Happy" predicted_values="positive"/><Choice value="Sad" predicted_values="negative"/>
+    <Choice value="Meh" predicted_values="neutral"/></Choices></View>"""
+    answer = choice_client.post("/setup", json={"project": "6", "schema": config}).json
+    assert answer["model_version"].startswith("base-choice-model")
+    results = predict(choice_client, TASKS, config=config, project="6").json["results"]
+    assert [r["result"][0]["value"]["choices"] for r in results] == [["Happy"], ["Happy"], ["Sad"]]
+    assert [r["result"][0]["from_name"] for r in results] == ["mood"] * 3
