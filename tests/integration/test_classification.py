@@ -11,6 +11,7 @@ from store.local import LocalStore
 from tests.support.bodies import annotation_webhook
 from tests.support.choice_model import SENTIMENT_CONFIG, TOPICS_CONFIG, build_choice_model, choice_tasks
 from tests.support.jobs import wait_job
+from tests.support.redis_server import rq_worker
 from tests.support.serving import results_once_serving
 
 TASKS = [
@@ -93,16 +94,24 @@ def test_select_samples_asks_for_the_unsure_task_first_in_the_task_score_order(c
 
 
 @pytest.mark.slow
-def test_webhook_annotations_train_a_version_that_predicts_every_control(make_client, tmp_path):
+@pytest.mark.parametrize("runner", ["in-process", "rq"])
+def test_webhook_annotations_train_a_version_that_predicts_every_control(runner, make_client, tmp_path, request):
     # A base model whose classes match none of the project's: a fresh head, untrained until the job runs.
     base = build_choice_model(tmp_path / "base", classes=["x", "y"], cues={"good": "x", "bad": "y"})
-    client = make_client(
+    env = dict(
         BASELINE_MODEL_NAME=base,
         START_TRAINING_EACH_N_UPDATES=16,
         MIN_TRAIN_STEPS=60,
         LEARNING_RATE=0.05,
         DEPLOY_POLICY="always",
+        MODEL_DIR=tmp_path / "models",
     )
+    if runner == "rq":  # a real `rq worker` process runs the job, on a Redis of this test's own
+        redis_url = request.getfixturevalue("private_redis").url
+        env["REDIS_URL"] = redis_url
+        worker = rq_worker(redis_url, tmp_path / "rq-worker.log", **{k: str(v) for k, v in env.items()})
+        request.addfinalizer(worker.stop)
+    client = make_client(**env)
     setup = client.post("/setup", json={"project": "5", "schema": TOPICS_CONFIG}).json
     assert setup["model_version"] == "untrained"
     assert [c["name"] for c in setup["served_controls"]] == ["sentiment", "tone"]
