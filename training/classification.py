@@ -19,7 +19,7 @@ import logging
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -30,6 +30,7 @@ from modeling.classifier import DEFAULT_THRESHOLD, ClassifierPredictor, Segment,
 from modeling.device import pick_device
 from text.encoding import TextEncoder
 from training.classification_data import ChoiceExample
+from training.dataset import SPLIT_SEED, Split, _hash_point, split_examples
 from training.trainer import SEED, TrainingDivergedError, plan_epochs
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,30 @@ def fine_tune_classifier(
     result.seconds = time.perf_counter() - started
     progress(1.0, f"trained {result.steps} steps in {result.seconds:.0f} s")
     return result
+
+
+def stratified_split(examples: Sequence[ChoiceExample], fraction: float, seed: int = SPLIT_SEED) -> Split:
+    """The task-hash split of `training.dataset.split_examples`, then every class with at least two examples but
+    none held out gets its lowest-hash training example moved to the validation side, so rare classes are scored.
+
+    Membership stays a function of the task (its hash) except for those moved tasks, which go back to training
+    once their class has a held-out task of its own; a moved task the deployed model trained on can only favour
+    the deployed model in the comparison, never the candidate.
+    """
+    split = split_examples(examples, fraction, seed)
+    if split.validation_is_train:
+        return split
+    train, validation = list(split.train), list(split.validation)
+    for c in range(len(examples[0].targets) if examples else 0):
+        holders = [e for e in train if e.targets[c] > 0]
+        if any(e.targets[c] > 0 for e in validation) or len(holders) < 2:
+            continue
+        moved = min(holders, key=lambda e: _hash_point(e, seed))
+        train.remove(moved)
+        validation.append(moved)
+    if not train:
+        return split
+    return replace(split, train=train, validation=validation)
 
 
 def classifier_predictor(loaded: LoadedModel, config, settings, thresholds: dict[int, float] | None = None):

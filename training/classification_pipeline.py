@@ -1,7 +1,8 @@
 """One classification training job: annotated Choices examples in, a stored (and perhaps deployed) version out.
 
 The same steps and guarantees as NER's `training.pipeline`, through the same store, deploy guard, policies and
-MLflow records: split (the task-hash split of `training.dataset`) -> score the current model -> fine-tune a
+MLflow records: split (the task-hash split of `training.dataset`, stratified so each class with two examples or
+more is held out at least once) -> score the current model -> fine-tune a
 candidate (`training.classification`, HF `Trainer`) on the training side -> choose each multiple-choice
 control's threshold on the validation split -> score the candidate there -> DEPLOY_POLICY on macro-F1 (the mean
 over controls of each control's macro-F1, so a control that gains and one that loses weigh alike) -> save with
@@ -25,9 +26,9 @@ from training.classification import (
     classifier_predictor,
     fine_tune_classifier,
     score_classifier,
+    stratified_split,
 )
 from training.classification_data import ChoiceExample
-from training.dataset import split_examples
 from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, decide_deployment
 from training.tracking import log_training_run
 from training.trainer import base_model_name
@@ -77,7 +78,7 @@ def run_classification_training(
     examples = list(examples)
     if not examples:
         raise NoTrainingDataError(f"project {project} has no task with a usable choice")
-    split = split_examples(examples, settings.validation_split)
+    split = stratified_split(examples, settings.validation_split)
     if split.note:
         log.warning("project %s: %s", project, split.note)
     report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
