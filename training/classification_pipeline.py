@@ -29,6 +29,7 @@ from training.classification import (
     stratified_split,
 )
 from training.classification_data import ChoiceExample
+from training.classification_tracking import log_confusion_matrices
 from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, decide_deployment
 from training.tracking import log_training_run
 from training.trainer import base_model_name
@@ -179,6 +180,7 @@ def run_classification_training(
         tags={"deployed": deploy, "current_version": current_version or "base", "task_type": TASK_TYPE},
         run_id=info.run_id,
     )
+    log_confusion_matrices(settings.mlflow_tracking_uri, run_id, metrics, config)
     report(
         1.0, f"{info.name}: macro-F1 {metrics['macro_f1']:.3f} (current {current_metrics['macro_f1']:.3f}); {reason}"
     )

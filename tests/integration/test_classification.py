@@ -127,6 +127,16 @@ def test_webhook_annotations_train_a_version_that_predicts_every_control(runner,
     assert meta["task_type"] == "choices" and meta["deploy_metric"] == "macro_f1"
     assert set(meta["thresholds"]) == {"tone"} and 0 < meta["thresholds"]["tone"] < 1
     assert meta["metrics"]["controls"]["sentiment"]["accuracy"] == 1.0
+    if runner == "in-process":  # MLflow holds the run: macro-F1, accuracy, per-class F1 and the confusion matrix
+        from mlflow.tracking import MlflowClient
+
+        tracking = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'models' / 'mlflow.db'}")
+        (experiment,) = [e for e in tracking.search_experiments() if e.name.endswith("project-5")]
+        (run,) = tracking.search_runs([experiment.experiment_id])
+        assert run.data.metrics["final_macro_f1"] == pytest.approx(meta["metrics"]["macro_f1"])
+        assert {"final_accuracy", "final_f1_sentiment_positive", "final_tone.micro_f1"} <= set(run.data.metrics)
+        artifacts = {a.path for a in tracking.list_artifacts(run.info.run_id)}
+        assert {"confusion_sentiment.png", "confusion_sentiment.json", "classification_report.txt"} <= artifacts
 
     texts = [{"id": 1, "data": {"text": "good item 100"}}, {"id": 2, "data": {"text": "bad item 101"}}]
     results = results_once_serving(lambda: predict(client, texts, config=TOPICS_CONFIG, project="5").json, "p5-v1-n16")
