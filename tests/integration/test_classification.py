@@ -43,6 +43,7 @@ def test_setup_serves_a_base_model_whose_head_matches_and_names_the_controls(cho
 
 
 def test_predict_chooses_the_class_and_scores_the_unsure_task_lowest(choice_client):
+    choice_client.post("/setup", json={"project": "4", "schema": SENTIMENT_CONFIG})  # keeps the project's config
     response = predict(choice_client, TASKS)
     assert response.status_code == 200, response.json
     results = response.json["results"]
@@ -52,6 +53,17 @@ def test_predict_chooses_the_class_and_scores_the_unsure_task_lowest(choice_clie
     scores = [r["score"] for r in results]
     assert min(scores) == scores[1] < 0.1 and scores[0] > 0.9 and scores[2] > 0.9
     assert results[0]["result"][0]["score"] > 0.99
+    controls = choice_client.get("/health").json["controls"]["4"]  # the config /setup kept
+    assert controls["task_type"] == "choices" and controls["served_controls"][0]["name"] == "sentiment"
+
+
+def test_tasks_without_the_text_field_are_a_422_or_an_empty_prediction_that_goes_last(choice_client):
+    missing = [{"id": 9, "data": {"body": "no text field"}}]
+    response = predict(choice_client, missing)
+    assert response.status_code == 422 and "text" in response.json["error"]
+    results = predict(choice_client, [*missing, TASKS[0]]).json["results"]
+    assert results[0] == {"result": [], "score": 1.0, "model_version": results[1]["model_version"]}
+    assert results[1]["result"][0]["value"]["choices"] == ["positive"]
 
 
 def test_a_text_longer_than_the_model_limit_is_classified_from_all_its_windows(make_client, choice_model_dir):
