@@ -114,3 +114,25 @@ def read_label_tsv(path) -> list[tuple[str, str]]:
                 raise ValueError(f"{path}:{number}: expected label<TAB>text")
             rows.append((label, text))
     return rows
+
+
+def tasks_from_rows(
+    rows: list[tuple[str, str]], from_name: str = "label", to_name: str = "text", start_id: int = 1
+) -> list[dict]:
+    """Annotated Label Studio tasks (single choice) from `read_label_tsv` rows, for a simulation: the text under
+    data["text"], the label as the choice of `from_name`."""
+    return [
+        {
+            "id": start_id + i,
+            "data": {"text": text},
+            "annotations": [
+                {
+                    "id": start_id + i,
+                    "result": [
+                        {"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": [label]}}
+                    ],
+                }
+            ],
+        }
+        for i, (label, text) in enumerate(rows)
+    ]

@@ -2,7 +2,7 @@ import pytest
 
 from tests.support.choice_model import TOPICS_CONFIG, choice_tasks
 from text.label_config import parse_project_config
-from training.classification_data import read_label_tsv, tasks_to_choice_examples
+from training.classification_data import read_label_tsv, tasks_from_rows, tasks_to_choice_examples
 
 CONFIG = parse_project_config(TOPICS_CONFIG).classification
 
@@ -55,3 +55,15 @@ def test_label_tab_text_files_are_read_and_a_malformed_line_is_named(tmp_path):
     bad.write_text("DESC\tfine\nno tab here\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.tsv:2"):
         read_label_tsv(bad)
+
+
+def test_tsv_rows_become_annotated_tasks_a_choices_project_trains_on():
+    rows = [("DESC", "How did serfdom develop ?"), ("NUM", "How many ?")]
+    xml = """<View><Text name="text" value="$text"/><Choices name="label" toName="text">
+    <Choice value="DESC"/><Choice value="NUM"/></Choices></View>"""
+    config = parse_project_config(xml).classification
+    examples, stats = tasks_to_choice_examples(tasks_from_rows(rows), config)
+    assert [(e.task_id, e.text, e.targets) for e in examples] == [
+        (1, "How did serfdom develop ?", (1.0, 0.0)),
+        (2, "How many ?", (0.0, 1.0)),
+    ]
