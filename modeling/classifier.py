@@ -63,7 +63,6 @@ def load_base_classifier(name: str | None, labels: list[str], predicted_values: 
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(
             path,
-            num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={c: i for i, c in enumerate(labels)},
             ignore_mismatched_sizes=True,
