@@ -191,31 +191,6 @@ class ModelCache:
 
         threading.Thread(target=run, name=f"warm-{project}", daemon=True).start()
 
-    def _load(self, project: str, config, version: str) -> ServedModel:
-        if is_classification(config):
-            return self._load_classifier(project, config, version)
-        s = self.settings
-        parity = None
-        if version != UNTRAINED and not version.startswith("base-"):
-            info = self.store.get(project, version)
-            label_map = match_labels(info.meta.get("labels", []), list(config.labels), config.predicted_values)
-            loaded = load_saved_model(str(info.path), label_map)
-            parity = info.meta.get("parity")
-        else:
-            loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
-        bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
-        device = pick_device()  # a GPU when there is one (int8 stays on the CPU: its kernels are CPU kernels)
-        loaded.model.to(device)
-        wanted = resolve_precision(s.serving_precision, device.type)
-        precision, why = choose_precision(wanted, s.serving_precision_force, parity, bounds)
-        (log.warning if parity and precision != wanted else log.info)(
-            "project %s, %s: served %s (%s)", project, version, precision, why
-        )
-        model = to_precision(loaded.model, precision)
-        predictor = Predictor(model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
-        batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
-        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision, batcher)
-
     def _load_classifier(self, project: str, config, version: str) -> ServedModel:
         """A classification version (fp32; the precision gate is NER's): `modeling.classifier`."""
         s = self.settings
@@ -247,6 +222,31 @@ class ModelCache:
         )
         batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
         return ServedModel(version, predictor, labels, dict(loaded.label_map), loaded.trained, FULL, batcher)
+
+    def _load(self, project: str, config, version: str) -> ServedModel:
+        if is_classification(config):
+            return self._load_classifier(project, config, version)
+        s = self.settings
+        parity = None
+        if version != UNTRAINED and not version.startswith("base-"):
+            info = self.store.get(project, version)
+            label_map = match_labels(info.meta.get("labels", []), list(config.labels), config.predicted_values)
+            loaded = load_saved_model(str(info.path), label_map)
+            parity = info.meta.get("parity")
+        else:
+            loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
+        bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
+        device = pick_device()  # a GPU when there is one (int8 stays on the CPU: its kernels are CPU kernels)
+        loaded.model.to(device)
+        wanted = resolve_precision(s.serving_precision, device.type)
+        precision, why = choose_precision(wanted, s.serving_precision_force, parity, bounds)
+        (log.warning if parity and precision != wanted else log.info)(
+            "project %s, %s: served %s (%s)", project, version, precision, why
+        )
+        model = to_precision(loaded.model, precision)
+        predictor = Predictor(model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
+        batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
+        return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision, batcher)
 
     def status(self) -> dict:
         with self._lock:
