@@ -1,4 +1,5 @@
-"""The NER backend: setup / predict / fit / select_samples for Label Studio, on Hugging Face token classifiers."""
+"""The backend: setup / predict / fit / select_samples for Label Studio, on Hugging Face token classifiers (NER,
+`<Labels>`) and sequence classifiers (`<Choices>`, see docs/classification.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from services.status import StatusMonitor
 from services.team_view import TeamView
 from settings import Settings
 from store.local import Store, StoreUnavailable, project_key
-from text.label_config import NerConfig, parse_ner_config
+from text.label_config import ClassificationConfig, NerConfig, ProjectConfig, parse_project_config
 from text.tasks import task_text
 from web.base import LabelStudioMLBase
 from web.errors import BadRequest, Unprocessable
@@ -44,14 +45,18 @@ class NERBackend(LabelStudioMLBase):
     def _project(self) -> str | None:
         return None if self.project_id in (None, "") else project_key(self.project_id)
 
-    def _config(self) -> NerConfig:
+    def _config(self) -> NerConfig | ClassificationConfig:
+        """What the project's model serves: its NER Labels, or its Choices controls (`ProjectConfig.served`)."""
+        return self._project_config().served
+
+    def _project_config(self) -> ProjectConfig:
         if self.label_config is None:
             project = self._project()
             stored = self.store.label_config(project) if project else None
             if stored is None:
                 raise BadRequest("missing field 'label_config' (the project's label config XML)", field="label_config")
             self.label_config = stored
-        return parse_ner_config(self.label_config)
+        return parse_project_config(self.label_config)
 
     def setup(self) -> str:
         config = self._config()
@@ -59,6 +64,10 @@ class NERBackend(LabelStudioMLBase):
         self._keep_label_config(project, self.label_config)
         self.models.warm(project, config)
         return self.models.version_for(project, config)
+
+    def setup_details(self) -> dict:
+        """/setup's answer beside the version: the task type, the controls served and those ignored (and why)."""
+        return self._project_config().describe()
 
     def predict(self, tasks: list, context: dict | None = None, **kwargs) -> list[dict]:
         config = self._config()
@@ -86,7 +95,7 @@ class NERBackend(LabelStudioMLBase):
         project = data.get("project")
         if isinstance(project, dict) and isinstance(project.get("label_config"), str):
             try:
-                parse_ner_config(project["label_config"])
+                parse_project_config(project["label_config"])
                 self._keep_label_config(result["project"], project["label_config"])
             except Exception:  # a non-NER project's webhook still counts; its config is just not kept
                 log.debug("webhook label config not kept", exc_info=True)
@@ -102,7 +111,19 @@ class NERBackend(LabelStudioMLBase):
             "training_mode": jobs.mode if jobs is not None else "off",
             "torch_threads": torch_threads(),
             "report": self.status.report(),  # what is configured, what is degraded and why (services.status)
+            "controls": self._controls(),
         }
+
+    def _controls(self) -> dict:
+        """Per loaded project, the controls served and ignored (from its kept label config), or why unreadable."""
+        shown = {}
+        for project in self.models.status():
+            try:
+                xml = self.store.label_config(project)
+                shown[project] = parse_project_config(xml).describe() if xml else None
+            except Exception as exc:  # a config that no longer parses, or a store that cannot be read
+                shown[project] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        return shown
 
     def metrics(self) -> dict:
         jobs = self.jobs

@@ -26,6 +26,14 @@ from modeling.base_model import (
     match_labels,
 )
 from modeling.batching import MicroBatcher
+from modeling.classifier import (
+    DEFAULT_THRESHOLD,
+    ClassifierPredictor,
+    class_order,
+    load_base_classifier,
+    load_saved_classifier,
+    matching_head,
+)
 from modeling.device import pick_device
 from modeling.inference import Predictor
 from modeling.parity import FULL, ParityBounds, choose_precision
@@ -70,6 +78,23 @@ def base_version(
     return UNTRAINED
 
 
+@functools.lru_cache(maxsize=16)
+def base_classifier_version(
+    name: str, labels: tuple[str, ...], aliases: tuple, setting: str = "BASELINE_MODEL_NAME"
+) -> str:
+    """Version string of a classification project's base model: 'base-<name>' if its class head fits, else
+    'untrained'."""
+    if matching_head(base_model_config(name, setting), list(labels), dict(aliases)) is not None:
+        shown = os.path.basename(os.path.normpath(name)) if os.path.isdir(name) else name
+        return "base-" + re.sub(r"[^A-Za-z0-9._-]+", "-", shown).strip("-")
+    return UNTRAINED
+
+
+def is_classification(config) -> bool:
+    """A classification (Choices) config rather than an NER one (`text.label_config.ClassificationConfig`)."""
+    return getattr(config, "task_type", "ner") == "choices"
+
+
 class ModelCache:
     """Thread-safe LRU of ServedModel by (project, labels)."""
 
@@ -94,7 +119,7 @@ class ModelCache:
         deployed = self.store.deployed(project)
         if deployed:
             return deployed
-        return base_version(
+        return (base_classifier_version if is_classification(config) else base_version)(
             self.base_name,
             tuple(config.labels),
             tuple(sorted((k, tuple(v)) for k, v in config.predicted_values.items())),
@@ -183,7 +208,41 @@ class ModelCache:
 
         threading.Thread(target=run, name=f"warm-{project}", daemon=True).start()
 
+    def _load_classifier(self, project: str, config, version: str) -> ServedModel:
+        """A classification version (fp32; the precision gate is NER's): `modeling.classifier`."""
+        s = self.settings
+        labels = list(config.labels)
+        thresholds = {}
+        if version != UNTRAINED and not version.startswith("base-"):
+            info = self.store.get(project, version)
+            if info.meta.get("task_type") != "choices":
+                raise ValueError(f"project {project}: {version} is not a classification version")
+            label_map = match_labels(info.meta.get("labels", []), labels, config.predicted_values)
+            loaded = load_saved_classifier(str(info.path), label_map)
+            stored = info.meta.get("thresholds") or {}
+            thresholds = {
+                i: float(stored.get(control.from_name, DEFAULT_THRESHOLD))
+                for i, (control, _, _) in enumerate(config.segments())
+            }
+        else:
+            loaded = load_base_classifier(self.base_name, labels, config.predicted_values)
+        loaded.model.to(pick_device())
+        segments = [(a, b, control.multiple) for control, a, b in config.segments()]
+        predictor = ClassifierPredictor(
+            loaded.model,
+            loaded.tokenizer,
+            s.max_sequence_length,
+            s.inference_batch_size,
+            class_order(loaded.tags, loaded.label_map, labels),
+            segments,
+            thresholds,
+        )
+        batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
+        return ServedModel(version, predictor, labels, dict(loaded.label_map), loaded.trained, FULL, batcher)
+
     def _load(self, project: str, config, version: str) -> ServedModel:
+        if is_classification(config):
+            return self._load_classifier(project, config, version)
         s = self.settings
         parity = None
         if version != UNTRAINED and not version.startswith("base-"):

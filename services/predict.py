@@ -11,11 +11,13 @@ from typing import Callable
 from infra.lead_times import AnnotationTimes
 from modeling.cache import ModelCache
 from settings import Settings
+from text.choices.regions import choice_regions
 from text.label_config import NerConfig
 from text.spans.decoding import decode_probs, drop_overlapping
 from text.spans.span import Span
 from text.tasks import task_text
 from uncertainty import TOKEN_COUNT, Ranking, fit_cost
+from uncertainty.choices import choice_confidences, choices_uncertainties
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,8 @@ def predict_tasks(
                 config.value_key,
             )
     served = models.get(project, config)
+    if getattr(config, "task_type", "ner") == "choices":
+        return _predict_choices(served, ranking, config, texts)
     keep = drawn_regions(context)
     results = []
     for chunk_start in range(0, len(texts), PREDICT_CHUNK):
@@ -130,5 +134,26 @@ def predict_tasks(
             results.append({"result": regions, "score": round(float(confidence), 6), "model_version": served.version})
     for i, text in enumerate(texts):
         if text is None:  # score 1.0: Uncertainty sampling serves lowest first, an unreadable task goes last
+            results[i] = {"result": [], "score": 1.0, "model_version": served.version}
+    return results
+
+
+def _predict_choices(served, ranking: Ranking, config, texts: list[str | None]) -> list[dict]:
+    """Classification: one prediction per task with an item per control (`text.choices.regions`); the task score
+    is 1 - U, U the least sure control's uncertainty (`uncertainty.choices`), through the same `Ranking` values."""
+    segments = [(a, b, control.multiple) for control, a, b in config.segments()]
+    results = []
+    for chunk_start in range(0, len(texts), PREDICT_CHUNK):
+        chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
+        outputs = served.predict(chunk)
+        u = choices_uncertainties([o.probs for o in outputs], segments, ranking.strategy, keys=chunk)
+        values = ranking.values(u, [len(o.words) for o in outputs])
+        for out, confidence in zip(outputs, choice_confidences(ranking, values)):
+            regions = []
+            if served.trained and out.probs.size:
+                regions = choice_regions(out.probs, served.predictor.decide(out.probs), config)
+            results.append({"result": regions, "score": round(float(confidence), 6), "model_version": served.version})
+    for i, text in enumerate(texts):
+        if text is None:
             results[i] = {"result": [], "score": 1.0, "model_version": served.version}
     return results

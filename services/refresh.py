@@ -21,7 +21,7 @@ from infra.label_studio import LabelStudioAPI
 from infra.served_predictions import ServedPredictions
 from modeling.cache import ModelCache
 from services.predict import PREDICT_CHUNK, predict_tasks
-from text.label_config import parse_ner_config
+from text.label_config import parse_project_config
 from uncertainty import Ranking
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class PredictionRefresh:
 
     def __call__(self, api: LabelStudioAPI, project: str, label_config: str) -> int:
         pid = int(project)
-        config = parse_ner_config(label_config)
+        config = parse_project_config(label_config).served
         version = self.models.get(project, config, wait=True).version  # the deployed one, loaded before predicting
         current = api.project(pid).get("model_version") or None
         for old in api.model_versions(pid):  # older leftovers first, so reading `current`'s rows stays bounded

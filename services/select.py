@@ -19,8 +19,9 @@ import numpy as np
 import uncertainty
 from infra.label_studio import LabelStudioAPI
 from store.local import project_key
-from text.label_config import parse_ner_config
+from text.label_config import parse_project_config
 from text.tasks import task_text
+from uncertainty.choices import choice_confidences, choices_uncertainties
 
 if TYPE_CHECKING:  # types only: importing them here would load transformers with this module
     from modeling.cache import ModelCache, ServedModel
@@ -39,6 +40,7 @@ class CachedScore:
     probs: np.ndarray
     embedding: np.ndarray
     samples: np.ndarray | None = None  # MC dropout samples, only when a Bayesian strategy asked for them
+    words: int = -1  # the text's word count (-1: len(probs), one row per word for NER)
     uncertainty: dict[tuple, float] = field(default_factory=dict)
 
 
@@ -134,12 +136,15 @@ def score_tasks(
     hashes: list[bytes],
     ranking: uncertainty.Ranking,
     mc: tuple[int, int] = (10, 2),
+    segments: list[tuple[int, int, bool]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Uncertainties, word counts and embeddings for (task id, text) items, computing only what `table` lacks.
 
-    A Bayesian ranking also needs `mc` = (samples, layers) MC dropout samples per text (selection only).
+    A Bayesian ranking also needs `mc` = (samples, layers) MC dropout samples per text (selection only). A
+    classifier (`segments` given) is scored from one pass per text by `uncertainty.choices`.
     """
-    sampled = ranking.needs_samples
+    classes = segments is not None
+    sampled = ranking.needs_samples and not classes
     layers = getattr(served.predictor.model.config, "num_hidden_layers", mc[1])
     mc = (mc[0], max(1, min(mc[1], layers)))  # a model shallower than MC_DROPOUT_LAYERS samples all its layers
     missing = [
@@ -153,17 +158,22 @@ def score_tasks(
             [items[i][1] for i in part], embeddings=True, mc_samples=mc[0] if sampled else 0, mc_layers=mc[1]
         )
         for i, out in zip(part, outputs):
-            table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding, out.samples)
+            table[items[i][0]] = CachedScore(hashes[i], out.probs, out.embedding, out.samples, len(out.words))
     key = ranking.key[:4]
     entries = [table[task_id] for task_id, _ in items]
     todo = [(e, text) for e, (_, text) in zip(entries, items) if key not in e.uncertainty]
     for start in range(0, len(todo), SCORE_CHUNK):
         part = todo[start : start + SCORE_CHUNK]
         inputs = [e.samples for e, _ in part] if sampled else [e.probs for e, _ in part]
-        for (e, _), u in zip(part, ranking.uncertainties(inputs, served.tags, keys=[text for _, text in part])):
+        keys = [text for _, text in part]
+        if classes:
+            found = choices_uncertainties(inputs, segments, ranking.strategy, keys=keys)
+        else:
+            found = ranking.uncertainties(inputs, served.tags, keys=keys)
+        for (e, _), u in zip(part, found):
             e.uncertainty[key] = float(u)
     scores = np.array([e.uncertainty[key] for e in entries], dtype=np.float64)
-    words = np.array([len(e.probs) for e in entries], dtype=np.int64)
+    words = np.array([e.words if e.words >= 0 else len(e.probs) for e in entries], dtype=np.int64)
     embeddings = np.stack([e.embedding for e in entries]) if entries else np.zeros((0, served.predictor.hidden))
     return scores, words, embeddings
 
@@ -196,7 +206,10 @@ def select_samples(
         raise SelectionInputError(
             "missing field 'label_config' (no stored config for this project)", field="label_config"
         )
-    config = parse_ner_config(label_config)
+    config = parse_project_config(label_config).served
+    segments = None
+    if getattr(config, "task_type", "ner") == "choices":
+        segments = [(a, b, control.multiple) for control, a, b in config.segments()]
     served = models.get(project or "0", config)
     ranking = rankings(
         project, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k, cost_aware=req.cost_aware
@@ -212,7 +225,7 @@ def select_samples(
     table = scores.table(project or "0", served.version, tuple(served.tags))
     hashes = [_text_hash(text) for _, text in items]
     uncertainties, words, embeddings = score_tasks(
-        served, table, items, hashes, ranking, (settings.mc_dropout_samples, settings.mc_dropout_layers)
+        served, table, items, hashes, ranking, (settings.mc_dropout_samples, settings.mc_dropout_layers), segments
     )
     values = ranking.values(uncertainties, words)
     mode = "uncertainty" if served.trained else "cold_start"
@@ -229,7 +242,8 @@ def select_samples(
     if served.trained:
         candidates = None
         if req.threshold is not None:
-            candidates = np.flatnonzero(ranking.confidences(values) < req.threshold)
+            confidences = ranking.confidences(values) if segments is None else choice_confidences(ranking, values)
+            candidates = np.flatnonzero(confidences < req.threshold)
         picked = scores.selection(
             key,
             lambda: uncertainty.select(

@@ -25,8 +25,10 @@ from services.predict import ProjectRankings
 from services.refresh import PredictionRefresh
 from settings import Settings
 from store.local import Store
-from text.label_config import parse_ner_config
+from text.label_config import parse_project_config
 from training.annotations import tasks_to_examples
+from training.classification_data import tasks_to_choice_examples
+from training.classification_pipeline import run_classification_training
 from training.pipeline import DeployGuard, run_training
 
 log = logging.getLogger(__name__)
@@ -131,10 +133,11 @@ def train_from_label_studio(project: str, context: JobContext, progress: Progres
         label_config = _stored_label_config(store, project)
         progress(0.01, "reading annotations received by webhook (LABEL_STUDIO_API_KEY is not set)")
         tasks = (context.mirror or AnnotationMirror(store)).tasks(project)
-    config = parse_ner_config(label_config)
-    examples, stats = tasks_to_examples(tasks, config)
+    config = parse_project_config(label_config).served
+    classification = getattr(config, "task_type", "ner") == "choices"
+    examples, stats = (tasks_to_choice_examples if classification else tasks_to_examples)(tasks, config)
     progress(0.05, f"training on {len(examples)} annotated tasks")
-    outcome = run_training(
+    outcome = (run_classification_training if classification else run_training)(
         project,
         examples,
         config,
@@ -169,6 +172,11 @@ def outcome_summary(outcome) -> dict:
     summary = {f: getattr(outcome, f) for f in fields if hasattr(outcome, f)}
     metrics = getattr(outcome, "metrics", None) or {}
     current = getattr(outcome, "current_metrics", None) or {}
-    summary["f1"] = metrics.get("entity_f1")
-    summary["current_f1"] = current.get("entity_f1")
+    if "macro_f1" in metrics:  # a classification version (its deploy metric)
+        summary["macro_f1"] = metrics.get("macro_f1")
+        summary["current_macro_f1"] = current.get("macro_f1")
+        summary["accuracy"] = metrics.get("accuracy")
+    else:
+        summary["f1"] = metrics.get("entity_f1")
+        summary["current_f1"] = current.get("entity_f1")
     return summary

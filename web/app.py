@@ -203,8 +203,9 @@ def create_app(settings: Settings, make_backend: BackendFactory) -> Flask:
         data = json_body()
         project = require(data, "project", (str, int), "the Label Studio project id")
         schema = require(data, "schema", str, "the project's label config XML")
-        version = backend(str(project), schema).setup()
-        return jsonify(model_version=version)
+        instance = backend(str(project), schema)
+        version = instance.setup()
+        return jsonify(model_version=version, **instance.setup_details())
 
     @app.post("/predict")
     def predict():

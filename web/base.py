@@ -31,6 +31,10 @@ class LabelStudioMLBase:
         """Prepare for the project (cheaply: Label Studio waits 3 s) and return the model version served."""
         raise NotImplementedError
 
+    def setup_details(self) -> dict:
+        """Extra fields of /setup's answer (e.g. which controls are served); none by default."""
+        return {}
+
     def predict(self, tasks: list[dict], context: dict | None = None, **kwargs) -> list[dict]:
         """One prediction per task, in order: {"result": [...], "score": float, "model_version": str}."""
         raise NotImplementedError

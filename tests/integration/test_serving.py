@@ -160,7 +160,9 @@ def test_drawn_regions_outside_the_text_are_not_echoed(rule_client):
 
 def test_default_base_model_is_untrained_and_predicts_nothing_but_answers(make_client):
     client = make_client()
-    assert client.post("/setup", json=fixture("setup")["body"]).json == {"model_version": "untrained"}
+    setup = client.post("/setup", json=fixture("setup")["body"]).json
+    assert setup["model_version"] == "untrained" and setup["task_type"] == "ner"
+    assert [c["name"] for c in setup["served_controls"]] == ["label"] and setup["ignored_controls"] == []
     body = fixture("predict_retrieve_action")["body"]
     results = client.post("/predict", json=body).json["results"]
     assert [r["result"] for r in results] == [[], []]

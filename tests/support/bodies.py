@@ -19,14 +19,21 @@ ANNOTATION_COUNTERS = (
 )
 
 
-def annotation_webhook(task: dict, action: str = "ANNOTATION_CREATED", *, annotated: int = 0, project: int = 1) -> dict:
+def annotation_webhook(
+    task: dict,
+    action: str = "ANNOTATION_CREATED",
+    *,
+    annotated: int = 0,
+    project: int = 1,
+    label_config: str = LABEL_CONFIG,
+) -> dict:
     """A webhook for `task`'s (first) annotation; `annotated`: the project's num_tasks_with_annotations, as Label
-    Studio reports it after this event."""
+    Studio reports it after this event; `label_config`: the project's config the webhook carries."""
     body = copy.deepcopy(fixture("webhook_ANNOTATION_CREATED")["body"])
     body["action"] = action
     body["project"]["id"] = project
     body["project"]["num_tasks_with_annotations"] = annotated
-    body["project"]["label_config"] = LABEL_CONFIG
+    body["project"]["label_config"] = label_config
     body["task"] = {"id": task["id"], "data": task["data"]}
     body["annotation"] = {
         **task["annotations"][0],

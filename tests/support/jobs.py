@@ -20,12 +20,13 @@ def wait_job(
     timeout: float,
     poll: float = 0.2,
     describe: Callable[[], str] = lambda: "",
+    project: str = "1",
 ) -> dict:
     """Poll until `predicate(state)` holds; else fail with the last state and `describe()` (e.g. a worker's log)."""
     deadline = time.time() + timeout
     state: dict = {}
     while time.time() < deadline:
-        state = job(client)
+        state = job(client, project)
         if predicate(state):
             return state
         time.sleep(poll)

@@ -1,0 +1,240 @@
+"""One classification training job: annotated Choices examples in, a stored (and perhaps deployed) version out.
+
+The same steps and guarantees as NER's `training.pipeline`, through the same store, deploy guard, policies and
+MLflow records: split (the task-hash split of `training.dataset`, stratified so each class with two examples or
+more is held out at least once) -> score the current model -> fine-tune a
+candidate (`training.classification`, HF `Trainer`) on the training side -> choose each multiple-choice
+control's threshold on the validation split -> score the candidate there -> DEPLOY_POLICY on macro-F1 (the mean
+over controls of each control's macro-F1, so a control that gains and one that loses weigh alike) -> save with
+`task_type: "choices"` in the version's meta -> deploy -> MLflow.
+
+Not yet here (NER has them): FINAL_FIT=all, EPOCH_SELECTION=best and the precision parity gate; classification
+versions train on the training side and are served fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Sequence
+
+from modeling.base_model import DEFAULT_BASE_MODEL, LoadedModel, match_labels
+from modeling.classifier import class_order, load_base_classifier, load_saved_classifier
+from store.local import Store, project_key
+from training.classification import (
+    choose_thresholds,
+    classifier_predictor,
+    fine_tune_classifier,
+    score_classifier,
+    stratified_split,
+)
+from training.classification_data import ChoiceExample
+from training.classification_tracking import log_confusion_matrices
+from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, decide_deployment
+from training.tracking import log_training_run
+from training.trainer import base_model_name
+
+log = logging.getLogger(__name__)
+
+TASK_TYPE = "choices"
+
+
+def _current(project: str, config, settings, store: Store) -> tuple[LoadedModel, str | None, dict, str]:
+    """(model, deployed version or None, its thresholds by control, source) of the model serving now."""
+    version = store.deployed(project)
+    if version:
+        info = store.get(project, version)
+        if info.meta.get("task_type") == TASK_TYPE:
+            try:
+                label_map = match_labels(info.meta.get("labels", []), list(config.labels), config.predicted_values)
+                loaded = load_saved_classifier(str(info.path), label_map)
+                class_order(loaded.tags, loaded.label_map, list(config.labels))
+                return loaded, version, dict(info.meta.get("thresholds") or {}), f"deployed:{version}"
+            except ValueError as exc:  # the classes changed since: start again from the base model
+                log.info("project %s: %s does not serve the current choices (%s)", project, version, exc)
+        else:
+            log.info("project %s: deployed %s is not a classification version", project, version)
+    name = base_model_name(settings)
+    loaded = load_base_classifier(name, list(config.labels), config.predicted_values)
+    return loaded, None, {}, f"base:{name or 'default'}"
+
+
+def _thresholds_by_segment(config, by_name: dict) -> dict[int, float]:
+    return {s: float(by_name[c.from_name]) for s, (c, _, _) in enumerate(config.segments()) if c.from_name in by_name}
+
+
+def run_classification_training(
+    project: str,
+    examples: Sequence[ChoiceExample],
+    config,
+    settings,
+    store: Store,
+    progress: Progress | None = None,
+    deploy_guard: DeployGuard | None = None,
+) -> TrainingOutcome:
+    """Train, evaluate, save and maybe deploy a classification version (see the module docstring)."""
+    report = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+    project = project_key(project)
+    examples = list(examples)
+    if not examples:
+        raise NoTrainingDataError(f"project {project} has no task with a usable choice")
+    split = stratified_split(examples, settings.validation_split)
+    if split.note:
+        log.warning("project %s: %s", project, split.note)
+    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
+    current, current_version, current_thresholds, source = _current(project, config, settings, store)
+    report(0.07, f"scoring the current model ({source})")
+    current_metrics = score_classifier(
+        classifier_predictor(current, config, settings, _thresholds_by_segment(config, current_thresholds)),
+        split.validation,
+        config,
+    )
+    warm = settings.training_start == "warm" and current_version is not None
+    if warm:
+        candidate, start = current, source
+    else:
+        name = base_model_name(settings)
+        candidate = load_base_classifier(name, list(config.labels), config.predicted_values)
+        start = f"base:{name or 'default'}"
+    segments = [(a, b, c.multiple) for c, a, b in config.segments()]
+    result = fine_tune_classifier(candidate, split.train, segments, settings, lambda f, m: report(0.1 + 0.75 * f, m))
+    candidate.label_map = {c: c for c in candidate.tags if c in config.labels} or candidate.label_map
+    report(0.86, "scoring the new model")
+    predictor = classifier_predictor(candidate, config, settings)
+    thresholds: dict[str, float] = {}
+    if not split.validation_is_train and any(c.multiple for c in config.controls):
+        probs = score_classifier(predictor, split.validation, config)["probs"]
+        thresholds = choose_thresholds(probs, split.validation, config)
+        predictor.thresholds = _thresholds_by_segment(config, thresholds)
+    metrics = score_classifier(predictor, split.validation, config)
+    deploy, reason = decide_deployment(
+        settings.deploy_policy, metrics["macro_f1"], current_metrics["macro_f1"], split.validation_is_train
+    )
+    reason = reason.replace("F1", "macro-F1")
+    meta = {
+        "task_type": TASK_TYPE,
+        "labels": list(candidate.tags),
+        "tags": list(candidate.tags),
+        "label_map": dict(candidate.label_map),
+        "controls": [
+            {"name": c.from_name, "choices": list(c.choices), "multiple": c.multiple} for c in config.controls
+        ],
+        "thresholds": {c.from_name: thresholds.get(c.from_name, 0.5) for c in config.controls if c.multiple},
+        "metrics": _stored(metrics),
+        "current_metrics": _stored(current_metrics),
+        "deploy_metric": "macro_f1",
+        "current_version": current_version,
+        "baseline": source,
+        "policy": settings.deploy_policy,
+        "deployed": deploy,
+        "reason": reason,
+        "train_size": len(split.train),
+        "validation_size": len(split.validation),
+        "validation_is_train": split.validation_is_train,
+        "base_model": base_model_name(settings) or DEFAULT_BASE_MODEL,
+        "training_start": settings.training_start,
+        "start": start,
+        "final_fit": "train",
+        "history": result.history,
+        "training": {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2)},
+        "trainer": "transformers.Trainer",
+    }
+    report(0.9, "saving the new version")
+    info = store.save(project, len(examples), lambda d: _save(candidate, d), meta)
+    if deploy:
+        deploy, reason = _deploy(project, info.name, store, deploy_guard, reason)
+    if not deploy:
+        store.prune(project)
+    report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
+    curve = [
+        (int(v.meta.get("annotations", 0)), float(v.meta["metrics"]["macro_f1"]))
+        for v in store.versions(project)
+        if isinstance((v.meta.get("metrics") or {}).get("macro_f1"), (int, float))
+    ]
+    params = {
+        "task_type": TASK_TYPE,
+        "learning_rate": settings.learning_rate,
+        "epochs_run": result.epochs,
+        "steps": result.steps,
+        "batch_size": settings.batch_size,
+        "deploy_policy": settings.deploy_policy,
+        "deploy_metric": "macro_f1",
+        "base_model": meta["base_model"],
+        "start": start,
+        "annotations": len(examples),
+        "train_size": len(split.train),
+        "validation_size": len(split.validation),
+        "labels": ",".join(config.labels),
+    }
+    run_id = log_training_run(
+        settings.mlflow_tracking_uri,
+        project,
+        info.name,
+        params,
+        [{"epoch": i + 1, "loss": h["loss"]} for i, h in enumerate(result.history)],
+        _tracked(metrics),
+        _tracked(current_metrics),
+        metrics["report_text"],
+        curve,
+        tags={"deployed": deploy, "current_version": current_version or "base", "task_type": TASK_TYPE},
+        run_id=info.run_id,
+    )
+    log_confusion_matrices(settings.mlflow_tracking_uri, run_id, metrics, config)
+    report(
+        1.0, f"{info.name}: macro-F1 {metrics['macro_f1']:.3f} (current {current_metrics['macro_f1']:.3f}); {reason}"
+    )
+    return TrainingOutcome(
+        project=project,
+        version=info.name,
+        deployed=deploy,
+        reason=reason,
+        metrics=_stored(metrics),
+        current_metrics=_stored(current_metrics),
+        current_version=current_version,
+        annotations=len(examples),
+        train_size=len(split.train),
+        validation_size=len(split.validation),
+        validation_is_train=split.validation_is_train,
+        history=result.history,
+        start=start,
+        final_fit="train",
+        run_id=run_id,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _save(loaded: LoadedModel, directory) -> None:
+    loaded.model.save_pretrained(directory)
+    loaded.tokenizer.save_pretrained(directory)
+
+
+def _deploy(project: str, version: str, store: Store, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:
+    """Move the deployed pointer unless the guard refuses (a newer job of the project started), as NER does."""
+    if guard is None:
+        store.deploy(project, version)
+        return True, reason
+    with guard() as refusal:
+        if refusal is None:
+            store.deploy(project, version)
+            return True, reason
+    reason = f"{reason}; saved, not deployed: {refusal}"
+    store.amend_meta(project, version, deployed=False, reason=reason)
+    return False, reason
+
+
+def _stored(metrics: dict) -> dict:
+    """What meta.json keeps: everything but the raw probabilities and the report text (which goes to MLflow)."""
+    return {k: v for k, v in metrics.items() if k not in ("probs", "report_text")}
+
+
+def _tracked(metrics: dict) -> dict:
+    """MLflow's view: scalars at the top, per-class F1 (`per_type`), per-control figures flattened."""
+    tracked = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tracked["per_type"] = metrics.get("per_type") or {}
+    for name, figures in (metrics.get("controls") or {}).items():
+        for k, v in figures.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                tracked[f"{name}.{k}"] = v
+    tracked["confusion"] = {n: f.get("confusion_matrix") for n, f in (metrics.get("controls") or {}).items()}
+    return tracked
