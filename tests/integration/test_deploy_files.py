@@ -706,19 +706,24 @@ def test_image_cmd_serves_and_healthcheck_passes_only_with_credentials(tmp_path,
 
 
 def _compose_cli() -> list[str] | None:
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
+    """Compose v2 (`docker compose`), else podman-compose (scripts/container_tools.sh installs it, as CI does). The
+    legacy docker-compose v1 (end of life since 2023) cannot read the file's nested defaults
+    (`${REDIS_URL:-redis://:${REDIS_PASSWORD}@redis:6379/0}`) and is not supported."""
     if shutil.which("docker"):
         probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
         if probe.returncode == 0:
             return ["docker", "compose"]
+    venv = Path(os.environ.get("NERB_COMPOSE_VENV", Path.home() / ".cache" / "nerb" / "podman-compose"))
+    for candidate in (venv / "bin" / "podman-compose", shutil.which("podman-compose")):
+        if candidate and Path(candidate).is_file():
+            return [str(candidate)]
     return None
 
 
 def test_compose_cli_accepts_the_file_and_resolves_the_defaults(tmp_path):
     cli = _compose_cli()
     if cli is None:
-        pytest.skip("neither docker-compose nor `docker compose` is installed (Debian: apt-get install docker-compose)")
+        pytest.fail("neither `docker compose` (v2) nor podman-compose is installed: run scripts/container_tools.sh")
     empty = tmp_path / "empty.env"  # the passwords alone, which compose requires
     empty.write_text("REDIS_PASSWORD=r-pw\nPOSTGRES_PASSWORD=p-pw\nMLFLOW_TRACKING_PASSWORD=m-pw-0123456789\n")
     clean = {k: v for k, v in os.environ.items() if k not in settings_variables()}
