@@ -1,9 +1,10 @@
 """The one configuration object, read from environment variables.
 
 Each variable is declared once, on its `Settings` field: name, type (the annotation), default, accepted values and
-one line of documentation. Adding a setting is one `setting(...)` line here; then `python -m settings.table --write`
-regenerates the README's table, and tests/integration/test_deploy_files.py says what docker-compose.yml and
-.env.example lack. Variables only the deployment files read are declared in `settings.declarations.DEPLOY_ONLY`.
+one line of documentation. Adding a setting is one `setting(...)` line here; then
+`python -m settings.table --write docs/configuration.md` regenerates the tables of every variable, and
+tests/integration/test_deploy_files.py says what docker-compose.yml and .env.example lack. Variables only the
+deployment files read are declared in `settings.declarations.DEPLOY_ONLY`.
 """
 
 from __future__ import annotations

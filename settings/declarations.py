@@ -1,7 +1,7 @@
 """How one environment variable is declared (`Setting`) and read; the variables only the deployment files read.
 
 Every variable is declared once: the service's own in `settings.Settings` (one `setting(...)` per field), the others
-in `DEPLOY_ONLY` below. The README's configuration table (`python -m settings.table`), docker-compose.yml and
+in `DEPLOY_ONLY` below. The tables of docs/configuration.md (`python -m settings.table`), docker-compose.yml and
 .env.example are checked against these declarations by tests/integration/test_deploy_files.py.
 """
 

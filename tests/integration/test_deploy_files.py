@@ -1,7 +1,7 @@
 """Deployment files checked without a Docker engine: Dockerfile, docker-compose.yml, .env.example, .dockerignore.
 
 They must stay in step with the one declaration of each variable (settings/: `Settings`' fields and `DEPLOY_ONLY`),
-which also generates the README's configuration tables, with the RQ queue, and with each other. The image's own CMD and
+which also generates docs/configuration.md's tables, with the RQ queue, and with each other. The image's own CMD and
 HEALTHCHECK are run here against a real gunicorn (the CMD's workers, threads, preload, bind and SIGTERM checked on the
 running processes, not on its text).
 """
@@ -227,16 +227,20 @@ def test_from_env_reads_exactly_the_declared_variables():
     assert env.read == expected, f"undeclared: {sorted(env.read - expected)}, unread: {sorted(expected - env.read)}"
 
 
-def test_readme_tables_are_generated_from_the_declarations():
+def test_configuration_tables_are_generated_from_the_declarations_and_the_readme_links_them():
     from settings import table
 
+    page = (REPO / "docs" / "configuration.md").read_text()
+    assert table.BEGIN in page and table.END in page, "docs/configuration.md lacks the table markers"
+    current = table.BEGIN + page.split(table.BEGIN, 1)[1].split(table.END, 1)[0] + table.END + "\n"
+    assert current == table.markdown(), (
+        "docs/configuration.md's tables are stale: run `python -m settings.table --write docs/configuration.md`"
+    )
     readme = (REPO / "README.md").read_text()
     section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
-    assert table.BEGIN in section and table.END in section, "the README's Configuration section lacks the table markers"
-    current = table.BEGIN + section.split(table.BEGIN, 1)[1].split(table.END, 1)[0] + table.END + "\n"
-    assert current == table.markdown(), (
-        "the README's tables are stale: run `python -m settings.table --write README.md`"
-    )
+    assert "(docs/configuration.md)" in section
+    named = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section))
+    assert named and named <= set(declared()), f"the README names undeclared {sorted(named - set(declared()))}"
 
 
 def test_the_entry_points_read_only_declared_variables():
