@@ -36,6 +36,10 @@ ROUTES = {  # path -> methods the app allows
     "/webhook": {"POST"},
     "/select_samples": {"POST"},
     "/deploy": {"POST"},
+    "/projects/1": {"DELETE"},
+    "/team/api/projects": {"GET"},
+    "/team/api/projects/1": {"GET"},
+    "/team/api/projects/1/history": {"GET"},
 }
 POST_ROUTES = [p for p, m in ROUTES.items() if "POST" in m]
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -308,8 +312,22 @@ def test_fuzz_every_route_never_fails(client):
 
     @fuzz(400)
     @given(
-        st.sampled_from(["/train_status", "/versions", "/health", "/", "/metrics", "/nowhere", "/predict/x"]),
-        st.dictionaries(st.sampled_from(["project", "project_id", "secret", "x"]), nasty_text, max_size=3),
+        st.sampled_from(
+            [
+                "/train_status",
+                "/versions",
+                "/health",
+                "/",
+                "/metrics",
+                "/nowhere",
+                "/predict/x",
+                "/team/api/projects/1",
+                "/team/api/projects/1/history",
+            ]
+        ),
+        st.dictionaries(
+            st.sampled_from(["project", "project_id", "secret", "page", "per_page", "x"]), nasty_text, max_size=3
+        ),
     )
     def queries(path, args):
         args = {k: SURROGATE.sub("?", v) for k, v in args.items()}  # a URL cannot carry a lone surrogate
