@@ -97,8 +97,8 @@ def configuration_findings(settings: Settings, containerised: bool = False) -> l
         Finding(
             "first_predictions",
             OK,
-            f"training starts {trigger}; until the first version, a base model without a matching NER head "
-            "predicts nothing",
+            f"training starts {trigger}; until the first version, a project whose base model has no head for its "
+            "labels (NER) or its choices (classification) predicts nothing",
         )
     )
     if not settings.redis_url:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.label_studio import LabelStudioError, LabelStudioServer, ensure_ls_env
+from tests.e2e.label_studio import PREDICTION_VALIDATION_FLAG, LabelStudioError, LabelStudioServer, ensure_ls_env
 
 
 def pytest_configure(config):
@@ -19,14 +19,17 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def label_studio():
-    """A started Label Studio, shared by the session (make a project per test to keep tests apart)."""
+    """A started Label Studio, shared by the session (make a project per test to keep tests apart).
+
+    Its prediction validation is on: a batch of predictions with one that does not fit the label config is refused.
+    """
     if os.environ.get("E2E") == "0":
         pytest.skip("E2E=0: end-to-end tests against a real Label Studio are switched off")
     t0 = time.monotonic()
     try:
         ensure_ls_env()
         prepared = time.monotonic() - t0
-        server = LabelStudioServer().start()
+        server = LabelStudioServer(extra_env={PREDICTION_VALIDATION_FLAG: "true"}).start()
     except LabelStudioError as e:
         pytest.fail(f"Label Studio did not start: {e}", pytrace=False)
     print(

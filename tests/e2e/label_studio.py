@@ -18,6 +18,11 @@ Verified against label-studio 1.23.2 (server) and label-studio-sdk 2.1.2 (client
 - Personal access tokens: `POST /api/token/` (SDK `tokens.create()`) makes one per user; a second call answers
   409 while the first is valid, and the list endpoint only shows truncated tokens, so the server caches it.
 - Webhooks (e.g. ANNOTATION_CREATED to `<backend url>/webhook`) are sent synchronously inside the API call.
+- Feature flags: `flag_set` reads an environment variable named after the flag before its flag file, on every call.
+  Prediction validation (`PREDICTION_VALIDATION_FLAG`) is off in 1.23.2's file: then POST
+  /api/projects/<id>/import/predictions still checks each prediction against the label config, but drops the invalid
+  ones with an error in its log and answers 201. With the flag on, one invalid prediction is a 400 and nothing of
+  the batch is stored. The e2e session's server runs with it on (tests/e2e/conftest.py), as a strict LS would.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ _STRIPPED_ENV = {
     "WEBHOOK_TIMEOUT",
 }
 _STRIPPED_PREFIXES = ("LABEL_STUDIO_", "HEARTEX_", "POSTGRE_", "MYSQL_", "REDIS_", "STORAGE_", "MINIO_")
+PREDICTION_VALIDATION_FLAG = "fflag_feat_utc_210_prediction_validation_15082025"
 _LISTENING = re.compile(r"Starting development server at http://[\d.]+:(\d+)/")
 
 

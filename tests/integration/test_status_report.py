@@ -43,6 +43,7 @@ def test_no_api_key_says_what_is_lost_and_where_the_token_comes_from(make_client
     assert "basic auth is off" in degraded(status, "auth")
     first = [f["detail"] for f in status["configured"] if f["what"] == "first_predictions"]
     assert first and "after every 10 annotations, or when you press Start Training" in first[0]
+    assert "labels (NER) or its choices (classification) predicts nothing" in first[0]  # not NER alone
 
 
 def test_redis_down_names_redis_url_and_health_stays_fast(make_client, rule_model_dir):
