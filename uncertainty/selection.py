@@ -19,9 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from .clustering import nearest_to_centres, spherical_kmeans
+from .content import rarity
 from .errors import InvalidLimitError, InvalidParameterError, warn_non_finite
 
-__all__ = ["PREFILTER", "select", "select_cold_start"]
+__all__ = ["PREFILTER", "select", "select_cold_start", "select_seed_set"]
 
 PREFILTER = 10  # candidates per pick that diversity clusters (Zhdanov 2019 uses 10)
 
@@ -164,6 +165,28 @@ def select_cold_start(
     if len(chosen) < limit:
         taken = set(chosen)
         chosen += [int(i) for i in pool if int(i) not in taken][: limit - len(chosen)]
+    return chosen
+
+
+def select_seed_set(embeddings: np.ndarray, texts: Sequence[str], limit: int, seed: int = 0) -> list[int]:
+    """The NER seed set: a stratified sample (`within="random"`) of the texts whose words are rarer than the pool's
+    median (`content.rarity`), then, when more are asked for than that half holds, the same over the rest. Where most
+    texts hold no entity, the typical member of a big k-means group is such a text; rare words mark names, places and
+    figures (docs/defaults.md has the comparison on both corpora)."""
+    limit = _check_limit(limit)
+    if len(texts) != np.asarray(embeddings).shape[0]:
+        raise InvalidParameterError(f"{len(texts)} texts for {np.asarray(embeddings).shape[0]} embeddings")
+    if not texts:
+        return []
+    scores = rarity(texts)
+    rare = np.flatnonzero(scores >= np.median(scores))
+    chosen = select_cold_start(embeddings, min(limit, rare.size), seed, candidates=rare, within="random")
+    if len(chosen) < limit:
+        rest = np.setdiff1d(np.arange(len(texts)), chosen)
+        if rest.size:
+            chosen += select_cold_start(
+                embeddings, min(limit - len(chosen), rest.size), seed, candidates=rest, within="random"
+            )
     return chosen
 
 

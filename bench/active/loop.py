@@ -25,7 +25,7 @@ from bench.active.records import FULL_POOL
 from bench.active.stats import agreement
 from bench.conll import token_count
 from training.annotations import Example
-from uncertainty import rarity, select_cold_start
+from uncertainty import select_cold_start, select_seed_set
 
 
 @dataclass
@@ -114,11 +114,9 @@ class Simulation:
             self._base_embeddings = self.lab.embeddings(self.lab.fresh(), self.pool)
         if arm.seed_set == "typical":
             return select_cold_start(self._base_embeddings, size, seed=seed)
-        candidates = None
-        if arm.seed_set == "rare":
-            scores = rarity([e.text for e in self.pool])
-            candidates = np.flatnonzero(scores >= np.median(scores))
-        return select_cold_start(self._base_embeddings, size, seed=seed, candidates=candidates, within="random")
+        if arm.seed_set == "rare":  # the service's NER seed set
+            return select_seed_set(self._base_embeddings, [e.text for e in self.pool], size, seed=seed)
+        return select_cold_start(self._base_embeddings, size, seed=seed, within="random")
 
     def probe(self, seed: int) -> set[int]:
         n = min(self.plan.agreement_sample, len(self.pool))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uncertainty import rarity, select, select_cold_start
+from uncertainty import rarity, select, select_cold_start, select_seed_set
 from uncertainty.errors import InvalidLimitError, InvalidParameterError, NonFiniteWarning
 
 # 0 and 1 are exact duplicates; 2 is orthogonal to them; 3 is opposite to 0.
@@ -96,6 +96,22 @@ def test_rarity_ranks_texts_of_rare_words_above_texts_of_common_ones() -> None:
     assert rarity(["", "word"])[0] == 0.0  # no words: 0
     assert rarity(["word", "word"]).tolist() == [0.0, 0.0]  # a word in every text: log(1) = 0
     assert rarity(["東京に行く", "京都に行く"])[0] > 0  # scripts without spaces count per character
+
+
+def test_the_seed_set_comes_from_the_texts_of_rarer_words_and_fills_up_from_the_rest():
+    # 20 texts of common words only, 20 that each name someone; the embeddings do not tell them apart
+    common = [f"the match ended in a draw on day {i % 2}" for i in range(20)]
+    named = [f"the match ended with {name} scoring" for name in ("Ana Kovell Bergen Lisbon Norvane".split() * 4)]
+    texts = common + named
+    emb = np.random.default_rng(0).normal(size=(40, 8))
+    picked = select_seed_set(emb, texts, 10)
+    assert len(picked) == 10 and all(i >= 20 for i in picked)  # every pick names someone
+    assert select_seed_set(emb, texts, 10) == picked  # seeded
+    everything = select_seed_set(emb, texts, 100)
+    assert sorted(everything) == list(range(40)) and all(i >= 20 for i in everything[:20])  # the rare half first
+    assert select_seed_set(np.zeros((0, 8)), [], 5) == []
+    with pytest.raises(InvalidParameterError):
+        select_seed_set(emb, texts[:3], 5)
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1.5, True])
