@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["default", "random"],
         help="default, random, or default:factor=value,... (factors: strategy, reduction, top_k, "
-        "diversity=on|off, start=scratch|warm, seed_set=typical|random)",
+        "diversity=on|off, start=scratch|warm, seed_set=random|typical|stratified|rare)",
     )
     al.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     al.add_argument(

@@ -251,7 +251,7 @@ def select_samples(
             ),
         )
     else:
-        picked = scores.selection(key, lambda: uncertainty.select_cold_start(embeddings, req.limit))
+        picked = scores.selection(key, lambda: uncertainty.select_random_start(len(items), req.limit))
     return {
         "project_id": None if project is None else int(project),
         "model_version": served.version,

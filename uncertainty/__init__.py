@@ -13,7 +13,7 @@ from .content import rarity
 from .cost import TOKEN_COUNT, fit_cost
 from .errors import InvalidLimitError, InvalidParameterError, UncertaintyError, UnknownStrategyError
 from .ranking import Ranking
-from .selection import select, select_cold_start, select_seed_set
+from .selection import select, select_cold_start, select_random_start, select_seed_set
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "rarity",
     "select",
     "select_cold_start",
+    "select_random_start",
     "select_seed_set",
 ]

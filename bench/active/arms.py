@@ -64,7 +64,7 @@ def default_arm(settings) -> Arm:
         settings.uncertainty_top_k,
         settings.selection_diversity,
         getattr(settings, "training_start", "scratch"),
-        "typical",
+        "random",  # the service's cold start (uncertainty.select_random_start)
     )
 
 

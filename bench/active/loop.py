@@ -25,7 +25,7 @@ from bench.active.records import FULL_POOL
 from bench.active.stats import agreement
 from bench.conll import token_count
 from training.annotations import Example
-from uncertainty import select_cold_start, select_seed_set
+from uncertainty import select_cold_start, select_random_start, select_seed_set
 
 
 @dataclass
@@ -108,8 +108,8 @@ class Simulation:
     # ---------------------------------------------------------------- seed sets
     def seed_set(self, arm: Arm, seed: int) -> list[int]:
         size = self.plan.budgets[0]
-        if arm.seed_set == "random":
-            return random.Random(seed).sample(range(len(self.pool)), size)
+        if arm.seed_set == "random":  # what the service ships
+            return select_random_start(len(self.pool), size, seed=seed)
         if self._base_embeddings is None:  # the base encoder's view of the pool, as the service's cold start
             self._base_embeddings = self.lab.embeddings(self.lab.fresh(), self.pool)
         if arm.seed_set == "typical":

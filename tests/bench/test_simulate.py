@@ -95,7 +95,7 @@ def test_paired_interval_is_a_student_t_interval_over_seeds():
 def test_arms_are_the_service_defaults_changed_one_factor_at_a_time():
     settings = Settings.from_env({"UNCERTAINTY_REDUCTION": "max", "SELECTION_DIVERSITY": "false"})
     default = parse_arm("default", settings)
-    assert (default.reduction, default.diversity, default.seed_set) == ("max", False, "typical")
+    assert (default.reduction, default.diversity, default.seed_set) == ("max", False, "random")
     changed = parse_arm("default:reduction=mean,diversity=on", settings)
     assert (changed.reduction, changed.diversity, changed.strategy) == ("mean", True, default.strategy)
     assert changed.name == "default:reduction=mean,diversity=on"

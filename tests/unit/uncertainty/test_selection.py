@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
-from uncertainty import rarity, select, select_cold_start, select_seed_set
+from uncertainty import rarity, select, select_cold_start, select_random_start, select_seed_set
 from uncertainty.errors import InvalidLimitError, InvalidParameterError, NonFiniteWarning
 
 # 0 and 1 are exact duplicates; 2 is orthogonal to them; 3 is opposite to 0.
@@ -96,6 +98,17 @@ def test_rarity_ranks_texts_of_rare_words_above_texts_of_common_ones() -> None:
     assert rarity(["", "word"])[0] == 0.0  # no words: 0
     assert rarity(["word", "word"]).tolist() == [0.0, 0.0]  # a word in every text: log(1) = 0
     assert rarity(["東京に行く", "京都に行く"])[0] > 0  # scripts without spaces count per character
+
+
+def test_the_shipped_seed_set_is_a_seeded_random_sample_of_the_allowed_tasks():
+    picked = select_random_start(1000, 50, seed=3)
+    assert len(set(picked)) == 50 and select_random_start(1000, 50, seed=3) == picked
+    assert select_random_start(1000, 50, seed=4) != picked
+    assert sorted(select_random_start(5, 50)) == [0, 1, 2, 3, 4]  # a small pool comes back whole
+    assert set(select_random_start(10, 3, candidates=[7, 8, 9])) == {7, 8, 9}
+    assert select_random_start(10, 3, candidates=[]) == []
+    # the benchmark's random arm drew its seed sets this way before: old runs stay reproducible
+    assert select_random_start(3000, 50, seed=1) == random.Random(1).sample(range(3000), 50)
 
 
 def test_the_seed_set_comes_from_the_texts_of_rarer_words_and_fills_up_from_the_rest():
