@@ -24,6 +24,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from modeling.base_model import LoadedModel, base_model_config, load_tokenizer, match_labels, resolve_model_path
+from modeling.inference import pad_windows
 from text.encoding import EncodedText, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -151,15 +152,8 @@ class ClassifierPredictor:
             for b in range(0, len(jobs), self.batch_size):
                 batch = jobs[b : b + self.batch_size]
                 windows = [encoded[t].windows[w] for t, w in batch]
-                width = max(len(w.input_ids) for w in windows)
-                ids = torch.full((len(windows), width), self.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(windows), width), dtype=torch.long)
-                for r, w in enumerate(windows):
-                    ids[r, : len(w.input_ids)] = torch.tensor(w.input_ids)
-                    mask[r, : len(w.input_ids)] = 1
-                out = self.model(
-                    input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=embeddings
-                )
+                ids, mask = pad_windows(windows, self.pad_id, device)
+                out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=embeddings)
                 logits = out.logits.float().cpu()[:, index].numpy()
                 for r, ((t, _), w) in enumerate(zip(batch, windows)):
                     owned = w.window.own_end - w.window.own_start

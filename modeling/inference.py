@@ -113,14 +113,7 @@ class Predictor:
         return outputs
 
     def _pad(self, windows: list[WindowInputs]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Input ids and attention mask of one micro-batch, padded to its longest window, on the model's device."""
-        width = max(len(w.input_ids) for w in windows)
-        ids = torch.full((len(windows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(windows), width), dtype=torch.long)
-        for r, w in enumerate(windows):
-            ids[r, : len(w.input_ids)] = torch.tensor(w.input_ids)
-            mask[r, : len(w.input_ids)] = 1
-        return ids.to(self.device), mask.to(self.device)
+        return pad_windows(windows, self.pad_id, self.device)
 
 
 class _Pooling:
@@ -144,3 +137,15 @@ class _Pooling:
     def means(self) -> np.ndarray:
         """(n_texts, hidden) float32; a text with no content tokens (no words) gets zeros."""
         return (self.sums / self.counts.clamp(min=1.0)[:, None]).cpu().numpy()
+
+
+def pad_windows(windows, pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids and attention mask of one micro-batch, padded to its longest window, on `device` (token
+    classification and sequence classification batch their windows alike)."""
+    width = max(len(w.input_ids) for w in windows)
+    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for r, w in enumerate(windows):
+        ids[r, : len(w.input_ids)] = torch.tensor(w.input_ids)
+        mask[r, : len(w.input_ids)] = 1
+    return ids.to(device), mask.to(device)

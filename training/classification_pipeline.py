@@ -30,7 +30,8 @@ from training.classification import (
 )
 from training.classification_data import ChoiceExample
 from training.classification_tracking import log_confusion_matrices
-from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, decide_deployment
+from training.deploy_gate import decide_deployment
+from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, deploy_unless_refused
 from training.tracking import log_training_run
 from training.trainer import base_model_name
 
@@ -143,7 +144,7 @@ def run_classification_training(
     report(0.9, "saving the new version")
     info = store.save(project, len(examples), lambda d: _save(candidate, d), meta)
     if deploy:
-        deploy, reason = _deploy(project, info.name, store, deploy_guard, reason)
+        deploy, reason = deploy_unless_refused(project, info.name, store, deploy_guard, reason)
     if not deploy:
         store.prune(project)
     report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
@@ -207,20 +208,6 @@ def run_classification_training(
 def _save(loaded: LoadedModel, directory) -> None:
     loaded.model.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
-
-
-def _deploy(project: str, version: str, store: Store, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:
-    """Move the deployed pointer unless the guard refuses (a newer job of the project started), as NER does."""
-    if guard is None:
-        store.deploy(project, version)
-        return True, reason
-    with guard() as refusal:
-        if refusal is None:
-            store.deploy(project, version)
-            return True, reason
-    reason = f"{reason}; saved, not deployed: {refusal}"
-    store.amend_meta(project, version, deployed=False, reason=reason)
-    return False, reason
 
 
 def _stored(metrics: dict) -> dict:

@@ -171,7 +171,7 @@ def run_training(
         meta["parity"] = parity
     info = store.save(project, len(examples), lambda directory: _write(directory, served, candidate), meta)
     if deploy:
-        deploy, reason = _deploy(project, info.name, store, deploy_guard, reason)
+        deploy, reason = deploy_unless_refused(project, info.name, store, deploy_guard, reason)
     if not deploy:
         store.prune(project)
     report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
@@ -233,8 +233,11 @@ def _parity_gate(project: str, served: Fit, validation: Sequence[Example], setti
     return figures
 
 
-def _deploy(project: str, version: str, store: Store, guard: DeployGuard | None, reason: str) -> tuple[bool, str]:
-    """Move the deployed pointer to `version` unless the guard refuses; (deployed?, reason)."""
+def deploy_unless_refused(
+    project: str, version: str, store: Store, guard: DeployGuard | None, reason: str
+) -> tuple[bool, str]:
+    """Move the deployed pointer to `version` unless the guard refuses (a newer job of the project started);
+    (deployed?, reason). NER and classification jobs both deploy through it."""
     if guard is None:
         store.deploy(project, version)
         return True, reason
