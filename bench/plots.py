@@ -14,6 +14,7 @@ AXIS_LABELS = {
     "sentences": "labelled sentences (tasks)",
     "tokens": "labelled tokens",
     "entities": "labelled gold entities",
+    "seconds": "estimated annotator seconds (bench/active/annotation_time.py)",
 }
 
 

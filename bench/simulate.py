@@ -26,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 from bench.active import records, report  # noqa: E402
+from bench.active.annotation_time import PUBLISHED, from_text  # noqa: E402
 from bench.active.arms import parse_arm, with_baselines  # noqa: E402
 from bench.conll import CONLL_DIR, labels_of, load_hub_dataset, read_conll, subsample  # noqa: E402
 
@@ -89,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--fresh", action="store_true", help="discard the rounds already in --out and start over")
     out.add_argument("--no-progress", action="store_true", help="no progress bar (the log file still has every round)")
     out.add_argument("--summarise-only", action="store_true", help="rebuild summary and plots from <out>/rounds.csv")
+    out.add_argument(
+        "--annotation-time",
+        type=_annotation_time,
+        default=PUBLISHED,
+        metavar="A,B,C",
+        help="seconds per text, per token and per gold entity that price the per-second view (default: the "
+        "published figures in bench/active/annotation_time.py; a team's own from bench.fit_annotation_time)",
+    )
     return p
 
 
@@ -138,6 +147,13 @@ def machine_info(threads: int | None = None) -> dict:
     return common_info(threads)
 
 
+def _annotation_time(spec: str):
+    try:
+        return from_text(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def portable(value: str | None) -> str | None:
     """A path as results may record it: relative to the working directory (the repository root), never the
     machine's absolute path; anything else unchanged."""
@@ -155,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         import json
 
         plan_info = json.loads(plan_json.read_text())
-        summary = report.summarise(records.read_rows(rounds_csv), plan_info["pool_size"], plan_info)
+        summary = report.summarise(
+            records.read_rows(rounds_csv), plan_info["pool_size"], plan_info, args.annotation_time
+        )
         print(report.write(out, summary))
         return summary
 
@@ -241,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if bar is not None:
         bar.close()
     log.info("done in %.0f s", time.perf_counter() - started)
-    summary = report.summarise(records.read_rows(rounds_csv), len(pool), plan_info)
+    summary = report.summarise(records.read_rows(rounds_csv), len(pool), plan_info, args.annotation_time)
     print(report.write(out, summary))
     return summary
 

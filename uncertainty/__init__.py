@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from .aggregation import REDUCTIONS
 from .content import rarity
-from .cost import TOKEN_COUNT, fit_cost
+from .cost import TOKEN_COUNT, AnnotationTime, fit_annotation_time, fit_cost
 from .errors import InvalidLimitError, InvalidParameterError, UncertaintyError, UnknownStrategyError
 from .ranking import Ranking
 from .selection import select, select_cold_start, select_random_start, select_seed_set
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = [
+    "AnnotationTime",
     "InvalidLimitError",
     "InvalidParameterError",
     "REDUCTIONS",
@@ -25,6 +26,7 @@ __all__ = [
     "TOKEN_COUNT",
     "UncertaintyError",
     "UnknownStrategyError",
+    "fit_annotation_time",
     "fit_cost",
     "get_strategy",
     "rarity",

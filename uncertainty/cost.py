@@ -8,6 +8,12 @@ rank = U(x) / c(x)             with U a "sum" reduction, this is uncertainty per
 Until MIN_TIMED annotations carry a lead time, c(x) = words(x) (a = 0, b = 1): token counts stand in for time.
 Lead times above OUTLIER_FACTOR x their median (an annotator who left the tab open) are clipped to that bound, and
 points whose residual exceeds RESIDUAL_FACTOR x the median residual are dropped before a second fit.
+
+seconds(x) = per_text + per_token * tokens(x) + per_entity * entities(x)
+                               the annotator-time model the label-efficiency benchmark prices labelled sets with
+                               (`AnnotationTime`); `fit_annotation_time` fits it the same robust way on lead times
+                               whose annotations are known (entities = regions the annotator drew), by
+                               non-negative least squares.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ import numpy as np
 
 from .errors import InvalidParameterError
 
-__all__ = ["CostModel", "MIN_TIMED", "TOKEN_COUNT", "fit_cost", "cost_adjusted"]
+__all__ = [
+    "AnnotationTime",
+    "CostModel",
+    "MIN_TIMED",
+    "TOKEN_COUNT",
+    "cost_adjusted",
+    "fit_annotation_time",
+    "fit_cost",
+]
 
 MIN_TIMED = 20
 OUTLIER_FACTOR = 10.0
@@ -54,15 +68,22 @@ def fit_cost(words, seconds, min_timed: int = MIN_TIMED) -> CostModel:
     x, y = x[keep], y[keep]
     if x.shape[0] < min_timed:
         return TOKEN_COUNT
-    y = np.minimum(y, OUTLIER_FACTOR * np.median(y))
-    a, b = _nonnegative_line(x, y)
-    residual = np.abs(y - (a + b * x))
-    inliers = residual <= RESIDUAL_FACTOR * np.median(residual) + 1e-9
-    if min_timed <= inliers.sum() < x.shape[0]:  # refit without the points the first line could not explain
-        a, b = _nonnegative_line(x[inliers], y[inliers])
+    a, b = _robust_fit(x[:, None], y, lambda f, t: _nonnegative_line(f[:, 0], t), min_timed)
     if a + b * x.min() <= 0:  # degenerate data (all zero after clipping cannot happen; be safe anyway)
         return TOKEN_COUNT
     return CostModel(float(a), float(b), f"lead times of {x.shape[0]} annotations", int(x.shape[0]))
+
+
+def _robust_fit(features: np.ndarray, y: np.ndarray, solve, min_timed: int) -> tuple[float, ...]:
+    """Coefficients (intercept first) of `solve(features, y)` after clipping lead times at OUTLIER_FACTOR x their
+    median, refitted once without the points whose residual exceeds RESIDUAL_FACTOR x the median residual."""
+    y = np.minimum(y, OUTLIER_FACTOR * np.median(y))
+    coefficients = solve(features, y)
+    residual = np.abs(y - (coefficients[0] + features @ np.asarray(coefficients[1:])))
+    inliers = residual <= RESIDUAL_FACTOR * np.median(residual) + 1e-9
+    if min_timed <= inliers.sum() < y.shape[0]:  # refit without the points the first fit could not explain
+        coefficients = solve(features[inliers], y[inliers])
+    return tuple(coefficients)
 
 
 def _nonnegative_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -86,3 +107,65 @@ def cost_adjusted(uncertainties, words, model: CostModel) -> np.ndarray:
     u = np.asarray(uncertainties, dtype=np.float64)
     cost = model(words)
     return np.divide(u, cost, out=np.zeros_like(u), where=cost > 0)
+
+
+@dataclass(frozen=True)
+class AnnotationTime:
+    """Estimated annotator seconds: per_text + per_token * tokens + per_entity * entities.
+
+    Linear, so it prices one text or a whole labelled set alike (texts = how many, tokens and entities = totals)."""
+
+    per_text: float
+    per_token: float
+    per_entity: float
+    source: str
+    observations: int = 0
+
+    def __call__(self, texts, tokens, entities) -> np.ndarray:
+        return (
+            self.per_text * np.asarray(texts, dtype=np.float64)
+            + self.per_token * np.asarray(tokens, dtype=np.float64)
+            + self.per_entity * np.asarray(entities, dtype=np.float64)
+        )
+
+    def scaled(self, per_text: float = 1.0, per_token: float = 1.0, per_entity: float = 1.0) -> AnnotationTime:
+        """The same model with each coefficient multiplied (a sensitivity corner)."""
+        return AnnotationTime(
+            self.per_text * per_text,
+            self.per_token * per_token,
+            self.per_entity * per_entity,
+            f"{self.source} x({per_text:g}, {per_token:g}, {per_entity:g})",
+            self.observations,
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "per_text": round(self.per_text, 4),
+            "per_token": round(self.per_token, 4),
+            "per_entity": round(self.per_entity, 4),
+            "source": self.source,
+            "observations": self.observations,
+        }
+
+
+def fit_annotation_time(tokens, entities, seconds, min_timed: int = MIN_TIMED) -> AnnotationTime | None:
+    """per_text, per_token, per_entity >= 0 by non-negative least squares on the valid texts (tokens > 0,
+    entities >= 0, seconds > 0, all finite), with fit_cost's clipping and refit; None below `min_timed` texts."""
+    from scipy.optimize import nnls
+
+    t = np.asarray(tokens, dtype=np.float64).reshape(-1)
+    e = np.asarray(entities, dtype=np.float64).reshape(-1)
+    y = np.asarray(seconds, dtype=np.float64).reshape(-1)
+    if not t.shape == e.shape == y.shape:
+        raise InvalidParameterError(f"{t.shape[0]} token counts, {e.shape[0]} entity counts, {y.shape[0]} lead times")
+    keep = np.isfinite(t) & np.isfinite(e) & np.isfinite(y) & (t > 0) & (e >= 0) & (y > 0)
+    t, e, y = t[keep], e[keep], y[keep]
+    if t.shape[0] < min_timed:
+        return None
+
+    def solve(features: np.ndarray, target: np.ndarray) -> tuple[float, ...]:
+        design = np.column_stack([np.ones(features.shape[0]), features])
+        return tuple(float(c) for c in nnls(design, target)[0])
+
+    per_text, per_token, per_entity = _robust_fit(np.column_stack([t, e]), y, solve, min_timed)
+    return AnnotationTime(per_text, per_token, per_entity, f"lead times of {t.shape[0]} annotations", int(t.shape[0]))

@@ -1,6 +1,7 @@
-"""Tables and plots from the recorded rounds: learning curves per labelled task, token and gold entity; AULC per
-seed; paired differences against the baseline arm with 95% intervals; the pool share that reaches 95% and 99% of
-the full-pool F1."""
+"""Tables and plots from the recorded rounds: learning curves per labelled task, token, gold entity and estimated
+annotator second (bench.active.annotation_time); AULC per seed; paired differences against the baseline arm with
+95% intervals, absolute and relative; the per-second figure over the cost model's sensitivity range; the pool share
+that reaches 95% and 99% of the full-pool F1."""
 
 from __future__ import annotations
 
@@ -11,11 +12,24 @@ from typing import Sequence
 
 import numpy as np
 
+from bench.active.annotation_time import PUBLISHED, sensitivity_models
 from bench.active.arms import RANDOM, TRAINING_FACTORS, is_random_arm
 from bench.active.records import FULL_POOL
 from bench.active.stats import first_reaching, normalised_aulc, paired
+from uncertainty import AnnotationTime
 
-AXES = {"sentences": "labelled_sentences", "tokens": "labelled_tokens", "entities": "labelled_entities"}
+AXES = {
+    "sentences": "labelled_sentences",
+    "tokens": "labelled_tokens",
+    "entities": "labelled_entities",
+    "seconds": "estimated_seconds",
+}
+TITLES = {
+    "sentences": "labelled sentences",
+    "tokens": "labelled tokens",
+    "entities": "labelled entities",
+    "seconds": "estimated annotator seconds",
+}
 BASELINE = RANDOM
 DEFAULT = "default"  # one-factor arms ("default:factor=value") are also compared with it, paired by seed
 
@@ -72,7 +86,28 @@ def _complete(tracks: dict[str, dict[int, list[dict]]]) -> tuple[list[int], int]
     return sorted(seeds), rounds
 
 
-def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) -> dict:
+def priced(rows: Sequence[dict], time_model: AnnotationTime) -> list[dict]:
+    """The rows with `estimated_seconds`: what annotating each labelled set costs under `time_model`."""
+    return [
+        {
+            **r,
+            "estimated_seconds": float(
+                time_model(r["labelled_sentences"], r["labelled_tokens"], r["labelled_entities"])
+            ),
+        }
+        for r in rows
+    ]
+
+
+def summarise(
+    rows: Sequence[dict],
+    pool_size: int,
+    plan: dict | None = None,
+    time_model: AnnotationTime = PUBLISHED,
+    sensitivity: bool = True,
+) -> dict:
+    recorded = list(rows)
+    rows = priced(recorded, time_model)
     tracks = _tracks(rows)
     seeds, rounds = _complete(tracks)
     full = [r for r in rows if r["arm"] == FULL_POOL]
@@ -145,13 +180,29 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
             entry["vs_baseline"]["relative_aulc_sentences"] = (
                 entry["aulc"]["sentences"] / base - 1.0 if base > 0 else math.nan
             )
+            entry["relative_to_baseline"] = {
+                axis: paired([_ratio(entry, arms[own], axis, s) - 1.0 for s in seeds]) for axis in AXES
+            }
             entry["f1_vs_baseline_at_round"] = [f1_minus(name, own, k) for k in range(rounds)]
     if DEFAULT in arms:
         for name, entry in arms.items():
             if name.startswith(DEFAULT + ":"):
                 entry["vs_default"] = aulc_minus(entry, DEFAULT)
                 entry["f1_vs_default_at_last_round"] = f1_minus(name, DEFAULT, rounds - 1) if rounds else None
+    compared = [name for name, entry in arms.items() if entry.get("relative_to_baseline") and entry["baseline"] != name]
+    if sensitivity and compared:
+        corners = [summarise(recorded, pool_size, plan, m, sensitivity=False) for m in sensitivity_models(time_model)]
+        for name in compared:
+            per_second = [c["arms"][name]["relative_to_baseline"]["seconds"] for c in corners]
+            arms[name]["seconds_sensitivity"] = {
+                "corners": len(per_second),
+                "lowest": min(p["mean"] for p in per_second),
+                "highest": max(p["mean"] for p in per_second),
+                "corners_above_zero": sum(p["low"] > 0 for p in per_second),
+                "corners_below_zero": sum(p["high"] < 0 for p in per_second),
+            }
     return {
+        "annotation_time": time_model.as_dict(),
         "pool_size": pool_size,
         "seeds": seeds,
         "rounds": rounds,
@@ -162,6 +213,11 @@ def summarise(rows: Sequence[dict], pool_size: int, plan: dict | None = None) ->
         "plan": plan or {},
         "ranking_by_aulc": sorted(arms, key=lambda a: -arms[a]["aulc"]["sentences"]),
     }
+
+
+def _ratio(entry: dict, base: dict, axis: str, seed: int) -> float:
+    low = base["aulc_per_seed"][axis][seed]
+    return entry["aulc_per_seed"][axis][seed] / low if low > 0 else math.nan
 
 
 def _num(value, digits: int = 3) -> str:
@@ -176,6 +232,12 @@ def _interval(p: dict, digits: int = 3) -> str:
 
 def _percent(value: float) -> str:
     return "-" if math.isnan(value) else f"{100 * value:+.1f}%"
+
+
+def _relative(p: dict) -> str:
+    if p["seeds"] < 2:
+        return f"{_percent(p['mean'])} (1 seed)"
+    return f"{_percent(p['mean'])} [{_percent(p['low'])}, {_percent(p['high'])}]"
 
 
 def _share(value) -> str:
@@ -193,6 +255,7 @@ def markdown(summary: dict) -> str:
         "AULC task",
         "AULC token",
         "AULC entity",
+        "AULC second",
         "95% full F1 at",
         "99% full F1 at",
     ]
@@ -205,7 +268,7 @@ def markdown(summary: dict) -> str:
                 [
                     name,
                     *[_num(f) for f in a["curve"]["f1"]],
-                    *[_num(a["aulc"][axis]) for axis in ("sentences", "tokens", "entities")],
+                    *[_num(a["aulc"][axis]) for axis in AXES],
                     _share(a.get("share_for_95pct")),
                     _share(a.get("share_for_99pct")),
                 ]
@@ -217,24 +280,27 @@ def markdown(summary: dict) -> str:
         head2 = [
             "arm",
             "AULC task - random",
-            "relative",
-            "AULC token - random",
-            "AULC entity - random",
+            "per task",
+            "per token",
+            "per entity",
+            "per second",
+            "per second, cost range",
             f"F1 - random @{budgets[-1]}",
         ]
         lines += ["", "| " + " | ".join(head2) + " |", "|" + "|".join("---" for _ in head2) + "|"]
         for name in paired_arms:
             v = arms[name]["vs_baseline"]
+            rel = arms[name]["relative_to_baseline"]
             own = arms[name]["baseline"]
+            spread = arms[name].get("seconds_sensitivity")
             lines.append(
                 "| "
                 + " | ".join(
                     [
                         name if own == RANDOM else f"{name} (vs {own})",
                         _interval(v["sentences"]),
-                        _percent(v["relative_aulc_sentences"]),
-                        _interval(v["tokens"]),
-                        _interval(v["entities"]),
+                        *[_relative(rel[axis]) for axis in ("sentences", "tokens", "entities", "seconds")],
+                        f"{_percent(spread['lowest'])} to {_percent(spread['highest'])}" if spread else "-",
                         _interval(arms[name]["f1_vs_baseline_at_round"][-1]),
                     ]
                 )
@@ -275,10 +341,15 @@ def markdown(summary: dict) -> str:
         "(exact type and boundaries, micro average) on the fixed test set, mean over seeds.",
         "AULC = mean F1 over the budget: per task over labelled sentences "
         f"[{_num(r['sentences'][0], 0)}, {_num(r['sentences'][1], 0)}], "
-        f"per token over [{_num(r['tokens'][0], 0)}, {_num(r['tokens'][1], 0)}] and per gold entity over "
-        f"[{_num(r['entities'][0], 0)}, {_num(r['entities'][1], 0)}] (the ranges every arm and seed covers; F1 "
+        f"per token over [{_num(r['tokens'][0], 0)}, {_num(r['tokens'][1], 0)}], per gold entity over "
+        f"[{_num(r['entities'][0], 0)}, {_num(r['entities'][1], 0)}] and per estimated annotator second over "
+        f"[{_num(r['seconds'][0], 0)}, {_num(r['seconds'][1], 0)}] (the ranges every arm and seed covers; F1 "
         "interpolated linearly between rounds).",
-        "Differences are paired by seed (same pool and test set): mean [95% Student-t interval over seeds]. Each arm "
+        f"Estimated seconds = {_seconds_formula(summary['annotation_time'])} per labelled set "
+        f"({summary['annotation_time']['source']}; bench/active/annotation_time.py). 'Cost range' is the per-second "
+        "figure's lowest and highest mean over the sensitivity grid (each coefficient scaled down and up).",
+        "Differences are paired by seed (same pool and test set): mean [95% Student-t interval over seeds]; 'per "
+        "task/token/entity/second' are relative (arm AULC / random AULC - 1, per seed). Each arm "
         "is compared with the random arm that trains exactly like it (same start, epochs, steps, seeds): only the "
         "choice of texts differs.",
         (
@@ -289,6 +360,10 @@ def markdown(summary: dict) -> str:
         else "No full-pool reference yet.",
     ]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+def _seconds_formula(model: dict) -> str:
+    return f"{model['per_text']:g} x texts + {model['per_token']:g} x tokens + {model['per_entity']:g} x gold entities"
 
 
 def write(out: Path, summary: dict) -> str:
@@ -305,6 +380,6 @@ def write(out: Path, summary: dict) -> str:
         curves[name] = {**c, "seeds": [len(summary["seeds"])] * len(c["f1"])}
     for axis in AXES:
         plot_learning_curves(
-            curves, summary["full_pool_f1"], axis, out / f"f1_vs_{axis}.png", title=f"Entity F1 vs labelled {axis}"
+            curves, summary["full_pool_f1"], axis, out / f"f1_vs_{axis}.png", title=f"Entity F1 vs {TITLES[axis]}"
         )
     return text

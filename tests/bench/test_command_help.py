@@ -14,6 +14,7 @@ COMMANDS = [
     "_wsgi",
     "settings.table",
     "bench.simulate",
+    "bench.fit_annotation_time",
     "bench.stop_rule",
     "bench.sparse_corpus",
     "bench.kfold",

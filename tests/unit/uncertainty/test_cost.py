@@ -1,12 +1,14 @@
-"""The annotation-cost model of cost-aware selection: c(x) = a + b * words(x), fitted from Label Studio lead times."""
+"""The annotation-cost model of cost-aware selection, c(x) = a + b * words(x), and the benchmark's annotation-time
+model, per text + per token + per entity: both fitted from Label Studio lead times."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from uncertainty import TOKEN_COUNT, Ranking, fit_cost
+from uncertainty import TOKEN_COUNT, Ranking, fit_annotation_time, fit_cost
 from uncertainty.cost import MIN_TIMED, cost_adjusted
+from uncertainty.errors import InvalidParameterError
 
 
 def test_too_few_timed_annotations_fall_back_to_token_counts():
@@ -51,3 +53,28 @@ def test_cost_aware_ranking_divides_uncertainty_by_cost_and_scores_stay_ordered(
     ranking = Ranking("entropy", "sum", cost=model)
     confidences = ranking.confidences(values)
     assert not ranking.bounded and list(np.argsort(confidences)) == list(np.argsort(-values))
+
+
+def test_annotation_time_fit_recovers_seconds_per_text_token_and_entity_despite_a_tab_left_open():
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(3, 50, size=300)
+    entities = rng.integers(0, 6, size=300)
+    seconds = 6.0 + 0.4 * tokens + 3.0 * entities + rng.normal(0, 0.5, size=300)
+    seconds[7] = 36_000.0  # ten hours in one task
+    model = fit_annotation_time(tokens, entities, seconds)
+    assert model.per_text == pytest.approx(6.0, abs=0.5)
+    assert model.per_token == pytest.approx(0.4, abs=0.03)
+    assert model.per_entity == pytest.approx(3.0, abs=0.2)
+    assert model.observations == 300
+    # linear: a whole labelled set is priced as the sum of its texts
+    assert float(model(3, 30, 4)) == pytest.approx(3 * model.per_text + 30 * model.per_token + 4 * model.per_entity)
+
+
+def test_annotation_time_fit_needs_enough_timed_texts_and_keeps_coefficients_non_negative():
+    assert fit_annotation_time([10] * (MIN_TIMED - 1), [1] * (MIN_TIMED - 1), [30.0] * (MIN_TIMED - 1)) is None
+    tokens = np.arange(1, 41)
+    faster_with_entities = 20.0 + tokens - 2.0 * (tokens % 3)
+    model = fit_annotation_time(tokens, tokens % 3, faster_with_entities)
+    assert min(model.per_text, model.per_token, model.per_entity) >= 0 and model.per_entity == 0
+    with pytest.raises(InvalidParameterError, match="2 token counts, 3 entity counts"):
+        fit_annotation_time([1, 2], [0, 0, 1], [3.0, 4.0])
