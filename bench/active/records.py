@@ -82,7 +82,11 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
     path = Path(path)
     if path.exists():
         old = json.loads(path.read_text())
-        changed = [k for k in identity if old.get(k) != plan.get(k)]
+        changed = [
+            k
+            for k in identity
+            if old.get(k) != plan.get(k) and not (k == "budgets" and _one_extends_the_other(old[k], plan.get(k)))
+        ]
         if changed:
             raise PlanMismatchError(
                 f"{path.parent} holds rounds of another plan ({', '.join(changed)} differ): use another --out, "
@@ -108,9 +112,20 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
             "arms": old_arms + [a for a in plan.get("arms", []) if a not in old_arms],
             "arm_factors": {**old_factors, **new_factors},
         }
+        if "budgets" in old:  # a run extended to larger budgets keeps them when a shorter command resumes it
+            plan["budgets"] = max(old["budgets"], plan.get("budgets") or [], key=len)
     else:
         plan = {**plan, "commits": [plan.get("machine", {}).get("git_commit", "unknown")]}
     path.write_text(json.dumps(plan, indent=2, default=float) + "\n")
+
+
+def _one_extends_the_other(old, new) -> bool:
+    """Budgets that continue the recorded ones (or stop earlier): extending a run adds rounds to its tracks
+    (e.g. two seeds on to half the pool) without changing any round it already has."""
+    if not isinstance(old, list) or not isinstance(new, list):
+        return False
+    shorter, longer = sorted((old, new), key=len)
+    return longer[: len(shorter)] == shorter
 
 
 def resume_state(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:

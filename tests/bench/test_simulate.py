@@ -193,6 +193,17 @@ def test_a_folder_of_another_plan_is_refused(tmp_path):
         records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 30]}, identity)
 
 
+def test_a_run_extends_to_larger_budgets_and_the_shorter_command_still_resumes_it(tmp_path):
+    """Two seeds go on to half the pool for the stop rule; the rounds already recorded stay what they were."""
+    identity = ("pool_size", "budgets")
+    records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 20]}, identity)
+    records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 20, 50]}, identity)
+    records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 20]}, identity)
+    assert json.loads((tmp_path / "plan.json").read_text())["budgets"] == [10, 20, 50]
+    with pytest.raises(records.PlanMismatchError, match="budgets"):
+        records.check_plan(tmp_path / "plan.json", {"pool_size": 100, "budgets": [10, 25, 50]}, identity)
+
+
 def test_an_arm_whose_factors_changed_since_its_rounds_were_recorded_is_refused(tmp_path):
     """`default` follows the shipped settings: after a default changes, its old rounds are another arm."""
     identity = ("pool_size",)
