@@ -102,6 +102,15 @@ def subsample(examples: Sequence[Example], n: int | None, seed: int) -> list[Exa
     return [examples[i] for i in picked]
 
 
+def carve(examples: Sequence, n: int, seed: int) -> tuple[list, list]:
+    """(`n` examples drawn with `random.Random(seed)`, the others), both in file order: a dev set and what is left
+    for the pool, disjoint by construction."""
+    if n <= 0 or n >= len(examples):
+        raise ValueError(f"cannot carve {n} examples out of {len(examples)}: leave some for the pool")
+    picked = set(random.Random(seed).sample(range(len(examples)), n))
+    return [e for i, e in enumerate(examples) if i in picked], [e for i, e in enumerate(examples) if i not in picked]
+
+
 def load_hub_dataset(name: str, split: str) -> tuple[list[Example], tuple[str, ...]]:
     """A split of a hub dataset with `tokens` and `ner_tags` columns (e.g. conll2003), and its entity labels.
 

@@ -19,9 +19,17 @@ AXIS_LABELS = {
 
 
 def plot_learning_curves(
-    curves: Mapping[str, dict], full_f1: float | None, axis: str, path: str | Path, title: str = ""
+    curves: Mapping[str, dict],
+    full_f1: float | None,
+    axis: str,
+    path: str | Path,
+    title: str = "",
+    ylabel: str = "entity F1 of the served spans",
+    xlabel: str | None = None,
 ) -> Path:
-    """F1 (mean over seeds, min-max band) against labelled sentences or tokens; the full-pool F1 as a line."""
+    """F1 (mean over seeds, min-max band) against labelled sentences or tokens; the full-pool F1 as a line.
+
+    `curves[name]` holds "f1", "f1_min", "f1_max" (whatever figure `ylabel` names), the axis and "seeds"."""
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, c in curves.items():
         x = c[axis]
@@ -30,8 +38,8 @@ def plot_learning_curves(
     if full_f1 is not None:
         ax.axhline(full_f1, color="black", linestyle="--", linewidth=1, label=f"full pool ({full_f1:.3f})")
         ax.axhline(0.95 * full_f1, color="grey", linestyle=":", linewidth=1, label="95% of full pool")
-    ax.set_xlabel(AXIS_LABELS.get(axis, axis))
-    ax.set_ylabel("entity F1 of the served spans")
+    ax.set_xlabel(xlabel or AXIS_LABELS.get(axis, axis))
+    ax.set_ylabel(ylabel)
     return _finish(fig, ax, path, title, legend_loc="lower right")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 import uncertainty
 from bench.active.arms import Arm
+from bench.conll import token_count
 from modeling.base_model import LoadedModel
 from modeling.inference import Predictor
 from services.predict import ranking_from_settings
@@ -21,6 +22,9 @@ from training.trainer import adapt_head, fine_tune, fresh_start
 
 
 class Lab:
+    metric = "entity_f1"
+    metric_text = "F1"
+
     def __init__(self, labels: Sequence[str], settings):
         self.labels = tuple(labels)
         self.settings = settings
@@ -55,6 +59,17 @@ class Lab:
 
     def evaluate(self, loaded: LoadedModel, test: Sequence[Example]) -> dict:
         return evaluate_model(self.predictor(loaded), loaded.tags, list(test), loaded.label_map)
+
+    @staticmethod
+    def row_metrics(metrics: dict) -> dict:
+        return {k: metrics[k] for k in ("entity_f1", "entity_precision", "entity_recall", "seqeval_mode")}
+
+    @staticmethod
+    def sizes(examples: Sequence[Example]) -> dict:
+        return {
+            "labelled_tokens": sum(token_count(e) for e in examples),
+            "labelled_entities": sum(len(e.spans) for e in examples),
+        }
 
     def predict(self, loaded: LoadedModel, examples: Sequence[Example], arm: Arm | None = None):
         """Per-text outputs (what selection needs for `arm`) and the decoded word tags (for agreement)."""

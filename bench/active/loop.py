@@ -1,5 +1,7 @@
-"""The simulated annotation loop: seed set -> (score the unlabelled pool -> pick a batch -> reveal its gold spans ->
-retrain -> evaluate on a fixed test set) per round, for every (seed, arm), plus a full-pool reference.
+"""The simulated annotation loop: seed set -> (score the unlabelled pool -> pick a batch -> reveal its gold spans or
+choices -> retrain -> evaluate on a fixed test set) per round, for every (seed, arm), plus a full-pool reference.
+The lab (`bench.active.lab.Lab` for NER, `bench.active.choice_lab.ChoiceLab` for classification) does the model
+work; the loop is the same for both.
 
 Rounds are interleaved (round 1 of every track, then round 2, ...), so a run stopped early still compares every
 arm at the rounds it finished. Every finished round goes to `on_row` at once (see `records`); given the rows of
@@ -20,11 +22,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from bench.active.arms import Arm
+from bench.active.choice_lab import ChoiceLab
 from bench.active.lab import Lab
 from bench.active.records import FULL_POOL
 from bench.active.stats import agreement
-from bench.conll import token_count
-from training.annotations import Example
 from uncertainty import select_cold_start, select_random_start, select_seed_set
 
 
@@ -59,7 +60,8 @@ def round_seed(seed: int, rnd: int) -> int:
 def _row(
     track: Track,
     rnd: int,
-    pool: Sequence[Example],
+    lab,
+    pool: Sequence,
     picked: list[int],
     metrics: dict,
     agree: float,
@@ -73,17 +75,13 @@ def _row(
         "seed": track.seed,
         "round": rnd,
         "labelled_sentences": len(labelled),
-        "labelled_tokens": sum(token_count(e) for e in labelled),
-        "labelled_entities": sum(len(e.spans) for e in labelled),
-        "entity_f1": metrics["entity_f1"],
-        "entity_precision": metrics["entity_precision"],
-        "entity_recall": metrics["entity_recall"],
+        **lab.sizes(labelled),
+        **lab.row_metrics(metrics),
         "agreement": agree,
         "train_seconds": round(train_seconds, 2),
         "select_seconds": round(select_seconds, 3),
         "steps": trained.steps if trained else 0,
         "epochs": trained.epochs if trained else 0,
-        "seqeval_mode": metrics["seqeval_mode"],
         "picked": picked,
     }
 
@@ -91,9 +89,9 @@ def _row(
 class Simulation:
     def __init__(
         self,
-        pool: Sequence[Example],
-        test: Sequence[Example],
-        lab: Lab,
+        pool: Sequence,
+        test: Sequence,
+        lab: Lab | ChoiceLab,
         plan: Plan,
         on_row: Callable[[dict], None],
         tick: Callable[[str], None],
@@ -104,6 +102,9 @@ class Simulation:
         self.on_row, self.tick = on_row, tick
         self._base_embeddings: np.ndarray | None = None
         self._seed_models: dict[tuple, object] = {}
+
+    def _headline(self, metrics: dict) -> str:
+        return f"{self.lab.metric_text} {metrics[self.lab.metric]:.3f}"
 
     # ---------------------------------------------------------------- seed sets
     def seed_set(self, arm: Arm, seed: int) -> list[int]:
@@ -163,10 +164,10 @@ class Simulation:
             self._seed_models[key] = (self.lab.clone(track.model), trained, seconds, metrics)
         if len(self.plan.budgets) > 1:  # a plan of the seed set alone (the cold-start comparison) stops here
             self.refresh_outputs(track)
-        row = _row(track, 0, self.pool, list(seed_idx), metrics, float("nan"), trained, seconds, 0.0)
+        row = _row(track, 0, self.lab, self.pool, list(seed_idx), metrics, float("nan"), trained, seconds, 0.0)
         track.rows.append(row)
         self.on_row(row)
-        self.tick(f"seed {seed} {arm.name}: seed set of {len(seed_idx)} -> F1 {metrics['entity_f1']:.3f}")
+        self.tick(f"seed {seed} {arm.name}: seed set of {len(seed_idx)} -> {self._headline(metrics)}")
         return track
 
     def step(self, track: Track, rnd: int) -> None:
@@ -199,12 +200,12 @@ class Simulation:
             track.predicted = dict(zip(probe, tags))
             track.outputs = {}
         agree = agreement(previous, [track.predicted[i] for i in probe])
-        row = _row(track, rnd, self.pool, picked, metrics, agree, trained, seconds, select_seconds)
+        row = _row(track, rnd, self.lab, self.pool, picked, metrics, agree, trained, seconds, select_seconds)
         track.rows.append(row)
         self.on_row(row)
         self.tick(
             f"seed {track.seed} {track.arm.name} round {rnd}: {len(track.labelled)} labelled -> "
-            f"F1 {metrics['entity_f1']:.3f} (agreement {agree:.3f}; train {seconds:.0f} s)"
+            f"{self._headline(metrics)} (agreement {agree:.3f}; train {seconds:.0f} s)"
         )
         if rnd == len(self.plan.budgets) - 1:
             track.model = None  # finished: free its memory
@@ -242,6 +243,6 @@ class Simulation:
         seconds = time.perf_counter() - started
         metrics = self.lab.evaluate(track.model, self.test)
         (Path(out) / "full_pool_history.json").write_text(json.dumps(trained.history, indent=2) + "\n")
-        row = _row(track, 0, self.pool, [], metrics, float("nan"), trained, seconds, 0.0)
+        row = _row(track, 0, self.lab, self.pool, [], metrics, float("nan"), trained, seconds, 0.0)
         self.on_row(row)
-        self.tick(f"full pool ({len(self.pool)} sentences): F1 {metrics['entity_f1']:.3f} ({seconds:.0f} s)")
+        self.tick(f"full pool ({len(self.pool)} sentences): {self._headline(metrics)} ({seconds:.0f} s)")

@@ -1,6 +1,10 @@
 """One CSV row per finished round, appended as it finishes, so a run stopped at any point restarts where it
 stopped: each row lists the pool indices annotated in that round, which is all a restart needs to rebuild the
-labelled set (and, with training from scratch, the very same model)."""
+labelled set (and, with training from scratch, the very same model).
+
+One file layout serves both task types: NER rows leave the classification columns (macro_f1, accuracy) empty, and
+classification rows the span ones (entity_*, labelled_entities). A file written before a column existed keeps its
+own header: rows are appended in its columns, and a column it lacks reads as empty."""
 
 from __future__ import annotations
 
@@ -25,10 +29,22 @@ FIELDS = [
     "steps",
     "epochs",
     "seqeval_mode",
-    "picked",
+    "macro_f1",
+    "accuracy",
+    "picked",  # last, so a line cut short never reads as a complete row
 ]
 INTS = ("seed", "round", "labelled_sentences", "labelled_tokens", "labelled_entities", "steps", "epochs")
-FLOATS = ("entity_f1", "entity_precision", "entity_recall", "agreement", "train_seconds", "select_seconds")
+FLOATS = (
+    "entity_f1",
+    "entity_precision",
+    "entity_recall",
+    "agreement",
+    "train_seconds",
+    "select_seconds",
+    "macro_f1",
+    "accuracy",
+)
+EMPTY = ("", "nan", None)  # a figure a row does not have (another task type's, or a column the file predates)
 FULL_POOL = "full_pool"
 
 
@@ -49,9 +65,9 @@ def read_rows(path: Path) -> list[dict]:
             row = dict(raw)
             try:
                 for key in INTS:
-                    row[key] = int(row[key])
+                    row[key] = int(row[key]) if row.get(key) not in EMPTY else None
                 for key in FLOATS:
-                    row[key] = float(row[key]) if row[key] not in ("", "nan") else math.nan
+                    row[key] = float(row[key]) if row.get(key) not in EMPTY else math.nan
             except (TypeError, ValueError):
                 continue
             row["picked"] = [int(i) for i in row["picked"].split()] if row["picked"] else []
@@ -60,20 +76,24 @@ def read_rows(path: Path) -> list[dict]:
 
 
 class RoundLog:
-    """Appends each finished round to `path` (created with a header when new)."""
+    """Appends each finished round to `path` (created with a header when new; an existing file keeps its header)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fields = list(FIELDS)
         if not self.path.exists() or self.path.stat().st_size == 0:
             with self.path.open("w", newline="") as handle:
-                csv.DictWriter(handle, FIELDS).writeheader()
+                csv.DictWriter(handle, self.fields).writeheader()
+        else:
+            with self.path.open(newline="") as handle:
+                self.fields = next(csv.reader(handle), None) or self.fields
 
     def __call__(self, row: dict) -> None:
-        out = {k: row.get(k) for k in FIELDS}
+        out = {k: row.get(k) for k in self.fields}
         out["picked"] = " ".join(str(i) for i in row.get("picked", []))
         with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, FIELDS).writerow(out)
+            csv.DictWriter(handle, self.fields, extrasaction="ignore").writerow(out)
             handle.flush()
 
 
