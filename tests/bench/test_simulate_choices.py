@@ -5,6 +5,7 @@ the service's own classification code."""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -110,6 +111,36 @@ def test_a_classification_summary_draws_its_curves_and_aulc_from_macro_f1_and_re
     assert "| arm | macro-F1 @10 | macro-F1 @20 | AULC task | AULC token |" in text
     assert "| arm (accuracy) | accuracy @10 | accuracy @20 |" in text and "accuracy - random @20" in text
     assert "entity" not in text and "default margin" in text and "macro-F1 0.900, accuracy 0.950" in text
+
+
+def test_a_rounds_file_written_before_the_classification_columns_keeps_its_header_and_still_resumes(tmp_path):
+    """NER runs recorded before macro_f1 and accuracy existed: appended rows follow the file's own header."""
+    old_fields = [f for f in records.FIELDS if f not in ("macro_f1", "accuracy")]
+    path = tmp_path / "rounds.csv"
+    path.write_text(",".join(old_fields) + "\n" + "default,0,0,3,30,6,0.5,0.5,0.5,nan,1.0,0.0,1,1,spans,0 1 2\n")
+    records.RoundLog(path)({**dict.fromkeys(old_fields), "arm": "default", "seed": 0, "round": 1} | _ner_round())
+    assert path.read_text().splitlines()[0] == ",".join(old_fields)
+    rows = records.read_rows(path)
+    assert [r["round"] for r in rows] == [0, 1] and rows[1]["picked"] == [3, 4]
+    assert rows[1]["entity_f1"] == 0.6 and all(math.isnan(r["macro_f1"]) for r in rows)
+
+
+def _ner_round() -> dict:
+    return {
+        "labelled_sentences": 5,
+        "labelled_tokens": 50,
+        "labelled_entities": 9,
+        "entity_f1": 0.6,
+        "entity_precision": 0.6,
+        "entity_recall": 0.6,
+        "agreement": 0.9,
+        "train_seconds": 1.0,
+        "select_seconds": 0.0,
+        "steps": 1,
+        "epochs": 1,
+        "seqeval_mode": "spans",
+        "picked": [3, 4],
+    }
 
 
 def test_a_span_factor_is_refused_for_a_classification_arm():
