@@ -15,6 +15,7 @@ COMMANDS = [
     "settings.table",
     "bench.simulate",
     "bench.fit_annotation_time",
+    "bench.service_loop",
     "bench.stop_rule",
     "bench.sparse_corpus",
     "bench.kfold",
