@@ -30,7 +30,7 @@ class RQQueue:
             project,
             job_id=job_id,
             job_timeout=JOB_TIMEOUT_S,
-            description=f"train NER project {project}",
+            description=f"train the model of project {project}",
             on_failure=ON_FAILURE,
             on_stopped=ON_STOPPED,
         )
