@@ -5,10 +5,18 @@ Per (task, version) only the regions, as [from_name, to_name, start, end, label,
 (REDIS_URL) one hash per project shared by every process (field `<task>|<version>`); without it, one JSON-lines
 file beside the annotation mirror (MODEL_DIR/<project>/served.jsonl) appended in single writes. Best effort: a
 failure is logged once and serving goes on.
+
+Bounded: every deploy's refresh serves every unlabelled task again, so a 20,000-task project with 50 deploys would
+keep a million servings. Acceptance needs, per task, the newest serving before its annotation, and a labelled task
+is no longer refreshed, so only a task's newest servings matter: once the kept servings have doubled since the last
+compaction (and number at least COMPACT_FROM), each task keeps its KEEP_PER_TASK newest. The file is rewritten
+under an exclusive flock that appends take shared, so no append falls between the read and the rename.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -27,6 +35,8 @@ log = logging.getLogger(__name__)
 
 REDIS_KEY = "nerb:served:{project}"
 SEEN_MAX = 50_000  # (project, task, version, regions) already written by this process: not written again
+KEEP_PER_TASK = 3  # servings kept per task at a compaction, newest first
+COMPACT_FROM = 50_000  # servings (file lines or hash fields) below which nothing is compacted
 
 
 def compact(result: object) -> list[list]:
@@ -52,6 +62,18 @@ def expand(rows: list[list]) -> list[dict]:
     ]
 
 
+def newest_per_task(rows: Iterable[tuple[int, str, float, list]], keep: int = KEEP_PER_TASK) -> list[tuple]:
+    """The `keep` newest (task, version, at, regions) servings of each task (one per version: its newest), oldest
+    first."""
+    by_task: dict[int, dict[str, tuple]] = {}
+    for row in rows:
+        versions = by_task.setdefault(row[0], {})
+        if row[1] not in versions or versions[row[1]][2] <= row[2]:
+            versions[row[1]] = row
+    kept = [r for versions in by_task.values() for r in sorted(versions.values(), key=lambda r: r[2])[-keep:]]
+    return sorted(kept, key=lambda r: (r[2], r[0]))
+
+
 class ServedPredictions:
     """`record(project, tasks, results)` after a /predict; `served(project)` -> {task id: [(at, version, rows)]}."""
 
@@ -61,6 +83,7 @@ class ServedPredictions:
         self._seen: OrderedDict[tuple, None] = OrderedDict()
         self._lock = threading.Lock()
         self._failing = False
+        self._compacted_at: dict[str, int] = {}  # project -> servings kept after this process's last compaction
 
     def record(self, project: str, tasks: Iterable, results: Iterable[dict]) -> None:
         now = round(time.time(), 3)
@@ -83,24 +106,78 @@ class ServedPredictions:
             return
         try:
             if self.redis is not None:
-                self.redis.hset(
-                    REDIS_KEY.format(project=project),
-                    mapping={f"{t}|{v}": json.dumps([at, r]) for t, v, at, r in rows},
-                )
+                key = REDIS_KEY.format(project=project)
+                self.redis.hset(key, mapping={f"{t}|{v}": json.dumps([at, r]) for t, v, at, r in rows})
+                if self._due(project, int(self.redis.hlen(key))):
+                    self._compact_redis(project, key)
             else:
                 path = self.store.project_dir(project) / "served.jsonl"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 data = "".join(json.dumps(row) + "\n" for row in rows).encode()
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, data)  # one write: lines of two processes never interleave
-                finally:
-                    os.close(fd)
+                with self._file_lock(path, fcntl.LOCK_SH):
+                    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    try:
+                        os.write(fd, data)  # one write: lines of two processes never interleave
+                    finally:
+                        os.close(fd)
+                if self._due(project, path.stat().st_size // 64):  # a serving line is at least about 64 bytes
+                    self._compact_file(project, path)
             self._failing = False
         except Exception as exc:  # acceptance of API annotations loses this one task; serving goes on
             if not self._failing:
                 log.warning("project %s: could not keep what was served: %s", project, type(exc).__name__)
             self._failing = True
+
+    def _due(self, project: str, kept: int) -> bool:
+        """Whether `kept` servings (an estimate for the file) have doubled since the last compaction."""
+        return kept >= max(COMPACT_FROM, 2 * self._compacted_at.get(project, 0))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _file_lock(path, mode: int):
+        with open(path.with_suffix(".lock"), "a") as handle:
+            fcntl.flock(handle, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _compact_file(self, project: str, path) -> None:
+        with self._file_lock(path, fcntl.LOCK_EX):
+            rows = []
+            for line in path.read_text().splitlines():
+                try:
+                    task, version, at, regions = json.loads(line)
+                    rows.append((int(task), str(version), float(at), regions))
+                except (ValueError, TypeError):
+                    continue  # a line cut by a crash
+            kept = newest_per_task(rows)
+            tmp = path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(json.dumps(list(row)) + "\n" for row in kept))
+            os.replace(tmp, path)
+        self._compacted_at[project] = max(len(kept), 1)
+        log.info(
+            "project %s: kept %d of %d servings (the newest %d per task)", project, len(kept), len(rows), KEEP_PER_TASK
+        )
+
+    def _compact_redis(self, project: str, key: str) -> None:
+        rows = []
+        for field, raw in self.redis.hgetall(key).items():
+            field = field.decode() if isinstance(field, bytes) else field
+            task, _, version = field.partition("|")
+            try:
+                at, regions = json.loads(raw)
+                rows.append((int(task), version, float(at), regions))
+            except (ValueError, TypeError):
+                continue
+        kept = {(task, version) for task, version, _, _ in newest_per_task(rows)}
+        stale = [f"{task}|{version}" for task, version, _, _ in rows if (task, version) not in kept]
+        for start in range(0, len(stale), 1000):
+            self.redis.hdel(key, *stale[start : start + 1000])
+        self._compacted_at[project] = max(len(kept), 1)
+        log.info(
+            "project %s: kept %d of %d servings (the newest %d per task)", project, len(kept), len(rows), KEEP_PER_TASK
+        )
 
     def forget(self, project: str) -> int:
         """Delete what was kept for the project (a forgotten project); the servings deleted. The file beside the
@@ -114,6 +191,8 @@ class ServedPredictions:
             self.redis.delete(key)
             return count
         path = self.store.project_dir(project) / "served.jsonl"
+        self._compacted_at.pop(project, None)
+        path.with_suffix(".lock").unlink(missing_ok=True)
         try:
             count = len(path.read_text().splitlines())
         except FileNotFoundError:
