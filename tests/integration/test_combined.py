@@ -18,6 +18,7 @@ from tests.support.bodies import annotation_webhook
 from tests.support.choice_model import CLASSES, SENTIMENT_CONFIG, build_choice_model
 from tests.support.combined import COMBINED_CONFIG, combined_task, combined_tasks, save_combined_version
 from tests.support.jobs import wait_job
+from tests.support.redis_server import rq_worker
 from tests.support.rule_model import LABELS, NER_TAGS, RULES, build_rule_model
 from tests.support.serving import results_once_serving
 from text.label_config import parse_project_config
@@ -124,20 +125,28 @@ def _copy(source, directory):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("runner", ["in-process", "rq"])
 def test_webhook_annotations_train_one_version_of_both_parts_deployed_and_rolled_back_as_one(
-    make_client, rule_model_dir, choice_model_dir, tmp_path
+    runner, make_client, rule_model_dir, choice_model_dir, tmp_path, request
 ):
     store = LocalStore(tmp_path / "models")
     first = save_combined_version(store, "11", rule_model_dir, choice_model_dir)
     store.deploy("11", first)
-    client = make_client(
+    env = dict(
         BASELINE_MODEL_NAME=rule_model_dir,
         START_TRAINING_EACH_N_UPDATES=12,
         MIN_TRAIN_STEPS=4,
         DEPLOY_POLICY="always",
         TRAINING_START="warm",
         FINAL_FIT="train",
+        MODEL_DIR=tmp_path / "models",
     )
+    if runner == "rq":  # a real `rq worker` process runs the job, on a Redis of this test's own
+        redis_url = request.getfixturevalue("private_redis").url
+        env["REDIS_URL"] = redis_url
+        worker = rq_worker(redis_url, tmp_path / "rq-worker.log", **{k: str(v) for k, v in env.items()})
+        request.addfinalizer(worker.stop)
+    client = make_client(**env)
     assert client.post("/setup", json={"project": "11", "schema": COMBINED_CONFIG}).json["model_version"] == first
     tasks = combined_tasks(10)
     tasks.append(combined_task(11, "positive", choice=False))  # spans, no choice: trains NER only
