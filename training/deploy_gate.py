@@ -82,11 +82,12 @@ def decide_deployment(
     )
 
 
-def control_scores(entity_f1: float, ner_control: str, choice_metrics: dict) -> dict[str, float]:
+def control_scores(entity_f1: float | None, ner_control: str, choice_metrics: dict | None) -> dict[str, float]:
     """Each served control's own deploy figure on its validation tasks: entity F1 for the Labels control, macro-F1
-    for each Choices control (`choice_metrics["controls"]`, from `training.classification.score_classifier`)."""
-    scores = {ner_control: float(entity_f1)}
-    for name, figures in (choice_metrics.get("controls") or {}).items():
+    for each Choices control (`choice_metrics["controls"]`, from `training.classification.score_classifier`). A
+    part that did not train in the job (None) has no figure: it is the same model on both sides."""
+    scores = {} if entity_f1 is None else {ner_control: float(entity_f1)}
+    for name, figures in ((choice_metrics or {}).get("controls") or {}).items():
         scores[name] = float(figures["macro_f1"])
     return scores
 

@@ -23,6 +23,7 @@ from tests.support.rule_model import LABELS, NER_TAGS, RULES, build_rule_model
 from tests.support.serving import results_once_serving
 from text.label_config import parse_project_config
 from training.combined_pipeline import run_combined_training
+from training.pipeline import NoTrainingDataError
 
 NER_CONFIG = """<View><Text name="text" value="$text"/>
 <Labels name="label" toName="text"><Label value="PER"/><Label value="ORG"/><Label value="LOC"/><Label value="MISC"/>
@@ -225,3 +226,56 @@ def test_if_better_judges_a_version_whose_ner_loses_and_choices_gain_on_the_mean
     assert gained is deployed and outcome.deployed is deployed
     assert (store.deployed("12") == outcome.version) is deployed
     assert "mean control score" in outcome.reason and "label" in outcome.reason
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("missing", ["ner", "choices"])
+def test_a_part_with_nothing_to_learn_is_carried_over_from_the_deployed_version(
+    missing, rule_model_dir, choice_model_dir, tmp_path
+):
+    """Annotations with a choice and no spans at all (or spans and no choice): the job trains the part it has and
+    the new version keeps the deployed version's other part, judged on the controls that trained."""
+    settings = Settings.from_env(
+        {
+            "MODEL_DIR": str(tmp_path / "models"),
+            "BASELINE_MODEL_NAME": str(rule_model_dir),
+            "DEPLOY_POLICY": "always",
+            "FINAL_FIT": "train",
+            "MIN_TRAIN_STEPS": "2",
+            "NUM_TRAIN_EPOCHS": "1",
+        }
+    )
+    store = LocalStore(settings.model_dir)
+    first = save_combined_version(store, "13", rule_model_dir, choice_model_dir)
+    store.deploy("13", first)
+    config = parse_project_config(COMBINED_CONFIG).served
+    tasks = [combined_task(i, "positive" if i % 2 else "negative", spans=missing != "ner") for i in range(1, 9)]
+    if missing == "choices":
+        tasks = [combined_task(i, "positive", choice=False) for i in range(1, 9)]
+    examples, _ = read_examples(tasks, config)
+
+    outcome = run_combined_training("13", examples, config, settings, store)
+
+    meta = store.get("13", outcome.version).meta
+    assert outcome.deployed and meta["carried"] == {missing: first} and first in outcome.reason
+    trained = "sentiment" if missing == "ner" else "label"
+    assert set(meta["control_scores"]) == {trained}
+    assert outcome.metrics["mean_control_score"] == pytest.approx(meta["control_scores"][trained])
+    kept, new = store.get("13", first).path, store.get("13", outcome.version).path
+    if missing == "ner":  # the deployed NER weights, byte for byte; a newly trained classifier
+        assert (new / "model.safetensors").read_bytes() == (kept / "model.safetensors").read_bytes()
+        assert meta["labels"] == list(LABELS) and meta["choices"]["train_size"] >= 1
+    else:
+        old_weights = (kept / "choices" / "model.safetensors").read_bytes()
+        assert (new / "choices" / "model.safetensors").read_bytes() == old_weights
+        assert meta["choices"]["labels"] == list(CLASSES) and meta["train_size"] >= 1
+    assert not (new / "choices" / "choices").exists() and not (new / "choices" / "meta.json").exists()
+
+
+def test_a_part_with_nothing_to_learn_and_nothing_deployed_fails_the_job_naming_it(rule_model_dir, tmp_path):
+    settings = Settings.from_env({"MODEL_DIR": str(tmp_path / "models"), "BASELINE_MODEL_NAME": str(rule_model_dir)})
+    config = parse_project_config(COMBINED_CONFIG).served
+    examples, _ = read_examples([combined_task(i, spans=False) for i in range(1, 5)], config)
+    with pytest.raises(NoTrainingDataError, match="marks an entity"):
+        run_combined_training("14", examples, config, settings, LocalStore(settings.model_dir))
+    assert LocalStore(settings.model_dir).versions("14") == []
