@@ -266,10 +266,13 @@ def _shown(scores: dict[str, float]) -> str:
 
 
 def _tracked(span_metrics: dict, choice_metrics: dict, combined: float) -> dict:
-    """One MLflow view of both parts: NER's figures as an NER run logs them, the classifier's under `choices.`, and
-    the deploy metric."""
-    tracked = {**summary(span_metrics), "per_type": span_metrics.get("per_type") or {}, DEPLOY_METRIC: combined}
-    for k, v in tracked_choice_metrics(choice_metrics).items():
+    """One MLflow view of both parts: NER's figures as an NER run logs them, the classifier's under `choices.` (its
+    per-class F1 as `f1_choices_<class>`), and the deploy metric."""
+    choice_tracked = tracked_choice_metrics(choice_metrics)
+    per_type = {**(span_metrics.get("per_type") or {})}
+    per_type.update({f"choices:{k}": v for k, v in (choice_tracked.get("per_type") or {}).items()})
+    tracked = {**summary(span_metrics), "per_type": per_type, DEPLOY_METRIC: combined}
+    for k, v in choice_tracked.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             tracked[f"choices.{k}"] = v
     return tracked

@@ -166,6 +166,17 @@ def test_webhook_annotations_train_one_version_of_both_parts_deployed_and_rolled
     assert info.meta["task_type"] == "ner+choices" and info.meta["deploy_metric"] == "mean_control_score"
     assert info.meta["choices"]["task_type"] == "choices" and info.meta["choices"]["train_size"] >= 1
     assert (info.path / "config.json").is_file() and (info.path / "choices" / "config.json").is_file()
+    if runner == "in-process":  # one MLflow run holds both parts' figures and the deploy metric
+        from mlflow.tracking import MlflowClient
+
+        tracking = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'models' / 'mlflow.db'}")
+        (experiment,) = [e for e in tracking.search_experiments() if e.name.endswith("project-11")]
+        (run,) = tracking.search_runs([experiment.experiment_id])
+        logged = run.data.metrics
+        assert logged["final_mean_control_score"] == pytest.approx(info.meta["metrics"]["mean_control_score"])
+        assert {"final_entity_f1", "final_choices.macro_f1", "final_f1_PER"} <= set(logged)
+        assert any(name.startswith("final_f1_choices") for name in logged)
+        assert "confusion_sentiment.json" in {a.path for a in tracking.list_artifacts(run.info.run_id)}
     results = results_once_serving(lambda: {"results": predict(client, TASKS[:1], project="11")}, "p11-v2-n12")
     assert {r["type"] for r in results[0]["result"]} == {"labels", "choices"}
 
