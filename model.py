@@ -16,7 +16,7 @@ from services.status import StatusMonitor
 from services.team_view import TeamView
 from settings import Settings
 from store.local import Store, StoreUnavailable, project_key
-from text.label_config import ClassificationConfig, NerConfig, ProjectConfig, parse_project_config
+from text.label_config import ClassificationConfig, CombinedConfig, NerConfig, ProjectConfig, parse_project_config
 from text.tasks import task_text
 from web.base import LabelStudioMLBase
 from web.errors import BadRequest, Unprocessable
@@ -45,8 +45,8 @@ class NERBackend(LabelStudioMLBase):
     def _project(self) -> str | None:
         return None if self.project_id in (None, "") else project_key(self.project_id)
 
-    def _config(self) -> NerConfig | ClassificationConfig:
-        """What the project's model serves: its NER Labels, or its Choices controls (`ProjectConfig.served`)."""
+    def _config(self) -> NerConfig | ClassificationConfig | CombinedConfig:
+        """What the project's model serves: its NER Labels, its Choices controls, or both (`ProjectConfig.served`)."""
         return self._project_config().served
 
     def _project_config(self) -> ProjectConfig:

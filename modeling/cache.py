@@ -16,7 +16,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from modeling.base_model import (
     base_model_config,
@@ -39,6 +40,7 @@ from modeling.inference import Predictor
 from modeling.parity import FULL, ParityBounds, choose_precision
 from modeling.precision import resolve_precision, to_precision
 from store.local import Store
+from text.label_config import COMBINED  # also a combined version's meta `task_type`
 from text.spans.bio import tag_labels
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class ServedModel:
     trained: bool
     precision: str = FULL
     batcher: MicroBatcher | None = None  # /predict's way in: concurrent small requests share forward passes
+    choices: ServedModel | None = None  # a combined (Labels + Choices) version: its classifier, beside this NER model
 
     def predict(self, texts: list[str]) -> list:
         """Per-text outputs of a /predict chunk, through the batcher when there is one."""
@@ -95,6 +98,27 @@ def is_classification(config) -> bool:
     return getattr(config, "task_type", "ner") == "choices"
 
 
+def is_combined(config) -> bool:
+    """Labels and Choices on one text, served by one version (`text.label_config.CombinedConfig`)."""
+    return getattr(config, "task_type", "ner") == COMBINED
+
+
+CHOICES_DIR = "choices"  # where a combined version keeps its classifier, beside the NER model at its top
+
+
+def version_kind(meta: dict) -> str:
+    """What a stored version holds: "ner" (every version written before classification, which has no task_type),
+    "choices" or "ner+choices"."""
+    return meta.get("task_type") or "ner"
+
+
+def classifier_part(path, meta: dict):
+    """(path, meta) of a version's classifier: the version itself for "choices", `choices/` for a combined one."""
+    if version_kind(meta) == COMBINED:
+        return Path(path) / CHOICES_DIR, dict(meta.get("choices") or {})
+    return Path(path), meta
+
+
 class ModelCache:
     """Thread-safe LRU of ServedModel by (project, labels)."""
 
@@ -119,6 +143,9 @@ class ModelCache:
         deployed = self.store.deployed(project)
         if deployed:
             return deployed
+        if is_combined(config):  # the base checkpoint's name when either part's head fits it
+            ner = self.version_for(project, config.ner)
+            return ner if ner != UNTRAINED else self.version_for(project, config.classification)
         return (base_classifier_version if is_classification(config) else base_version)(
             self.base_name,
             tuple(config.labels),
@@ -215,11 +242,12 @@ class ModelCache:
         thresholds = {}
         if version != UNTRAINED and not version.startswith("base-"):
             info = self.store.get(project, version)
-            if info.meta.get("task_type") != "choices":
+            path, meta = classifier_part(info.path, info.meta)
+            if meta.get("task_type") != "choices":
                 raise ValueError(f"project {project}: {version} is not a classification version")
-            label_map = match_labels(info.meta.get("labels", []), labels, config.predicted_values)
-            loaded = load_saved_classifier(str(info.path), label_map)
-            stored = info.meta.get("thresholds") or {}
+            label_map = match_labels(meta.get("labels", []), labels, config.predicted_values)
+            loaded = load_saved_classifier(str(path), label_map)
+            stored = meta.get("thresholds") or {}
             thresholds = {
                 i: float(stored.get(control.from_name, DEFAULT_THRESHOLD))
                 for i, (control, _, _) in enumerate(config.segments())
@@ -240,7 +268,21 @@ class ModelCache:
         batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
         return ServedModel(version, predictor, labels, dict(loaded.label_map), loaded.trained, FULL, batcher)
 
+    def _load_combined(self, project: str, config, version: str) -> ServedModel:
+        """Both parts of a combined version. A deployed version of one kind only (an NER or a Choices version from
+        before the project's config held both) serves its part; the other part comes from the base checkpoint."""
+        kind = None
+        if version != UNTRAINED and not version.startswith("base-"):
+            kind = version_kind(self.store.get(project, version).meta)
+        ner = self._load(project, config.ner, version if kind in ("ner", COMBINED) else UNTRAINED)
+        choices = self._load_classifier(
+            project, config.classification, version if kind in ("choices", COMBINED) else UNTRAINED
+        )
+        return replace(ner, version=version, choices=replace(choices, version=version))
+
     def _load(self, project: str, config, version: str) -> ServedModel:
+        if is_combined(config):
+            return self._load_combined(project, config, version)
         if is_classification(config):
             return self._load_classifier(project, config, version)
         s = self.settings
@@ -285,6 +327,7 @@ class ModelCache:
                     "trained": m.trained,
                     "labels": list(labels),
                     "precision": m.precision,
+                    **({} if m.choices is None else {"choices_trained": m.choices.trained}),
                 }
                 for (project, labels), m in self._models.items()
             }

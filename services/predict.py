@@ -8,16 +8,18 @@ import logging
 import time
 from typing import Callable
 
+import numpy as np
+
 from infra.lead_times import AnnotationTimes
 from modeling.cache import ModelCache
 from settings import Settings
 from text.choices.regions import choice_regions
-from text.label_config import NerConfig
+from text.label_config import COMBINED, NerConfig
 from text.spans.decoding import decode_probs, drop_overlapping
 from text.spans.span import Span
 from text.tasks import task_text
 from uncertainty import TOKEN_COUNT, Ranking, fit_cost
-from uncertainty.choices import choice_confidences, choices_uncertainties
+from uncertainty.choices import choice_confidences, choices_uncertainties, combined_confidences
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ def predict_tasks(
 ) -> list[dict]:
     """One prediction per task, in order: {"result": regions, "score": task confidence, "model_version"}.
 
+    A combined (Labels + Choices) version answers with the spans and the choices items of each task in one
+    prediction; its task score is `uncertainty.choices.combined_confidences` of the two parts' scores.
     `ranking` should be single-pass (one deterministic forward pass per text).
     """
     texts = [task_text(t, config.value_key) for t in tasks]
@@ -114,46 +118,69 @@ def predict_tasks(
                 config.value_key,
             )
     served = models.get(project, config)
-    if getattr(config, "task_type", "ner") == "choices":
-        return _predict_choices(served, ranking, config, texts)
-    keep = drawn_regions(context)
-    results = []
-    for chunk_start in range(0, len(texts), PREDICT_CHUNK):
-        chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
-        outputs = served.predict(chunk)
-        values = ranking.values(
-            ranking.uncertainties([o.probs for o in outputs], served.tags, keys=chunk), [len(o.probs) for o in outputs]
-        )
-        for text, out, confidence in zip(chunk, outputs, ranking.confidences(values)):
-            drawn = [r for r in keep if 0 <= r["value"]["start"] < r["value"]["end"] <= len(text)]
-            taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
-            regions = list(drawn)
-            if served.trained and len(out.words):
-                spans = decode_probs(out.words, out.probs, served.tags, served.label_map)
-                regions += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
-            results.append({"result": regions, "score": round(float(confidence), 6), "model_version": served.version})
+    task_type = getattr(config, "task_type", "ner")
+    if task_type == COMBINED:
+        parts = [
+            _span_part(served, ranking, config.ner, texts, context),
+            _choice_part(served.choices, ranking, config.classification, texts),
+        ]
+    elif task_type == "choices":
+        parts = [_choice_part(served, ranking, config, texts)]
+    else:
+        parts = [_span_part(served, ranking, config, texts, context)]
+    confidences = combined_confidences([(scores, trained) for _, scores, trained in parts])
+    results = [
+        {
+            "result": [region for regions, _, _ in parts for region in regions[i]],
+            "score": round(float(confidences[i]), 6),
+            "model_version": served.version,
+        }
+        for i in range(len(texts))
+    ]
     for i, text in enumerate(texts):
         if text is None:  # score 1.0: Uncertainty sampling serves lowest first, an unreadable task goes last
             results[i] = {"result": [], "score": 1.0, "model_version": served.version}
     return results
 
 
-def _predict_choices(served, ranking: Ranking, config, texts: list[str | None]) -> list[dict]:
-    """Classification: one prediction per task with an item per control (`text.choices.regions`); the task score
-    is 1 - U, U the least sure control's uncertainty (`uncertainty.choices`), through the same `Ranking` values."""
+Part = tuple[list[list[dict]], np.ndarray, bool]  # per text: its regions; per text: its task score; trained?
+
+
+def _span_part(served, ranking: Ranking, config: NerConfig, texts: list[str | None], context: dict | None) -> Part:
+    """NER: the spans of each text (around the regions the annotator drew) and `Ranking.confidences` of its U."""
+    keep = drawn_regions(context)
+    regions, scores = [], []
+    for chunk_start in range(0, len(texts), PREDICT_CHUNK):
+        chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
+        outputs = served.predict(chunk)
+        values = ranking.values(
+            ranking.uncertainties([o.probs for o in outputs], served.tags, keys=chunk), [len(o.probs) for o in outputs]
+        )
+        scores.extend(ranking.confidences(values))
+        for text, out in zip(chunk, outputs):
+            drawn = [r for r in keep if 0 <= r["value"]["start"] < r["value"]["end"] <= len(text)]
+            taken = [(r["value"]["start"], r["value"]["end"]) for r in drawn]
+            found = list(drawn)
+            if served.trained and len(out.words):
+                spans = decode_probs(out.words, out.probs, served.tags, served.label_map)
+                found += [span_region(s, text, config) for s in drop_overlapping(spans, taken)]
+            regions.append(found)
+    return regions, np.asarray(scores, dtype=np.float64), served.trained
+
+
+def _choice_part(served, ranking: Ranking, config, texts: list[str | None]) -> Part:
+    """Classification: an item per control (`text.choices.regions`); the task score is 1 - U, U the least sure
+    control's uncertainty (`uncertainty.choices`), through the same `Ranking` values."""
     segments = [(a, b, control.multiple) for control, a, b in config.segments()]
-    results = []
+    regions, scores = [], []
     for chunk_start in range(0, len(texts), PREDICT_CHUNK):
         chunk = [t or "" for t in texts[chunk_start : chunk_start + PREDICT_CHUNK]]
         outputs = served.predict(chunk)
         u = choices_uncertainties([o.probs for o in outputs], segments, ranking.strategy, keys=chunk)
-        values = ranking.values(u, [len(o.words) for o in outputs])
-        for out, confidence in zip(outputs, choice_confidences(ranking, values)):
-            regions = []
+        scores.extend(choice_confidences(ranking, ranking.values(u, [len(o.words) for o in outputs])))
+        for out in outputs:
+            found = []
             if served.trained and out.probs.size:
-                regions = choice_regions(out.probs, served.predictor.decide(out.probs), config)
-            results.append({"result": regions, "score": round(float(confidence), 6), "model_version": served.version})
-    for i, text in enumerate(texts):
-        if text is None:
-            results[i] = {"result": [], "score": 1.0, "model_version": served.version}
-    return results
+                found = choice_regions(out.probs, served.predictor.decide(out.probs), config)
+            regions.append(found)
+    return regions, np.asarray(scores, dtype=np.float64), served.trained

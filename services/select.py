@@ -19,9 +19,9 @@ import numpy as np
 import uncertainty
 from infra.label_studio import LabelStudioAPI
 from store.local import project_key
-from text.label_config import parse_project_config
+from text.label_config import COMBINED, parse_project_config
 from text.tasks import task_text
-from uncertainty.choices import choice_confidences, choices_uncertainties
+from uncertainty.choices import choice_confidences, choices_uncertainties, combined_confidences
 
 if TYPE_CHECKING:  # types only: importing them here would load transformers with this module
     from modeling.cache import ModelCache, ServedModel
@@ -178,6 +178,19 @@ def score_tasks(
     return scores, words, embeddings
 
 
+def _parts(served: ServedModel, config) -> list[tuple[ServedModel, list[tuple[int, int, bool]] | None]]:
+    """The served parts to score, each with its classifier segments (None: spans): one part, or a combined
+    version's NER model and classifier."""
+    task_type = getattr(config, "task_type", "ner")
+    if task_type == COMBINED:
+        return [(served, None), (served.choices, _segments(config.classification))]
+    return [(served, _segments(config) if task_type == "choices" else None)]
+
+
+def _segments(config) -> list[tuple[int, int, bool]]:
+    return [(a, b, control.multiple) for control, a, b in config.segments()]
+
+
 def select_samples(
     req: SelectRequest,
     *,
@@ -207,9 +220,6 @@ def select_samples(
             "missing field 'label_config' (no stored config for this project)", field="label_config"
         )
     config = parse_project_config(label_config).served
-    segments = None
-    if getattr(config, "task_type", "ner") == "choices":
-        segments = [(a, b, control.multiple) for control, a, b in config.segments()]
     served = models.get(project or "0", config)
     ranking = rankings(
         project, strategy=req.strategy, reduction=req.reduction, top_k=req.top_k, cost_aware=req.cost_aware
@@ -222,13 +232,23 @@ def select_samples(
             if isinstance(task_id, bool) or not isinstance(task_id, (int, str)):
                 raise SelectionInputError(f"task #{i}: field 'id' must be a number or a string", field="tasks[].id")
             items.append((task_id, text))
-    table = scores.table(project or "0", served.version, tuple(served.tags))
     hashes = [_text_hash(text) for _, text in items]
-    uncertainties, words, embeddings = score_tasks(
-        served, table, items, hashes, ranking, (settings.mc_dropout_samples, settings.mc_dropout_layers), segments
-    )
-    values = ranking.values(uncertainties, words)
-    mode = "uncertainty" if served.trained else "cold_start"
+    mc = (settings.mc_dropout_samples, settings.mc_dropout_layers)
+    parts = []  # per served part: (values, task scores, embeddings, trained?)
+    for part, segments in _parts(served, config):
+        table = scores.table(project or "0", part.version, tuple(part.tags))
+        uncertainties, words, embeddings = score_tasks(part, table, items, hashes, ranking, mc, segments)
+        values = ranking.values(uncertainties, words)
+        confidences = ranking.confidences(values) if segments is None else choice_confidences(ranking, values)
+        parts.append((values, confidences, embeddings, part.trained))
+    if len(parts) == 1:
+        values, confidences, embeddings, trained = parts[0]
+    else:  # spans and choices: ranked by the combined task score, so selection keeps Label Studio's order
+        confidences = combined_confidences([(c, t) for _, c, _, t in parts])
+        values = 1.0 - confidences
+        embeddings = parts[0][2]  # the NER part's: both parts pool the same base encoder
+        trained = any(t for *_, t in parts)
+    mode = "uncertainty" if trained else "cold_start"
     key = (
         project,
         served.version,
@@ -239,10 +259,9 @@ def select_samples(
         req.threshold,
         req.diversity,
     )
-    if served.trained:
+    if trained:
         candidates = None
         if req.threshold is not None:
-            confidences = ranking.confidences(values) if segments is None else choice_confidences(ranking, values)
             candidates = np.flatnonzero(confidences < req.threshold)
         picked = scores.selection(
             key,

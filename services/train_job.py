@@ -25,10 +25,11 @@ from services.predict import ProjectRankings
 from services.refresh import PredictionRefresh
 from settings import Settings
 from store.local import Store
-from text.label_config import parse_project_config
+from text.label_config import CHOICES, COMBINED, NER, parse_project_config
 from training.annotations import tasks_to_examples
 from training.classification_data import tasks_to_choice_examples
 from training.classification_pipeline import run_classification_training
+from training.combined_pipeline import CombinedExamples, run_combined_training
 from training.pipeline import DeployGuard, run_training
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,12 @@ def train_from_label_studio(project: str, context: JobContext, progress: Progres
         progress(0.01, "reading annotations received by webhook (LABEL_STUDIO_API_KEY is not set)")
         tasks = (context.mirror or AnnotationMirror(store)).tasks(project)
     config = parse_project_config(label_config).served
-    classification = getattr(config, "task_type", "ner") == "choices"
-    examples, stats = (tasks_to_choice_examples if classification else tasks_to_examples)(tasks, config)
-    progress(0.05, f"training on {len(examples)} annotated tasks")
-    outcome = (run_classification_training if classification else run_training)(
+    examples, extraction = read_examples(tasks, config)
+    progress(0.05, f"training on {examples_count(examples)} annotated tasks")
+    train = {COMBINED: run_combined_training, CHOICES: run_classification_training}.get(
+        _task_type(config), run_training
+    )
+    outcome = train(
         project,
         examples,
         config,
@@ -147,13 +150,31 @@ def train_from_label_studio(project: str, context: JobContext, progress: Progres
         deploy_guard=deploy_guard,
     )
     summary = outcome_summary(outcome)
-    summary["extraction"] = stats.as_dict()
+    summary["extraction"] = extraction
     if summary.get("deployed") and api is not None and context.refresh is not None:
         progress(0.9, "re-predicting unlabelled tasks with the new version")
         summary["predictions_imported"] = with_retries(
             lambda: context.refresh(api, project, label_config), settings, progress
         )
     return summary
+
+
+def read_examples(tasks: list, config) -> tuple[object, dict]:
+    """(examples, what was read and skipped) for the served config: NER examples from the Labels results, choice
+    examples from the Choices results, both from the same annotations for a combined project (an annotation with
+    spans and no choice trains NER only; one with a choice and no spans trains the classifier, and NER learns
+    "no entity here" from it, as from any annotation without regions)."""
+    if _task_type(config) == COMBINED:
+        spans, span_stats = tasks_to_examples(tasks, config.ner)
+        choices, choice_stats = tasks_to_choice_examples(tasks, config.classification)
+        return CombinedExamples(spans, choices), {"ner": span_stats.as_dict(), "choices": choice_stats.as_dict()}
+    read = tasks_to_choice_examples if _task_type(config) == CHOICES else tasks_to_examples
+    examples, stats = read(tasks, config)
+    return examples, stats.as_dict()
+
+
+def examples_count(examples) -> int:
+    return examples.tasks() if isinstance(examples, CombinedExamples) else len(examples)
 
 
 def _stored_label_config(store: Store, project: str) -> str:
@@ -172,7 +193,13 @@ def outcome_summary(outcome) -> dict:
     summary = {f: getattr(outcome, f) for f in fields if hasattr(outcome, f)}
     metrics = getattr(outcome, "metrics", None) or {}
     current = getattr(outcome, "current_metrics", None) or {}
-    if "macro_f1" in metrics:  # a classification version (its deploy metric)
+    if "mean_control_score" in metrics:  # a combined version: its deploy metric and each part's own
+        summary["mean_control_score"] = metrics.get("mean_control_score")
+        summary["current_mean_control_score"] = current.get("mean_control_score")
+        summary["controls"] = metrics.get("controls")
+        summary["f1"] = metrics.get("entity_f1")
+        summary["macro_f1"] = (metrics.get("choices") or {}).get("macro_f1")
+    elif "macro_f1" in metrics:  # a classification version (its deploy metric)
         summary["macro_f1"] = metrics.get("macro_f1")
         summary["current_macro_f1"] = current.get("macro_f1")
         summary["accuracy"] = metrics.get("accuracy")
@@ -180,3 +207,7 @@ def outcome_summary(outcome) -> dict:
         summary["f1"] = metrics.get("entity_f1")
         summary["current_f1"] = current.get("entity_f1")
     return summary
+
+
+def _task_type(config) -> str:
+    return getattr(config, "task_type", NER)  # NerConfig has none: every config before classification was NER

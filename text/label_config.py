@@ -2,7 +2,8 @@
 Text object each reads, the labels or choices and their aliases, and the controls it ignores and why.
 
 `parse_ner_config` reads the span (NER) side alone, as it always has; `parse_project_config` reads every control
-and decides the project's task type (see `ProjectConfig`).
+and decides the project's task type (see `ProjectConfig`): "ner", "choices", or "ner+choices" (a Labels and
+Choices on the same text field, served together by one model version, `CombinedConfig`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def parse_ner_config(xml: str) -> NerConfig:
 
 NER = "ner"
 CHOICES = "choices"
+COMBINED = "ner+choices"
 SINGLE, MULTIPLE = "single", "multiple"
 _SINGLE_MODES = ("single", "single-radio")
 
@@ -144,12 +146,35 @@ class ClassificationConfig:
 
 
 @dataclass(frozen=True)
-class ProjectConfig:
-    """What the backend serves for a project: the span control (NER) or the Choices controls, never both in one
-    model version; everything else is listed in `ignored` with the reason.
+class CombinedConfig:
+    """A Labels control and the Choices controls that read the same text field, served by one model version: its
+    NER model (`ner`) and its classifier (`classification`, one head over every Choices control).
 
-    The task type: "ner" when a Labels control on a Text is present (as before this module read Choices, so an NER
-    project with extra Choices is served exactly as it was, its Choices listed as ignored), otherwise "choices".
+    `labels` names what the version serves (the model cache's key): the span labels, then `choices:<class>`."""
+
+    ner: NerConfig
+    classification: ClassificationConfig
+    task_type: str = COMBINED
+
+    @property
+    def value_key(self) -> str:
+        return self.ner.value_key
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (*self.ner.labels, *(f"choices:{c}" for c in self.classification.labels))
+
+    @property
+    def predicted_values(self) -> dict[str, list[str]]:
+        return dict(self.ner.predicted_values)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What the backend serves for a project, and everything else in `ignored` with the reason.
+
+    The task type: "ner" for a Labels control on a Text; "choices" for Choices controls on a Text; "ner+choices"
+    when the Labels and Choices read the same text field, served together by one model version (`CombinedConfig`).
     """
 
     task_type: str
@@ -159,14 +184,17 @@ class ProjectConfig:
 
     @property
     def served(self):
+        if self.task_type == COMBINED:
+            return CombinedConfig(self.ner, self.classification)
         return self.ner if self.task_type == NER else self.classification
 
     def describe(self) -> dict:
         """What /setup and /health show: the task type, the controls served and those ignored with the reason."""
-        if self.task_type == NER:
-            served = [{"name": self.ner.from_name, "tag": "Labels", "to_name": self.ner.to_name}]
-        else:
-            served = [
+        served = []
+        if self.ner is not None:
+            served.append({"name": self.ner.from_name, "tag": "Labels", "to_name": self.ner.to_name})
+        if self.classification is not None:
+            served += [
                 {
                     "name": c.from_name,
                     "tag": "Choices",
@@ -246,7 +274,8 @@ def _choices_config(control, objects: dict) -> ChoicesConfig:
 
 @functools.lru_cache(maxsize=256)
 def parse_project_config(xml: str) -> ProjectConfig:
-    """Every control of the config: served (the NER Labels, or the Choices on one text) or ignored, with why.
+    """Every control of the config: served (the NER Labels, the Choices on one text, or both when they read the
+    same text field) or ignored, with why.
 
     Refused (LabelConfigError, a 422) when nothing can be served; a Choices bound to something other than a Text
     (an Image, a region via perRegion) is refused naming the tag even when another control could be served, so a
@@ -273,15 +302,19 @@ def parse_project_config(xml: str) -> ProjectConfig:
         elif tag not in ("labels", "choices"):
             ignored.append(Ignored(control.name, control.tag, f"<{control.tag}> is not a control this backend serves"))
     if ner is not None:
+        served = [c for c in choices if c.value_key == ner.value_key]
         ignored += [
             Ignored(
                 c.from_name,
                 "Choices",
-                "the project is served as NER (it has a <Labels> on a Text): one model version serves one task type",
+                f"reads data[{c.value_key!r}]; the served Labels read data[{ner.value_key!r}]",
             )
             for c in choices
+            if c.value_key != ner.value_key
         ]
         ignored += [Ignored(c.name, c.tag, str(exc)) for c, exc in refused]
+        if served:
+            return ProjectConfig(COMBINED, ner, ClassificationConfig(tuple(served)), tuple(ignored))
         return ProjectConfig(NER, ner, None, tuple(ignored))
     if refused:
         raise refused[0][1]

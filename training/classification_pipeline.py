@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 from modeling.base_model import DEFAULT_BASE_MODEL, LoadedModel, match_labels
+from modeling.cache import classifier_part
 from modeling.classifier import class_order, load_base_classifier, load_saved_classifier
 from store.local import Store, project_key
 from training.classification import (
@@ -31,7 +33,7 @@ from training.classification import (
 from training.classification_data import ChoiceExample
 from training.classification_tracking import log_confusion_matrices
 from training.deploy_gate import decide_deployment
-from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, deploy_unless_refused
+from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, save_version
 from training.tracking import log_training_run
 from training.trainer import base_model_name
 
@@ -45,12 +47,13 @@ def _current(project: str, config, settings, store: Store) -> tuple[LoadedModel,
     version = store.deployed(project)
     if version:
         info = store.get(project, version)
-        if info.meta.get("task_type") == TASK_TYPE:
+        path, meta = classifier_part(info.path, info.meta)  # a combined version's classifier is in its choices/
+        if meta.get("task_type") == TASK_TYPE:
             try:
-                label_map = match_labels(info.meta.get("labels", []), list(config.labels), config.predicted_values)
-                loaded = load_saved_classifier(str(info.path), label_map)
+                label_map = match_labels(meta.get("labels", []), list(config.labels), config.predicted_values)
+                loaded = load_saved_classifier(str(path), label_map)
                 class_order(loaded.tags, loaded.label_map, list(config.labels))
-                return loaded, version, dict(info.meta.get("thresholds") or {}), f"deployed:{version}"
+                return loaded, version, dict(meta.get("thresholds") or {}), f"deployed:{version}"
             except ValueError as exc:  # the classes changed since: start again from the base model
                 log.info("project %s: %s does not serve the current choices (%s)", project, version, exc)
         else:
@@ -64,20 +67,26 @@ def _thresholds_by_segment(config, by_name: dict) -> dict[int, float]:
     return {s: float(by_name[c.from_name]) for s, (c, _, _) in enumerate(config.segments()) if c.from_name in by_name}
 
 
-def run_classification_training(
-    project: str,
-    examples: Sequence[ChoiceExample],
-    config,
-    settings,
-    store: Store,
-    progress: Progress | None = None,
-    deploy_guard: DeployGuard | None = None,
-) -> TrainingOutcome:
-    """Train, evaluate, save and maybe deploy a classification version (see the module docstring)."""
-    report = progress or (lambda fraction, message: None)
-    started = time.perf_counter()
-    project = project_key(project)
-    examples = list(examples)
+@dataclass
+class ChoiceJudgement:
+    """The classification part of a job up to the deploy decision (see `judge_choices`)."""
+
+    split: object
+    candidate: LoadedModel
+    result: object  # training.classification's fit result: history, epochs, steps, seconds
+    start: str
+    current_version: str | None
+    source: str
+    thresholds: dict[str, float]
+    metrics: dict
+    current_metrics: dict
+
+
+def judge_choices(
+    project: str, examples: list[ChoiceExample], config, settings, store: Store, report: Progress
+) -> ChoiceJudgement:
+    """Split (stratified), score the current classifier, fine-tune a candidate, choose its thresholds and score it
+    on the validation split: everything the deploy decision needs."""
     if not examples:
         raise NoTrainingDataError(f"project {project} has no task with a usable choice")
     split = stratified_split(examples, settings.validation_split)
@@ -109,11 +118,15 @@ def run_classification_training(
         thresholds = choose_thresholds(probs, split.validation, config)
         predictor.thresholds = _thresholds_by_segment(config, thresholds)
     metrics = score_classifier(predictor, split.validation, config)
-    deploy, reason = decide_deployment(
-        settings.deploy_policy, metrics["macro_f1"], current_metrics["macro_f1"], split.validation_is_train
+    return ChoiceJudgement(
+        split, candidate, result, start, current_version, source, thresholds, metrics, current_metrics
     )
-    reason = reason.replace("F1", "macro-F1")
-    meta = {
+
+
+def choices_meta(judged: ChoiceJudgement, config, settings, deploy: bool, reason: str) -> dict:
+    """meta.json of a classification version (or of a combined version's classifier)."""
+    split, candidate, result = judged.split, judged.candidate, judged.result
+    return {
         "task_type": TASK_TYPE,
         "labels": list(candidate.tags),
         "tags": list(candidate.tags),
@@ -121,12 +134,12 @@ def run_classification_training(
         "controls": [
             {"name": c.from_name, "choices": list(c.choices), "multiple": c.multiple} for c in config.controls
         ],
-        "thresholds": {c.from_name: thresholds.get(c.from_name, 0.5) for c in config.controls if c.multiple},
-        "metrics": _stored(metrics),
-        "current_metrics": _stored(current_metrics),
+        "thresholds": {c.from_name: judged.thresholds.get(c.from_name, 0.5) for c in config.controls if c.multiple},
+        "metrics": _stored(judged.metrics),
+        "current_metrics": _stored(judged.current_metrics),
         "deploy_metric": "macro_f1",
-        "current_version": current_version,
-        "baseline": source,
+        "current_version": judged.current_version,
+        "baseline": judged.source,
         "policy": settings.deploy_policy,
         "deployed": deploy,
         "reason": reason,
@@ -135,18 +148,40 @@ def run_classification_training(
         "validation_is_train": split.validation_is_train,
         "base_model": base_model_name(settings) or DEFAULT_BASE_MODEL,
         "training_start": settings.training_start,
-        "start": start,
+        "start": judged.start,
         "final_fit": "train",
         "history": result.history,
         "training": {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2)},
         "trainer": "transformers.Trainer",
     }
+
+
+def run_classification_training(
+    project: str,
+    examples: Sequence[ChoiceExample],
+    config,
+    settings,
+    store: Store,
+    progress: Progress | None = None,
+    deploy_guard: DeployGuard | None = None,
+) -> TrainingOutcome:
+    """Train, evaluate, save and maybe deploy a classification version (see the module docstring)."""
+    report = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+    project = project_key(project)
+    examples = list(examples)
+    judged = judge_choices(project, examples, config, settings, store, report)
+    split, candidate, result, start = judged.split, judged.candidate, judged.result, judged.start
+    metrics, current_metrics, current_version = judged.metrics, judged.current_metrics, judged.current_version
+    deploy, reason = decide_deployment(
+        settings.deploy_policy, metrics["macro_f1"], current_metrics["macro_f1"], split.validation_is_train
+    )
+    reason = reason.replace("F1", "macro-F1")
+    meta = choices_meta(judged, config, settings, deploy, reason)
     report(0.9, "saving the new version")
-    info = store.save(project, len(examples), lambda d: _save(candidate, d), meta)
-    if deploy:
-        deploy, reason = deploy_unless_refused(project, info.name, store, deploy_guard, reason)
-    if not deploy:
-        store.prune(project)
+    info, deploy, reason = save_version(
+        project, len(examples), lambda d: save_classifier(candidate, d), meta, deploy, reason, store, deploy_guard
+    )
     report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
     curve = [
         (int(v.meta.get("annotations", 0)), float(v.meta["metrics"]["macro_f1"]))
@@ -174,8 +209,8 @@ def run_classification_training(
         info.name,
         params,
         [{"epoch": i + 1, "loss": h["loss"]} for i, h in enumerate(result.history)],
-        _tracked(metrics),
-        _tracked(current_metrics),
+        tracked_choice_metrics(metrics),
+        tracked_choice_metrics(current_metrics),
         metrics["report_text"],
         curve,
         tags={"deployed": deploy, "current_version": current_version or "base", "task_type": TASK_TYPE},
@@ -205,7 +240,7 @@ def run_classification_training(
     )
 
 
-def _save(loaded: LoadedModel, directory) -> None:
+def save_classifier(loaded: LoadedModel, directory) -> None:
     loaded.model.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
 
@@ -215,7 +250,7 @@ def _stored(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in ("probs", "report_text")}
 
 
-def _tracked(metrics: dict) -> dict:
+def tracked_choice_metrics(metrics: dict) -> dict:
     """MLflow's view: scalars at the top, per-class F1 (`per_type`), per-control figures flattened."""
     tracked = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     tracked["per_type"] = metrics.get("per_type") or {}

@@ -80,3 +80,22 @@ def decide_deployment(
         f"(worse in {share:.0%} of paired resamples, {CONFIDENCE:.0%} needed): deployed the model trained on more "
         "labels"
     )
+
+
+def control_scores(entity_f1: float | None, ner_control: str, choice_metrics: dict | None) -> dict[str, float]:
+    """Each served control's own deploy figure on its validation tasks: entity F1 for the Labels control, macro-F1
+    for each Choices control (`choice_metrics["controls"]`, from `training.classification.score_classifier`). A
+    part that did not train in the job (None) has no figure: it is the same model on both sides."""
+    scores = {} if entity_f1 is None else {ner_control: float(entity_f1)}
+    for name, figures in ((choice_metrics or {}).get("controls") or {}).items():
+        scores[name] = float(figures["macro_f1"])
+    return scores
+
+
+def mean_control_score(scores: dict[str, float]) -> float:
+    """What DEPLOY_POLICY=if_better compares for a version that serves several controls: the mean over controls of
+    each control's own figure, so one that gains and one that loses weigh alike (as several Choices controls'
+    macro-F1 are combined). Every figure is in [0, 1] with 1 = every answer right, so the mean is on one scale."""
+    if not scores:
+        raise ValueError("no control to score")
+    return float(np.mean(list(scores.values())))

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from modeling.base_model import LoadedModel, load_base_model, load_saved_model, match_labels
+from modeling.cache import version_kind
 from modeling.device import pick_device
 from modeling.inference import Predictor
 from text.encoding import IGNORE_INDEX, TextEncoder
@@ -81,8 +82,13 @@ def load_starting_point(project: str, config, settings, store) -> StartingPoint:
     """
     labels = list(config.labels)
     version = store.deployed(project)
-    if version:
-        info = store.get(project, version)
+    info = store.get(project, version) if version else None
+    if info is not None and version_kind(info.meta) == "choices":  # a classifier holds no NER model to start from
+        log.info(
+            "project %s: deployed %s is a classification version; NER starts from the base model", project, version
+        )
+        info = None
+    if info is not None:
         label_map = match_labels(info.meta.get("labels", []), labels, config.predicted_values)
         path, source = _unseen_weights(info)
         current = load_saved_model(str(path), label_map)

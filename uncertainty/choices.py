@@ -23,7 +23,14 @@ from .errors import InvalidProbabilitiesError
 from .measures import least_confidence, margin, token_entropy
 from .strategies import get_strategy, keyed_uniform
 
-__all__ = ["CLASS_MEASURE", "Segment", "choice_confidences", "choice_uncertainty", "choices_uncertainties"]
+__all__ = [
+    "CLASS_MEASURE",
+    "Segment",
+    "choice_confidences",
+    "choice_uncertainty",
+    "choices_uncertainties",
+    "combined_confidences",
+]
 
 Segment = tuple[int, int, bool]  # (first class, end, multiple choice?) of one control in the head's classes
 
@@ -83,3 +90,22 @@ def choice_confidences(ranking, values: np.ndarray) -> np.ndarray:
     if ranking.cost is None:
         return np.clip(1.0 - np.asarray(values, dtype=np.float64), 0.0, 1.0)
     return ranking.confidences(values)
+
+
+def combined_confidences(parts: Sequence[tuple[np.ndarray, bool]]) -> np.ndarray:
+    """The task score of a project whose version serves spans and choices: the minimum over its trained parts of
+    each part's own task score (a task is as uncertain as its least sure control); over every part while none is
+    trained, so an untrained model still orders tasks.
+
+    `parts`: (task scores, trained?) per part. Each score is already on Label Studio's scale, in [0, 1] with low =
+    unsure and falling as the part's selection value rises: `Ranking.confidences` for spans (1 - U for a bounded
+    measure, 1 / (1 + U) for an unbounded one) and `choice_confidences` for choices (1 - U). A part with an
+    untrained head (a fresh, near-uniform classifier) would otherwise score every task unsure and hide the trained
+    part's order.
+    """
+    if not parts:
+        raise ValueError("no part to combine")
+    kept = [np.asarray(c, dtype=np.float64) for c, trained in parts if trained] or [
+        np.asarray(c, dtype=np.float64) for c, _ in parts
+    ]
+    return np.minimum.reduce(kept)

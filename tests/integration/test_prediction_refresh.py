@@ -94,6 +94,26 @@ def test_the_refresh_imports_what_predict_serves_and_points_the_project_at_the_v
     assert api.model_version == served.json["results"][0]["model_version"]
 
 
+def test_a_combined_version_is_refreshed_as_one_with_its_spans_and_choices(rule_model_dir, make_client, tmp_path):
+    from tests.support.choice_model import build_choice_model
+    from tests.support.combined import COMBINED_CONFIG, save_combined_version
+
+    tasks = [{"id": 10 + i, "data": {"text": text}} for i, text in enumerate(["good Angela Merkel", "bad Tokyo"])]
+    env = {"BASELINE_MODEL_NAME": str(rule_model_dir), "MODEL_DIR": str(tmp_path / "models")}
+    store = LocalStore(tmp_path / "models")
+    version = save_combined_version(store, "1", rule_model_dir, build_choice_model(tmp_path / "choice-model"))
+    store.deploy("1", version)
+    served = make_client(**env).post("/predict", json={"tasks": tasks, "project": 1, "label_config": COMBINED_CONFIG})
+    assert served.status_code == 200
+
+    refresh, _ = refresher(env, max_tasks=1000)
+    api = LabelStudioProjectDouble(tasks)
+    assert refresh(api, "1", COMBINED_CONFIG) == len(tasks)
+    assert api.rows == [{"task": t["id"], **p} for t, p in zip(tasks, served.json["results"])]
+    assert [sorted({r["type"] for r in p["result"]}) for p in api.rows] == [["choices", "labels"]] * 2
+    assert api.model_version == version
+
+
 def test_the_previous_versions_least_confident_tasks_are_carried_over_lowest_first():
     rows = [
         {"task": 5, "score": 0.9, "model_version": "v1"},

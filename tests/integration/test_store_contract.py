@@ -52,6 +52,19 @@ def test_another_host_gets_a_version_with_its_files_and_meta(stores, fresh_proje
     assert info.meta["labels"] == ["LOC"] and info.meta["version"] == saved.name and info.meta["annotations"] == 7
 
 
+def test_another_host_gets_a_versions_sub_folders_as_a_combined_version_keeps_its_classifier(stores, fresh_project):
+    def fill(directory):
+        (directory / "config.json").write_text("ner")
+        (directory / "choices").mkdir()
+        (directory / "choices" / "config.json").write_text("classifier")
+
+    saved = stores().save(fresh_project, 3, fill, {"task_type": "ner+choices", "choices": {"labels": ["a"]}})
+    info = stores(host="b").get(fresh_project, saved.name)
+    assert (info.path / "config.json").read_text() == "ner"
+    assert (info.path / "choices" / "config.json").read_text() == "classifier"
+    assert info.meta["task_type"] == "ner+choices" and info.meta["choices"] == {"labels": ["a"]}
+
+
 def test_deploy_moves_the_pointer_for_every_host_and_prune_keeps_the_deployed(stores, fresh_project):
     store, other = stores(keep=2), stores(keep=2, host="b")
     names = [store.save(fresh_project, n, write({}), {}).name for n in (1, 2, 3)]

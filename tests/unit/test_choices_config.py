@@ -38,12 +38,25 @@ def test_choice_aliases_come_from_predicted_values():
     assert parse_project_config(xml).classification.predicted_values == {"Good": ["POSITIVE", "pos"]}
 
 
-def test_labels_with_choices_is_served_as_ner_and_says_the_choices_are_ignored():
+def test_labels_with_choices_on_one_text_are_served_together_by_one_version():
     xml = f'<View>{TEXT}<Labels name="l" toName="t"><Label value="PER"/></Labels>{choices()}</View>'
+    config = parse_project_config(xml)
+    assert config.task_type == "ner+choices"
+    served = config.served
+    assert served.ner.from_name == "l" and [c.from_name for c in served.classification.controls] == ["c"]
+    assert served.value_key == "text" and served.labels == ("PER", "choices:a", "choices:b")
+    described = config.describe()
+    assert [(c["name"], c["tag"]) for c in described["served_controls"]] == [("l", "Labels"), ("c", "Choices")]
+    assert described["ignored_controls"] == []
+
+
+def test_choices_reading_another_field_than_the_labels_are_ignored_and_the_project_stays_ner():
+    xml = f'<View>{TEXT}<Text name="u" value="$title"/><Labels name="l" toName="t"><Label value="PER"/></Labels>'
+    xml += choices(to="u") + "</View>"
     config = parse_project_config(xml)
     assert config.task_type == "ner" and config.served.from_name == "l"
     (ignored,) = config.describe()["ignored_controls"]
-    assert ignored["name"] == "c" and "one task type" in ignored["reason"]
+    assert ignored["name"] == "c" and "title" in ignored["reason"]
 
 
 def test_choices_reading_another_field_are_ignored_with_the_reason():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.deploy_gate import CONFIDENCE, decide_deployment, worse_share
+from training.deploy_gate import CONFIDENCE, control_scores, decide_deployment, mean_control_score, worse_share
 from training.evaluation import entity_counts, score_tags
 
 
@@ -54,3 +54,24 @@ def test_entity_counts_add_up_to_the_scores_micro_f1():
     tp, fp, fn = (sum(c[i] for c in counts) for i in range(3))
     assert score_tags(gold, predicted)["entity_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     assert score_tags(gold, predicted)["entity_counts"] == counts
+
+
+def test_a_version_of_several_controls_is_judged_on_the_mean_of_each_controls_own_figure():
+    choices = {"macro_f1": 0.5, "controls": {"sentiment": {"macro_f1": 0.8}, "topic": {"macro_f1": 0.2}}}
+    scores = control_scores(0.6, "label", choices)
+    assert scores == {"label": 0.6, "sentiment": 0.8, "topic": 0.2}
+    assert mean_control_score(scores) == pytest.approx((0.6 + 0.8 + 0.2) / 3)
+
+
+@pytest.mark.parametrize(
+    "new, current, deployed",
+    [
+        ({"label": 0.5, "sentiment": 0.9}, {"label": 0.7, "sentiment": 0.6}, True),  # -0.2 on Labels, +0.3 on Choices
+        ({"label": 0.4, "sentiment": 0.7}, {"label": 0.7, "sentiment": 0.6}, False),  # -0.3 on Labels, +0.1 on Choices
+        ({"label": 0.6, "sentiment": 0.7}, {"label": 0.7, "sentiment": 0.6}, True),  # a tie keeps the newer version
+    ],
+)
+def test_if_better_weighs_a_control_that_gains_against_one_that_loses(new, current, deployed):
+    decided, reason = decide_deployment("if_better", mean_control_score(new), mean_control_score(current))
+    assert decided is deployed
+    assert ("kept the current model" in reason) is not deployed

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from uncertainty.choices import choice_uncertainty, choices_uncertainties
+from uncertainty.choices import choice_uncertainty, choices_uncertainties, combined_confidences
 
 CONFIDENT = np.array([0.97, 0.02, 0.01])
 UNSURE = np.array([0.4, 0.35, 0.25])
@@ -51,3 +51,13 @@ def test_probabilities_out_of_range_are_refused():
 
     with pytest.raises(InvalidProbabilitiesError):
         choice_uncertainty(np.array([1.5, -0.5]), False)
+
+
+def test_a_combined_task_is_as_sure_as_its_least_sure_trained_part():
+    spans, choices = np.array([0.9, 0.2, 0.6]), np.array([0.3, 0.8, 0.6])
+    assert combined_confidences([(spans, True), (choices, True)]) == pytest.approx([0.3, 0.2, 0.6])
+    # An untrained part (a fresh, near-uniform head) does not hide the trained part's order...
+    assert combined_confidences([(spans, True), (choices, False)]) == pytest.approx(spans)
+    # ...and while no part is trained, every part still orders the tasks.
+    assert combined_confidences([(spans, False), (choices, False)]) == pytest.approx([0.3, 0.2, 0.6])
+    assert combined_confidences([(choices, True)]) == pytest.approx(choices)
