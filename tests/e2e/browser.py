@@ -57,6 +57,41 @@ return {regions: Array.from(regions.values()), listed: listed, tabs: tabs, text:
 """
 
 
+_READ_CHOICES_JS = """
+const editor = document.querySelector('.lsf-main-view') || document;
+const text = document.querySelector('.lsf-htx-richtext');
+const checked = Array.from(editor.querySelectorAll('input[type=radio], input[type=checkbox]'))
+  .filter(input => input.checked)
+  .map(input => {
+    const label = (input.closest('label') || input.parentElement).cloneNode(true);
+    for (const hint of label.querySelectorAll('sup')) hint.remove();  // the hotkey hint drawn after the name: [1]
+    return label.textContent.trim();
+  });
+return {checked: checked, text: text ? text.textContent : null};
+"""
+
+
+def checked_choices(
+    driver, base_url: str, project: int, task: int, text_marker: str, timeout: float = PAGE_TIMEOUT_S
+) -> list[str]:
+    """Open the labelling view of `task` and return the choices it shows selected (their labels as drawn), once the
+    task's text is there and the same choices were read on two polls in a row."""
+    from selenium.common.exceptions import TimeoutException
+
+    driver.get(f"{base_url}/projects/{project}/data?task={task}")
+    wait(driver, timeout).until(lambda d: text_marker in (d.execute_script(_READ_CHOICES_JS)["text"] or ""))
+    seen: list[list[str]] = []
+
+    def settled(d):
+        seen.append(d.execute_script(_READ_CHOICES_JS)["checked"])
+        return seen[-1] if len(seen) >= 2 and seen[-1] and seen[-1] == seen[-2] else False
+
+    try:
+        return wait(driver, timeout / 2).until(settled)
+    except TimeoutException:
+        return seen[-1] if seen else []
+
+
 class BrowserMissing(RuntimeError):
     """Chromium or its driver is not installed where the test looks for it."""
 

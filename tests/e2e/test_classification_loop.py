@@ -7,23 +7,29 @@ and the small classifier of tests/support/choice_model.py (its encoder puts "goo
 own; its head is fresh, because its classes match none of the project's, so the project serves `untrained` until the
 job). Annotations are made through Label Studio's API; its webhooks start the job; the job trains, deploys and
 re-predicts the unlabelled tasks into Label Studio; Label Studio's *Uncertainty sampling* then serves the task that
-holds both cue words first. Training is shortened to 60 steps at learning rate 0.002 (at 0.05, as in
-tests/integration/test_classification.py, every score saturates at 1.0, the mixed text's included; at 0.002 the mixed
-text scored 0.03 and the others 1.0). A run takes about a minute on the 2-core test machine, and every wait is on a
-condition.
+holds both cue words first, and headless Chromium, logged in as an annotator, sees that task's predicted choice
+selected in the labelling view (screenshot in $NERB_ARTIFACTS/classification). Training is shortened to 60 steps at
+learning rate 0.002 (at 0.05, as in tests/integration/test_classification.py, every score saturates at 1.0, the
+mixed text's included; at 0.002 the mixed text scored 0.03 and the others 1.0). A run takes about a minute on the
+2-core test machine, and every wait is on a condition.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e.backend import Backend, Steps, Worker, project_key
+from tests.e2e.browser import checked_choices, chromium, log_in, screenshot
 from tests.support.choice_model import build_choice_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ARTIFACTS = Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / "classification"
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text" choice="single"><Choice value="positive"/><Choice value="negative"/></Choices>
@@ -144,3 +150,15 @@ def run_loop(ls, label_studio, backend: Backend, worker: Worker, steps: Steps) -
             {text_of[t]: round(s, 4) for t, s in scores.items()}
         )
         assert scores[served] < min(s for t, s in scores.items() if t != served) - 0.1, scores
+
+    with steps.step("6 the labelling view shows the served task's predicted choice selected"):
+        (prediction,) = [p for p in predictions if p.task == served]
+        (item,) = prediction.result
+        driver = chromium()
+        try:
+            log_in(driver, label_studio.url, label_studio.username, label_studio.password)
+            shown = checked_choices(driver, label_studio.url, pid, served, UNSURE)
+            screenshot(driver, ARTIFACTS / "served-task.png")
+        finally:
+            driver.quit()
+        assert shown == item["value"]["choices"], f"the view shows {shown}; the prediction holds {item['value']}"
