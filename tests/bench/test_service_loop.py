@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.bench.test_simulate import _write_conll
+from tests.support.conll import write_conll
 
 TINY_TRAINING = {"NUM_TRAIN_EPOCHS": "1", "MIN_TRAIN_STEPS": "2", "BATCH_SIZE": "8", "FINAL_FIT": "train"}
 
@@ -20,8 +20,8 @@ def _jobs(out):
 def _corpus(tmp_path):
     from bench.corpus import make_tasks
 
-    _write_conll(tmp_path / "train.conll", make_tasks(40, seed=1))
-    _write_conll(tmp_path / "test.conll", make_tasks(16, seed=2, start_id=1000))
+    write_conll(tmp_path / "train.conll", make_tasks(40, seed=1))
+    write_conll(tmp_path / "test.conll", make_tasks(16, seed=2, start_id=1000))
     return ["--train", str(tmp_path / "train.conll"), "--test-file", str(tmp_path / "test.conll")]
 
 

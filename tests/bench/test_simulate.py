@@ -12,6 +12,7 @@ from bench.active.arms import parse_arm
 from bench.active.stats import agreement, first_reaching, normalised_aulc, paired
 from bench.conll import labels_of, parse_conll, subsample, token_count, tokens_to_example
 from settings import Settings
+from tests.support.conll import write_conll
 
 # Three sentences written for this test (not from any corpus).
 SNIPPET = """-DOCSTART-\tO
@@ -217,25 +218,6 @@ def test_an_arm_whose_factors_changed_since_its_rounds_were_recorded_is_refused(
         records.check_plan(tmp_path / "plan.json", {**plan, "arm_factors": {"default": warm}}, identity)
 
 
-def _write_conll(path, tasks):
-    """Authored corpus tasks as a CoNLL file: the project's words as tokens, their aligned BIO tags."""
-    from text.spans.alignment import align_spans
-    from text.spans.span import Span
-    from text.words import split_words
-
-    lines = []
-    for task in tasks:
-        text = task["data"]["text"]
-        spans = [
-            Span(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
-            for r in task["annotations"][0]["result"]
-        ]
-        words = split_words(text)
-        tags, _ = align_spans(words, spans)
-        lines += [f"{text[s:e]}\t{t}" for (s, e), t in zip(words, tags)] + [""]
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.mark.slow
 def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_path):
     """A scratch arm is rebuilt exactly on resume (training is seeded per round); a warm arm, the shipped default,
@@ -246,8 +228,8 @@ def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_
     arm = "default:start=scratch"
     baseline = "random:start=scratch"  # the random arm that trains like it (only the choice of texts differs)
 
-    _write_conll(tmp_path / "train.conll", make_tasks(40, seed=1))
-    _write_conll(tmp_path / "test.conll", make_tasks(16, seed=2, start_id=1000))
+    write_conll(tmp_path / "train.conll", make_tasks(40, seed=1))
+    write_conll(tmp_path / "test.conll", make_tasks(16, seed=2, start_id=1000))
     out = tmp_path / "out"
     argv = [
         "--train",
