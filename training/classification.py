@@ -1,23 +1,21 @@
 """Fine-tuning and scoring a text classifier (Choices) with Hugging Face's `Trainer`.
 
-The NER loop (`training.trainer`) is untouched; classification goes through `transformers.Trainer` with its
-padding collator (`DataCollatorWithPadding`), linear warm-up/decay scheduler, length grouping and seeding. The only
-part written here is the loss, because one head serves several controls: cross-entropy over each single-choice
-segment and binary cross-entropy per class of each multiple-choice segment, each counted only on the examples
-that label that control (`ChoiceExample.labelled`).
+Classification trains on the path NER shares (`training.hf_training`: `transformers.Trainer` with its linear
+warm-up/decay scheduler, length grouping, seeding, the progress callback and the divergence check). What is its
+own: the padding collator (`DataCollatorWithPadding`, plus the targets) and the loss, because one head serves
+several controls: cross-entropy over each single-choice segment and binary cross-entropy per class of each
+multiple-choice segment, each counted only on the examples that label that control (`ChoiceExample.labelled`).
 
 Long texts: every window of a text is one training row with the text's targets (the same windows serve
 prediction, where the windows' logits are pooled, see `modeling.classifier`).
 
-Epochs: `num_train_epochs`, raised so a run takes at least `min_train_steps` steps (`training.trainer.plan_epochs`,
+Epochs: `num_train_epochs`, raised so a run takes at least `min_train_steps` steps (`training.hf_training.plan_epochs`,
 the same rule as NER: a fresh head needs many steps).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
@@ -31,7 +29,7 @@ from modeling.device import pick_device
 from text.encoding import TextEncoder
 from training.classification_data import ChoiceExample
 from training.dataset import SPLIT_SEED, Split, _hash_point, split_examples
-from training.trainer import SEED, TrainingDivergedError, plan_epochs
+from training.hf_training import SEED, train_rows
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +88,16 @@ def fine_tune_classifier(
     progress: Progress | None = None,
     seed: int = SEED,
 ) -> ClassifierTrainResult:
-    """Train `loaded.model` in place with `transformers.Trainer`; the head's classes are the project's, in order."""
-    from datasets import Dataset
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    """Train `loaded.model` in place with `transformers.Trainer` (`training.hf_training`, the path NER shares); the
+    head's classes are the project's, in order."""
+    from transformers import DataCollatorWithPadding
 
-    progress = progress or (lambda fraction, message: None)
     device = pick_device()
     encoder = TextEncoder(loaded.tokenizer, settings.max_sequence_length)
     rows = encode_rows(train, encoder)
     result = ClassifierTrainResult(device=str(device))
     if not rows:
         return result
-    epochs, per_epoch = plan_epochs(len(rows), settings.batch_size, settings.num_train_epochs, settings.min_train_steps)
     pad = DataCollatorWithPadding(loaded.tokenizer)
 
     def collate(features: list[dict]) -> dict:
@@ -110,66 +106,12 @@ def fine_tune_classifier(
         batch["labelled"] = torch.tensor([f["labelled"] for f in features], dtype=torch.float32)
         return batch
 
-    class SegmentTrainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-            targets, labelled = inputs.pop("targets"), inputs.pop("labelled")
-            outputs = model(**inputs)
-            loss = segment_loss(outputs.logits, targets, labelled, segments)
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"loss became {loss.item()}: lower LEARNING_RATE (now {settings.learning_rate})"
-                )
-            return (loss, outputs) if return_outputs else loss
+    def loss_of(model, inputs: dict):
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        return segment_loss(outputs.logits, inputs["targets"], inputs["labelled"], segments), outputs
 
-    class Report(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            progress(0.95 * state.global_step / max(1, state.max_steps), f"step {state.global_step}/{state.max_steps}")
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                result.history.append({"epoch": round(float(state.epoch or 0), 3), "loss": float(logs["loss"])})
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(
-            output_dir=out,
-            num_train_epochs=epochs,
-            per_device_train_batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            weight_decay=settings.weight_decay,
-            warmup_steps=0.1,  # a fraction of the total steps
-            lr_scheduler_type="linear",
-            max_grad_norm=1.0,
-            seed=seed,
-            data_seed=seed,
-            train_sampling_strategy="group_by_length",
-            length_column_name="length",
-            remove_unused_columns=False,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="epoch",
-            report_to=[],
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            use_cpu=device.type == "cpu",
-        )
-        for row in rows:
-            row["length"] = len(row["input_ids"])
-        trainer = SegmentTrainer(
-            model=loaded.model,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            data_collator=collate,
-            callbacks=[Report()],
-        )
-        trainer.remove_callback(PrinterCallback)  # progress goes through `progress`, not stdout
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            output = trainer.train()
-    loaded.model.eval()
-    result.epochs, result.steps = epochs, int(output.global_step)
-    result.seconds = time.perf_counter() - started
-    progress(1.0, f"trained {result.steps} steps in {result.seconds:.0f} s")
+    run = train_rows(loaded.model, rows, collate, loss_of, settings, device, progress, seed)
+    result.history, result.epochs, result.steps, result.seconds = run.history, run.epochs, run.steps, run.seconds
     return result
 
 
