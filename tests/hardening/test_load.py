@@ -131,14 +131,16 @@ def test_predict_under_load_follows_a_deploy(tmp_path, rule_model_dir):
     texts = [t["data"]["text"] for t in make_tasks(50, seed=9)]
 
     def client(n: int) -> None:
-        session = requests.Session()
+        # A connection per request, as Label Studio's own calls come: kept-alive sessions stay on the worker that
+        # accepted them, and on a loaded machine all eight can land on one worker, which leaves the other idle and
+        # the check below that both switched without evidence.
         i = n
         while not stop.is_set():
             body = predict_body(texts[i % len(texts)])
             i += clients
             started = time.monotonic()
             try:
-                response = session.post(url + "/predict", json=body, timeout=30)
+                response = requests.post(url + "/predict", json=body, timeout=30, headers={"Connection": "close"})
                 version = response.json()["results"][0]["model_version"] if response.status_code == 200 else ""
                 status = response.status_code
             except (requests.RequestException, ValueError) as exc:
