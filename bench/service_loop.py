@@ -19,8 +19,8 @@ trained on every labelled text and always used. Here the simulated annotators wo
 Jobs are taken to finish before the next N annotations arrive (a team labelling slower than the service trains).
 Every setting is the service's (Settings.from_env): set e.g. START_TRAINING_EACH_N_UPDATES in the environment to
 change it. Each job appends one row to <out>/rounds.csv; the same command resumes after the last one (the store
-under <out>/models holds the versions, at most KEEP_VERSIONS of them; git ignores it). Compare with an idealised run on the same draw (`--data-seed`, `--pool`,
-`--test`) by `--compare <its out folder>`.
+under <out>/models holds the versions, at most KEEP_VERSIONS of them; git ignores it). Compare with an idealised
+run on the same draw (`--data-seed`, `--pool`, `--test`) by `--compare <its out folder>`.
 """
 
 from __future__ import annotations
