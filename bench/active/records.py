@@ -105,7 +105,7 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
         changed = [
             k
             for k in identity
-            if old.get(k) != plan.get(k) and not (k == "budgets" and _one_extends_the_other(old[k], plan.get(k)))
+            if old.get(k) != plan.get(k) and not (k == "budgets" and _one_extends_the_other(old.get(k), plan.get(k)))
         ]
         if changed:
             raise PlanMismatchError(
