@@ -13,11 +13,18 @@ import re
 
 LABELS = ("PER", "ORG", "LOC", "MISC")
 FROM_NAME, TO_NAME, VALUE_KEY = "label", "text", "text"
-LABEL_CONFIG = (
-    '<View><Labels name="label" toName="text">'
-    + "".join(f'<Label value="{label}"/>' for label in LABELS)
-    + '</Labels><Text name="text" value="$text"/></View>'
-)
+
+
+def label_config(labels) -> str:
+    """An NER project's label config: one `<Labels>` control over `labels` on data["text"]."""
+    return (
+        '<View><Labels name="label" toName="text">'
+        + "".join(f'<Label value="{label}"/>' for label in labels)
+        + '</Labels><Text name="text" value="$text"/></View>'
+    )
+
+
+LABEL_CONFIG = label_config(LABELS)
 
 PEOPLE = [
     "Marta Kovell",

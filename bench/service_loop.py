@@ -41,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from bench.active.records import read_rows  # noqa: E402
 from bench.active.stats import normalised_aulc  # noqa: E402
 from bench.conll import CONLL_DIR, labels_of, read_conll, subsample, token_count  # noqa: E402
+from bench.corpus import label_config  # noqa: E402
 
 log = logging.getLogger("bench.service_loop")
 PROJECT = "1"
@@ -63,11 +64,6 @@ FIELDS = [
     "select_seconds",
     "picked",
 ]
-
-
-def label_config(labels: Sequence[str]) -> str:
-    choices = "".join(f'<Label value="{label}"/>' for label in labels)
-    return f'<View><Labels name="label" toName="text">{choices}</Labels><Text name="text" value="$text"/></View>'
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,6 +43,7 @@ from bench.common import (
     verdict,
 )
 from bench.conll import CONLL_DIR, labels_of, read_conll, subsample
+from bench.corpus import label_config
 
 NAME = "speed_serving"
 SINGLE_BLOCKS = 4  # single-task latency: HTTP and bare forward in this many alternating blocks each
@@ -108,14 +109,6 @@ def prepare_model(args, labels: tuple[str, ...], directory: Path) -> tuple[Path,
     loaded.model.save_pretrained(directory)
     loaded.tokenizer.save_pretrained(directory)
     return directory, how
-
-
-def label_config(labels) -> str:
-    return (
-        '<View><Labels name="label" toName="text">'
-        + "".join(f'<Label value="{l}"/>' for l in labels)
-        + '</Labels><Text name="text" value="$text"/></View>'
-    )
 
 
 def body(texts, config: str, start_id: int = 1) -> dict:
