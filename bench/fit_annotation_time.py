@@ -4,10 +4,11 @@
     python -m bench.simulate ... --annotation-time <the A,B,C it prints>
 
 Label Studio records `lead_time` (seconds) on annotations made in its labelling view (annotations made through the
-API carry none and are left out, as are cancelled ones). Each timed annotation gives (tokens of the task's text,
-regions it holds, seconds); regions are its `labels` result items, the entities the annotator drew. The fit is
-uncertainty.fit_annotation_time: non-negative least squares, lead times clipped at 10x their median (a tab left
-open), one refit without the points the first fit could not explain.
+API carry none and are left out, as are cancelled ones: `infra.lead_times.observation`, as the service keeps them).
+Each timed annotation gives (tokens of the task's text, regions it holds, seconds); regions are its `labels` result
+items, the entities the annotator drew. The fit is uncertainty.fit_annotation_time: non-negative least squares,
+lead times clipped at 10x their median (a tab left open), one refit without the points the first fit could not
+explain.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from infra.lead_times import observation
 from text.words import split_words
 from uncertainty import fit_annotation_time
 from uncertainty.cost import MIN_TIMED
@@ -34,11 +36,11 @@ def timed_annotations(tasks: Sequence[dict], field: str | None) -> list[tuple[in
             continue
         tokens = len(split_words(text))
         for annotation in task.get("annotations") or []:
-            seconds = annotation.get("lead_time")
-            if annotation.get("was_cancelled") or not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            timed = observation(tokens, annotation)  # the service's own test of a usable lead time
+            if timed is None:
                 continue
             regions = sum(1 for item in annotation.get("result") or [] if item.get("type") == "labels")
-            out.append((tokens, regions, float(seconds)))
+            out.append((tokens, regions, timed[1]))
     return out
 
 
