@@ -74,6 +74,36 @@ def newest_per_task(rows: Iterable[tuple[int, str, float, list]], keep: int = KE
     return sorted(kept, key=lambda r: (r[2], r[0]))
 
 
+def _file_rows(path) -> list[tuple[int, str, float, list]]:
+    """(task, version, at, regions) of every readable line of the served file, in file order ([] without one)."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            task, version, at, regions = json.loads(line)
+            rows.append((int(task), str(version), float(at), regions))
+        except (ValueError, TypeError):
+            continue  # a line cut by a crash
+    return rows
+
+
+def _hash_rows(client: redis.Redis, key: str) -> list[tuple[int, str, float, list]]:
+    """(task, version, at, regions) of every readable field of the project's Redis hash."""
+    rows = []
+    for field, raw in client.hgetall(key).items():
+        field = field.decode() if isinstance(field, bytes) else field
+        task, _, version = field.partition("|")
+        try:
+            at, regions = json.loads(raw)
+            rows.append((int(task), version, float(at), regions))
+        except (ValueError, TypeError):
+            continue
+    return rows
+
+
 class ServedPredictions:
     """`record(project, tasks, results)` after a /predict; `served(project)` -> {task id: [(at, version, rows)]}."""
 
@@ -107,8 +137,11 @@ class ServedPredictions:
         try:
             if self.redis is not None:
                 key = REDIS_KEY.format(project=project)
-                self.redis.hset(key, mapping={f"{t}|{v}": json.dumps([at, r]) for t, v, at, r in rows})
-                if self._due(project, int(self.redis.hlen(key))):
+                pipe = self.redis.pipeline()  # one round trip on /predict's path: the write and the count
+                pipe.hset(key, mapping={f"{t}|{v}": json.dumps([at, r]) for t, v, at, r in rows})
+                pipe.hlen(key)
+                _, kept = pipe.execute()
+                if self._due(project, int(kept)):
                     self._compact_redis(project, key)
             else:
                 path = self.store.project_dir(project) / "served.jsonl"
@@ -144,40 +177,24 @@ class ServedPredictions:
 
     def _compact_file(self, project: str, path) -> None:
         with self._file_lock(path, fcntl.LOCK_EX):
-            rows = []
-            for line in path.read_text().splitlines():
-                try:
-                    task, version, at, regions = json.loads(line)
-                    rows.append((int(task), str(version), float(at), regions))
-                except (ValueError, TypeError):
-                    continue  # a line cut by a crash
+            rows = _file_rows(path)
             kept = newest_per_task(rows)
             tmp = path.with_suffix(".jsonl.tmp")
             tmp.write_text("".join(json.dumps(list(row)) + "\n" for row in kept))
             os.replace(tmp, path)
-        self._compacted_at[project] = max(len(kept), 1)
-        log.info(
-            "project %s: kept %d of %d servings (the newest %d per task)", project, len(kept), len(rows), KEEP_PER_TASK
-        )
+        self._compacted(project, len(kept), len(rows))
 
     def _compact_redis(self, project: str, key: str) -> None:
-        rows = []
-        for field, raw in self.redis.hgetall(key).items():
-            field = field.decode() if isinstance(field, bytes) else field
-            task, _, version = field.partition("|")
-            try:
-                at, regions = json.loads(raw)
-                rows.append((int(task), version, float(at), regions))
-            except (ValueError, TypeError):
-                continue
+        rows = _hash_rows(self.redis, key)
         kept = {(task, version) for task, version, _, _ in newest_per_task(rows)}
         stale = [f"{task}|{version}" for task, version, _, _ in rows if (task, version) not in kept]
         for start in range(0, len(stale), 1000):
             self.redis.hdel(key, *stale[start : start + 1000])
-        self._compacted_at[project] = max(len(kept), 1)
-        log.info(
-            "project %s: kept %d of %d servings (the newest %d per task)", project, len(kept), len(rows), KEEP_PER_TASK
-        )
+        self._compacted(project, len(kept), len(rows))
+
+    def _compacted(self, project: str, kept: int, total: int) -> None:
+        self._compacted_at[project] = max(kept, 1)
+        log.info("project %s: kept %d of %d servings (the newest %d per task)", project, kept, total, KEEP_PER_TASK)
 
     def forget(self, project: str) -> int:
         """Delete what was kept for the project (a forgotten project); the servings deleted. The file beside the
@@ -202,26 +219,11 @@ class ServedPredictions:
 
     def served(self, project: str) -> dict[int, list[tuple[float, str, list]]]:
         """Every kept serving per task, oldest first; raises when the copy cannot be read (the caller says so)."""
-        out: dict[int, dict[str, tuple[float, str, list]]] = {}
         if self.redis is not None:
-            for field, raw in self.redis.hgetall(REDIS_KEY.format(project=project)).items():
-                field = field.decode() if isinstance(field, bytes) else field
-                task, _, version = field.partition("|")
-                try:
-                    at, rows = json.loads(raw)
-                    out.setdefault(int(task), {})[version] = (float(at), version, rows)
-                except (ValueError, TypeError):
-                    continue
+            rows = _hash_rows(self.redis, REDIS_KEY.format(project=project))
         else:
-            path = self.store.project_dir(project) / "served.jsonl"
-            try:
-                lines = path.read_text().splitlines()
-            except FileNotFoundError:
-                lines = []
-            for line in lines:
-                try:
-                    task, version, at, rows = json.loads(line)
-                    out.setdefault(int(task), {})[str(version)] = (float(at), str(version), rows)
-                except (ValueError, TypeError):
-                    continue  # a line cut by a crash
+            rows = _file_rows(self.store.project_dir(project) / "served.jsonl")
+        out: dict[int, dict[str, tuple[float, str, list]]] = {}
+        for task, version, at, regions in rows:  # a later line of the file replaces an earlier one of its version
+            out.setdefault(task, {})[version] = (at, version, regions)
         return {task: sorted(by_version.values()) for task, by_version in out.items()}
