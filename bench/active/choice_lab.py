@@ -11,13 +11,10 @@ its deploy decision; a simulation has no deploy decision, and both arms of a pai
 
 from __future__ import annotations
 
-import copy
 from typing import Sequence
 
-import numpy as np
-
-import uncertainty
 from bench.active.arms import Arm
+from bench.active.lab import ModelLab
 from bench.choices import choice_config
 from modeling.base_model import LoadedModel
 from modeling.classifier import load_base_classifier
@@ -33,7 +30,7 @@ def measure_of(strategy: str) -> str:
     return CLASS_MEASURE.get(strategy, strategy)
 
 
-class ChoiceLab:
+class ChoiceLab(ModelLab):
     metric = "macro_f1"
     metric_text = "macro-F1"
 
@@ -46,12 +43,6 @@ class ChoiceLab:
     def fresh(self) -> LoadedModel:
         """The base checkpoint with the project's classes, as a job's scratch candidate starts."""
         return load_base_classifier(base_model_name(self.settings), list(self.labels), self.config.predicted_values)
-
-    @staticmethod
-    def clone(loaded: LoadedModel) -> LoadedModel:
-        return LoadedModel(
-            copy.deepcopy(loaded.model), loaded.tokenizer, list(loaded.tags), dict(loaded.label_map), loaded.trained
-        )
 
     def train(
         self,
@@ -93,10 +84,6 @@ class ChoiceLab:
         ]
         return outputs, decided
 
-    def embeddings(self, loaded: LoadedModel, examples: Sequence[ChoiceExample]) -> np.ndarray:
-        outputs = self.predictor(loaded).predict([e.text for e in examples], embeddings=True)
-        return np.stack([o.embedding for o in outputs])
-
     def select(self, arm: Arm, tags: list[str], outputs: Sequence, batch: int, seed: int) -> list[int]:
         """Positions in `outputs` to annotate next, as /select_samples picks for a classification project: U of each
         text by the strategy's measure, the ranking's values, then the service's batch selection."""
@@ -105,5 +92,4 @@ class ChoiceLab:
         )
         found = choices_uncertainties([o.probs for o in outputs], self.segments, ranking.strategy, seed=seed)
         values = ranking.values(found, [len(o.words) for o in outputs])
-        embeddings = np.stack([o.embedding for o in outputs]) if arm.diversity else None
-        return uncertainty.select(values, embeddings, batch, diversity=arm.diversity, seed=seed)
+        return self.pick(arm, values, outputs, batch, seed)

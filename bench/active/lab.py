@@ -21,7 +21,27 @@ from training.evaluation import evaluate_model, predicted_word_tags
 from training.trainer import adapt_head, fine_tune, fresh_start
 
 
-class Lab:
+class ModelLab:
+    """What both labs do alike, through the subclass's `predictor`: copy a model, embed texts, pick a batch."""
+
+    @staticmethod
+    def clone(loaded: LoadedModel) -> LoadedModel:
+        return LoadedModel(
+            copy.deepcopy(loaded.model), loaded.tokenizer, list(loaded.tags), dict(loaded.label_map), loaded.trained
+        )
+
+    def embeddings(self, loaded: LoadedModel, examples: Sequence) -> np.ndarray:
+        outputs = self.predictor(loaded).predict([e.text for e in examples], embeddings=True)
+        return np.stack([o.embedding for o in outputs])
+
+    @staticmethod
+    def pick(arm: Arm, values: np.ndarray, outputs: Sequence, batch: int, seed: int) -> list[int]:
+        """The service's batch selection over ranking `values` (spread by the embeddings when the arm says so)."""
+        embeddings = np.stack([o.embedding for o in outputs]) if arm.diversity else None
+        return uncertainty.select(values, embeddings, batch, diversity=arm.diversity, seed=seed)
+
+
+class Lab(ModelLab):
     metric = "entity_f1"
     metric_text = "F1"
 
@@ -34,12 +54,6 @@ class Lab:
         loaded = fresh_start(self.settings, self.config)
         adapt_head(loaded, self.config.labels)
         return loaded
-
-    @staticmethod
-    def clone(loaded: LoadedModel) -> LoadedModel:
-        return LoadedModel(
-            copy.deepcopy(loaded.model), loaded.tokenizer, list(loaded.tags), dict(loaded.label_map), loaded.trained
-        )
 
     def train(
         self,
@@ -88,10 +102,6 @@ class Lab:
         )
         return outputs, [predicted_word_tags(o.probs, loaded.tags, loaded.label_map, o.words) for o in outputs]
 
-    def embeddings(self, loaded: LoadedModel, examples: Sequence[Example]) -> np.ndarray:
-        outputs = self.predictor(loaded).predict([e.text for e in examples], embeddings=True)
-        return np.stack([o.embedding for o in outputs])
-
     def select(self, arm: Arm, tags: list[str], outputs: Sequence, batch: int, seed: int) -> list[int]:
         """Positions in `outputs` to annotate next, by the service's ranking and selection."""
         ranking = ranking_from_settings(
@@ -99,5 +109,4 @@ class Lab:
         )
         inputs = [o.samples for o in outputs] if ranking.needs_samples else [o.probs for o in outputs]
         values = ranking.values(ranking.uncertainties(inputs, tags, seed=seed), [len(o.probs) for o in outputs])
-        embeddings = np.stack([o.embedding for o in outputs]) if arm.diversity else None
-        return uncertainty.select(values, embeddings, batch, diversity=arm.diversity, seed=seed)
+        return self.pick(arm, values, outputs, batch, seed)
