@@ -133,6 +133,12 @@ class Seen:
     text: str | None
 
 
+def artifacts(name: str) -> Path:
+    """Where an e2e test keeps its screenshots and page sources: $NERB_ARTIFACTS/<name> (default under
+    /tmp/nerb-artifacts)."""
+    return Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / name
+
+
 def shown_name(model_version: str) -> str:
     """The name a prediction's tab shows: Label Studio 1.23.2 cuts names over 15 characters to the first 8, "..."
     and the last 6 (read from its editor bundle, and seen: "base-rule-model0" is shown as "base-rul...model0")."""

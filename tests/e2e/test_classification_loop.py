@@ -16,20 +16,18 @@ mixed text's included; at 0.002 the mixed text scored 0.03 and the others 1.0). 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e.backend import Backend, Steps, Worker, project_key
-from tests.e2e.browser import checked_choices, chromium, log_in, screenshot
+from tests.e2e.browser import artifacts, checked_choices, chromium, log_in, screenshot
 from tests.support.choice_model import build_choice_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ARTIFACTS = Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / "classification"
+ARTIFACTS = artifacts("classification")
 
 CONFIG = """<View><Text name="text" value="$text"/>
 <Choices name="sentiment" toName="text" choice="single"><Choice value="positive"/><Choice value="negative"/></Choices>

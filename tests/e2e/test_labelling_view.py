@@ -19,20 +19,28 @@ Screenshots and page sources go to $NERB_ARTIFACTS/labelling-view (default /tmp/
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from bench.corpus import LABEL_CONFIG
 from tests.e2e.backend import Backend, Steps, project_key
-from tests.e2e.browser import BrowserMissing, Listed, Region, chromium, log_in, open_task, screenshot, shown_name
+from tests.e2e.browser import (
+    BrowserMissing,
+    Listed,
+    Region,
+    artifacts,
+    chromium,
+    log_in,
+    open_task,
+    screenshot,
+    shown_name,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ARTIFACTS = Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / "labelling-view"
+ARTIFACTS = artifacts("labelling-view")
 JOB_TIMEOUT_S = 180
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # man ZWJ woman ZWJ girl ZWJ boy

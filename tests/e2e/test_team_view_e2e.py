@@ -14,7 +14,6 @@ Label Studio sent them go to $NERB_ARTIFACTS/team-view (default /tmp/nerb-artifa
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -24,11 +23,11 @@ import requests
 
 from bench.corpus import LABEL_CONFIG
 from tests.e2e.backend import Backend, Steps, project_key
-from tests.e2e.browser import BrowserMissing, chromium, log_in, open_task, screenshot, wait
+from tests.e2e.browser import BrowserMissing, artifacts, chromium, log_in, open_task, screenshot, wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ARTIFACTS = Path(os.environ.get("NERB_ARTIFACTS", "/tmp/nerb-artifacts")) / "team-view"
+ARTIFACTS = artifacts("team-view")
 JOB_TIMEOUT_S = 600
 TRAIN_STEPS = 100  # 3 tasks: 100 epochs of one step, each scored: long enough for several progress writes (1/s)
 
