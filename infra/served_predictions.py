@@ -1,10 +1,12 @@
 """What the service served for each task and version, kept compactly so acceptance can be measured for annotations
-that do not carry the prediction they were made from (those made through the API: `prediction: {}`).
+that do not carry the prediction they were made from (Label Studio 1.23 sends `prediction: {}` from the API and
+from its labelling view alike).
 
-Per (task, version) only the regions, as [from_name, to_name, start, end, label, ...] rows, and when. With Redis
-(REDIS_URL) one hash per project shared by every process (field `<task>|<version>`); without it, one JSON-lines
-file beside the annotation mirror (MODEL_DIR/<project>/served.jsonl) appended in single writes. Best effort: a
-failure is logged once and serving goes on.
+Per (task, version) the regions, as [from_name, to_name, start, end, label, ...] rows, the choices, as
+[from_name, to_name, "choices", choice, ...] rows, and when. With Redis (REDIS_URL) one hash per project shared by
+every process (field `<task>|<version>`); without it, one JSON-lines file beside the annotation mirror
+(MODEL_DIR/<project>/served.jsonl) appended in single writes. Best effort: a failure is logged once and serving
+goes on.
 
 Bounded: every deploy's refresh serves every unlabelled task again, so a 20,000-task project with 50 deploys would
 keep a million servings. Acceptance needs, per task, the newest serving before its annotation, and a labelled task
@@ -39,27 +41,43 @@ KEEP_PER_TASK = 3  # servings kept per task at a compaction, newest first
 COMPACT_FROM = 50_000  # servings (file lines or hash fields) below which nothing is compacted
 
 
+CHOICES = "choices"  # third field of a choices row, where a labels row has its start offset
+
+
 def compact(result: object) -> list[list]:
-    """A prediction's region rows: [from_name, to_name, start, end, label...] for each labels region."""
+    """A prediction's rows: [from_name, to_name, start, end, label...] for each labels region and
+    [from_name, to_name, "choices", choice...] for each choices item (other items are not measured)."""
     rows = []
     for item in result if isinstance(result, list) else []:
         value = item.get("value") if isinstance(item, dict) else None
-        if not isinstance(value, dict) or "start" not in value or "end" not in value:
+        if not isinstance(value, dict):
             continue
-        labels = [str(v) for v in value.get("labels") or []]
-        rows.append(
-            [str(item.get("from_name", "")), str(item.get("to_name", "")), value["start"], value["end"], *labels]
-        )
+        names = [str(item.get("from_name", "")), str(item.get("to_name", ""))]
+        if "start" in value and "end" in value:
+            rows.append([*names, value["start"], value["end"], *(str(v) for v in value.get("labels") or [])])
+        elif isinstance(value.get("choices"), list):
+            rows.append([*names, CHOICES, *(str(v) for v in value["choices"])])
     return rows
 
 
 def expand(rows: list[list]) -> list[dict]:
-    """Region rows back into Label Studio result items (what text.acceptance compares)."""
-    return [
-        {"from_name": r[0], "to_name": r[1], "type": "labels", "value": {"start": r[2], "end": r[3], "labels": r[4:]}}
-        for r in rows
-        if isinstance(r, list) and len(r) >= 4
-    ]
+    """Rows back into Label Studio result items (what text.acceptance compares)."""
+    items = []
+    for r in rows:
+        if not isinstance(r, list) or len(r) < 3:
+            continue
+        if r[2] == CHOICES:
+            items.append({"from_name": r[0], "to_name": r[1], "type": "choices", "value": {"choices": r[3:]}})
+        elif len(r) >= 4:
+            items.append(
+                {
+                    "from_name": r[0],
+                    "to_name": r[1],
+                    "type": "labels",
+                    "value": {"start": r[2], "end": r[3], "labels": r[4:]},
+                }
+            )
+    return items
 
 
 def newest_per_task(rows: Iterable[tuple[int, str, float, list]], keep: int = KEEP_PER_TASK) -> list[tuple]:

@@ -336,7 +336,7 @@ class TeamView:
         by_name = {r["version"]: r for r in history}
         deployed_row = by_name.get(deployed) if deployed else None
         quality, sources, computing = self._quality(key, problems)
-        acceptance = {r["model_version"]: r["rate"] for r in quality if r["model_version"]}
+        acceptance = {r["model_version"]: r["kept_share"] for r in quality if r["model_version"]}
         curve = learning_curve(history, acceptance)
         selection = self._selections.get(key)
         pool_size = None

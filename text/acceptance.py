@@ -209,11 +209,19 @@ class VersionAcceptance:
 
     @property
     def choice_rate(self) -> float | None:
+        """Accepted / predicted choice controls; None when it predicted no choice."""
         total = self.choices_accepted + self.choices_changed
         return self.choices_accepted / total if total else None
 
+    @property
+    def kept_share(self) -> float | None:
+        """Kept exactly / predicted over regions and choice controls together: one figure per version for NER,
+        classification and combined projects alike; None when it predicted nothing."""
+        total = self.predicted + self.choices_accepted + self.choices_changed
+        return (self.kept + self.choices_accepted) / total if total else None
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "rate": self.rate, "choice_rate": self.choice_rate}
+        return {**asdict(self), "rate": self.rate, "choice_rate": self.choice_rate, "kept_share": self.kept_share}
 
 
 def _seconds(lead_time: Any) -> float | None:

@@ -85,8 +85,10 @@ def charts(summary: dict) -> dict:
         "annotations",
         "F1 / share kept",
     )
-    quality = [q for q in summary["quality"]["versions"] if q["model_version"] and q["rate"] is not None]
-    acceptance = bar_chart([(q["model_version"], round(q["rate"] * 100, 1)) for q in quality], "version", "% kept")
+    quality = [q for q in summary["quality"]["versions"] if q["model_version"] and q["kept_share"] is not None]
+    acceptance = bar_chart(
+        [(q["model_version"], round(q["kept_share"] * 100, 1)) for q in quality], "version", "% kept"
+    )
     pool = summary["pool"].get("distribution") or []
     scores = bar_chart([(f"{b['low']:.1f}", b["tasks"]) for b in pool], "uncertainty", "tasks")
     return {"curve": curve, "acceptance": acceptance, "pool": scores}

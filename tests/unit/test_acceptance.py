@@ -177,3 +177,15 @@ def test_summarise_counts_choices_and_an_explicit_version_wins():
     v9 = summarise(records)["v9"]
     assert (v9.choices_accepted, v9.choices_changed, v9.choice_rate, v9.rate) == (1, 1, 0.5, None)
     assert summarise([]) == {}
+
+
+def test_kept_share_counts_regions_and_choices_of_one_version_together():
+    both = prediction(region(0, 4, "PER"), region(10, 13, "LOC"), choice(["positive"]))
+    records = [
+        AcceptanceRecord(both, annotation(region(0, 4, "PER"), region(10, 13, "ORG"), choice(["positive"])), 5.0, "v1"),
+        AcceptanceRecord(prediction(choice(["positive"])), annotation(choice(["negative"])), 7.0, "v1"),
+    ]
+    v1 = summarise(records)["v1"]
+    assert (v1.rate, v1.choice_rate, v1.kept_share) == (0.5, 0.5, 0.5)  # 1 of 2 regions, 1 of 2 choices: 2 of 4
+    assert summarise(records[1:])["v1"].kept_share == 0.0
+    assert summarise([AcceptanceRecord(prediction(), annotation(), None, "v2")])["v2"].kept_share is None

@@ -101,11 +101,30 @@ def test_histogram_counts_over_zero_to_one():
     assert [b["tasks"] for b in bins] == [2, 3] and bins[0]["low"] == 0.0 and bins[-1]["high"] == 1.0
 
 
-def test_served_regions_round_trip_compactly():
-    result = [region(0, 5, "PER"), {"from_name": "c", "value": {"choices": ["x"]}}]
+def test_served_regions_and_choices_round_trip_compactly():
+    choice = {"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": ["Sports", "World"]}}
+    result = [region(0, 5, "PER"), choice, {"from_name": "note", "value": {"text": ["free text"]}}]
     rows = compact(result)
-    assert rows == [["label", "text", 0, 5, "PER"]]
-    assert expand(rows) == [region(0, 5, "PER")]
+    assert rows == [["label", "text", 0, 5, "PER"], ["topic", "text", "choices", "Sports", "World"]]
+    assert expand(rows) == [region(0, 5, "PER"), choice]
+    assert expand(json.loads(json.dumps(rows))) == [region(0, 5, "PER"), choice]  # as read back from the file
+
+
+def test_choices_acceptance_from_what_was_served():
+    """Label Studio sends `prediction: {}` with annotations, so a classification project's acceptance comes from the
+    served rows: an unchanged choice is accepted, another choice is changed."""
+    served_choice = [["topic", "text", "choices", "Sports"]]
+    served = {1: [(1.0, "p1-v1-n10", served_choice)], 2: [(1.0, "p1-v1-n10", served_choice)]}
+
+    def annotated(choice):
+        item = {"from_name": "topic", "to_name": "text", "type": "choices", "value": {"choices": [choice]}}
+        return {"result": [item], "prediction": {}, "lead_time": 5.0, "created_at": "1970-01-01T00:00:02Z"}
+
+    tasks = [{"id": 1, "annotations": [annotated("Sports")]}, {"id": 2, "annotations": [annotated("World")]}]
+    records, sources = acceptance_records(tasks, served)
+    assert sources == {"annotation": 0, "served": 2, "none": 0}
+    (row,) = quality_rows(records)
+    assert (row["choices_accepted"], row["choices_changed"]) == (1, 1)
 
 
 def test_the_labelling_views_prediction_wins_else_what_was_served_before_the_annotation():
