@@ -205,6 +205,9 @@ class JobDispatcher:
                 if start_training_trigger(data.get("project"), previous) == "annotation":
                     return {"status": "ignored", "project": int(project), "action": event, "reason": PER_ANNOTATION}
                 reason = "Start Training"
+                # The job takes every annotation so far, so the count towards the next one starts again (with
+                # START_TRAINING_EACH_N_UPDATES=0 nothing else would ever restart it).
+                self.triggers.restart_count(project)
             else:
                 return {"status": "ignored", "project": int(project), "action": event}
             self._settle(project, self.triggers.status(project)[project])

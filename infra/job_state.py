@@ -87,6 +87,11 @@ class LocalJobState:
             self.counts[project] = total % every if fire else total
             return fire
 
+    def restart_count(self, project: str) -> None:
+        """Start the count again from zero: Start Training queued a job that takes every annotation so far."""
+        with self.lock:
+            self.counts[project] = 0
+
     def request(self, project: str, reason: str, job_id: str) -> str:
         """'enqueue' (caller must enqueue job `job_id`), 'absorbed' (one is queued) or 'follow-up' (one is running)."""
         with self.lock:
@@ -378,6 +383,9 @@ class RedisJobState:
     def count(self, project: str, n: int, every: int, initial: int = 0) -> bool:
         self.redis.sadd(f"{self.prefix}:projects", project)
         return bool(self._count(keys=[self._key(project, "count")], args=[n, every, initial]))
+
+    def restart_count(self, project: str) -> None:
+        self.redis.set(self._key(project, "count"), 0)
 
     def request(self, project: str, reason: str, job_id: str) -> str:
         self.redis.sadd(f"{self.prefix}:projects", project)

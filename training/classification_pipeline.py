@@ -5,18 +5,21 @@ MLflow records: split (the task-hash split of `training.dataset`, stratified so 
 more is held out at least once) -> score the current model -> fine-tune a
 candidate (`training.classification`, HF `Trainer`) on the training side -> choose each multiple-choice
 control's threshold on the validation split -> score the candidate there -> DEPLOY_POLICY on macro-F1 (the mean
-over controls of each control's macro-F1, so a control that gains and one that loses weigh alike) -> save with
-`task_type: "choices"` in the version's meta -> deploy -> MLflow.
+over controls of each control's macro-F1, so a control that gains and one that loses weigh alike) -> with
+FINAL_FIT=all, a deployed candidate's recipe again on every labelled task (the served classifier; the candidate,
+which never saw the validation tasks, is kept in its `candidate/` as the next job's baseline, as for NER) -> save
+with `task_type: "choices"` in the version's meta -> deploy -> MLflow.
 
-Not yet here (NER has them): FINAL_FIT=all, EPOCH_SELECTION=best and the precision parity gate; classification
-versions train on the training side and are served fp32.
+Not yet here (NER has them): EPOCH_SELECTION=best and the precision parity gate; classification versions are
+served fp32.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 from modeling.base_model import DEFAULT_BASE_MODEL, LoadedModel, match_labels
@@ -35,32 +38,56 @@ from training.classification_tracking import log_confusion_matrices
 from training.deploy_gate import decide_deployment
 from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, save_version
 from training.tracking import log_training_run
-from training.trainer import base_model_name
+from training.trainer import CANDIDATE_DIR, TrainingDivergedError, base_model_name
 
 log = logging.getLogger(__name__)
 
 TASK_TYPE = "choices"
 
 
-def _current(project: str, config, settings, store: Store) -> tuple[LoadedModel, str | None, dict, str]:
-    """(model, deployed version or None, its thresholds by control, source) of the model serving now."""
+@dataclass
+class ChoiceStart:
+    """The classifier a candidate must beat and where the fits start (the classification `StartingPoint`).
+
+    `current` never trained on the validation tasks: the deployed version's `candidate/` when that version was
+    fitted on all labels (FINAL_FIT=all), else the deployed classifier, else the base model."""
+
+    current: LoadedModel
+    version: str | None  # the deployed version, None when the base model serves
+    thresholds: dict  # the deployed version's multiple-choice thresholds by control
+    source: str  # "deployed:<version>", "deployed:<version>/candidate" or "base:<name>"
+    served_path: str | None = None  # the deployed classifier's own weights, where a warm fit on all labels continues
+    label_map: dict = field(default_factory=dict)
+
+
+def _current(project: str, config, settings, store: Store) -> ChoiceStart:
+    """The classifier serving now (see `ChoiceStart`)."""
     version = store.deployed(project)
     if version:
         info = store.get(project, version)
         path, meta = classifier_part(info.path, info.meta)  # a combined version's classifier is in its choices/
         if meta.get("task_type") == TASK_TYPE:
+            unseen = path / CANDIDATE_DIR
+            source = f"deployed:{version}/{CANDIDATE_DIR}" if unseen.is_dir() else f"deployed:{version}"
             try:
                 label_map = match_labels(meta.get("labels", []), list(config.labels), config.predicted_values)
-                loaded = load_saved_classifier(str(path), label_map)
+                loaded = load_saved_classifier(str(unseen if unseen.is_dir() else path), label_map)
                 class_order(loaded.tags, loaded.label_map, list(config.labels))
-                return loaded, version, dict(meta.get("thresholds") or {}), f"deployed:{version}"
+                thresholds = dict(meta.get("thresholds") or {})
+                return ChoiceStart(loaded, version, thresholds, source, str(path), dict(label_map))
             except ValueError as exc:  # the classes changed since: start again from the base model
                 log.info("project %s: %s does not serve the current choices (%s)", project, version, exc)
         else:
             log.info("project %s: deployed %s is not a classification version", project, version)
-    name = base_model_name(settings)
-    loaded = load_base_classifier(name, list(config.labels), config.predicted_values)
-    return loaded, None, {}, f"base:{name or 'default'}"
+    return ChoiceStart(_base(config, settings), None, {}, _base_source(settings))
+
+
+def _base(config, settings) -> LoadedModel:
+    return load_base_classifier(base_model_name(settings), list(config.labels), config.predicted_values)
+
+
+def _base_source(settings) -> str:
+    return f"base:{base_model_name(settings) or 'default'}"
 
 
 def _thresholds_by_segment(config, by_name: dict) -> dict[int, float]:
@@ -80,37 +107,43 @@ class ChoiceJudgement:
     thresholds: dict[str, float]
     metrics: dict
     current_metrics: dict
+    served_path: str | None = None  # see ChoiceStart
+    label_map: dict = field(default_factory=dict)
+    refit_span: tuple[float, float] | None = None  # the progress a fit on all labels reports in (FINAL_FIT=all)
 
 
 def judge_choices(
     project: str, examples: list[ChoiceExample], config, settings, store: Store, report: Progress
 ) -> ChoiceJudgement:
     """Split (stratified), score the current classifier, fine-tune a candidate, choose its thresholds and score it
-    on the validation split: everything the deploy decision needs."""
+    on the validation split: everything the deploy decision needs. Reports 0.02 to 0.86 of `report` (the fit up
+    to 0.48 with FINAL_FIT=all, which leaves room for the fit on all labels)."""
     if not examples:
         raise NoTrainingDataError(f"project {project} has no task with a usable choice")
     split = stratified_split(examples, settings.validation_split)
     if split.note:
         log.warning("project %s: %s", project, split.note)
     report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
-    current, current_version, current_thresholds, source = _current(project, config, settings, store)
-    report(0.07, f"scoring the current model ({source})")
+    now = _current(project, config, settings, store)
+    report(0.07, f"scoring the current model ({now.source})")
     current_metrics = score_classifier(
-        classifier_predictor(current, config, settings, _thresholds_by_segment(config, current_thresholds)),
+        classifier_predictor(now.current, config, settings, _thresholds_by_segment(config, now.thresholds)),
         split.validation,
         config,
     )
-    warm = settings.training_start == "warm" and current_version is not None
+    warm = settings.training_start == "warm" and now.version is not None
     if warm:
-        candidate, start = current, source
+        candidate, start = now.current, now.source
     else:
-        name = base_model_name(settings)
-        candidate = load_base_classifier(name, list(config.labels), config.predicted_values)
-        start = f"base:{name or 'default'}"
-    segments = [(a, b, c.multiple) for c, a, b in config.segments()]
-    result = fine_tune_classifier(candidate, split.train, segments, settings, lambda f, m: report(0.1 + 0.75 * f, m))
+        candidate, start = _base(config, settings), _base_source(settings)
+    refit = settings.final_fit == "all" and not split.validation_is_train
+    low, high = (0.10, 0.48) if refit else (0.10, 0.85)
+    label = "candidate: " if refit else ""
+    result = fine_tune_classifier(
+        candidate, split.train, _segments(config), settings, lambda f, m: report(low + (high - low) * f, label + m)
+    )
     candidate.label_map = {c: c for c in candidate.tags if c in config.labels} or candidate.label_map
-    report(0.86, "scoring the new model")
+    report(high + 0.01, "scoring the new model")
     predictor = classifier_predictor(candidate, config, settings)
     thresholds: dict[str, float] = {}
     if not split.validation_is_train and any(c.multiple for c in config.controls):
@@ -119,12 +152,84 @@ def judge_choices(
         predictor.thresholds = _thresholds_by_segment(config, thresholds)
     metrics = score_classifier(predictor, split.validation, config)
     return ChoiceJudgement(
-        split, candidate, result, start, current_version, source, thresholds, metrics, current_metrics
+        split,
+        candidate,
+        result,
+        start,
+        now.version,
+        now.source,
+        thresholds,
+        metrics,
+        current_metrics,
+        now.served_path if warm else None,
+        now.label_map,
+        (0.52, 0.88) if refit else None,
     )
 
 
-def choices_meta(judged: ChoiceJudgement, config, settings, deploy: bool, reason: str) -> dict:
-    """meta.json of a classification version (or of a combined version's classifier)."""
+def _segments(config) -> list:
+    return [(a, b, c.multiple) for c, a, b in config.segments()]
+
+
+@dataclass
+class ChoiceVersion:
+    """What the classification part of a decided job saves: the classifier served and how it was fitted."""
+
+    served: LoadedModel
+    candidate: LoadedModel
+    final_fit: str  # "all" or "train"
+    training: dict | None = None  # the fit on all labels: epochs, steps, seconds
+
+    def write(self, directory) -> None:
+        """The served classifier in `directory`; a candidate it differs from in `directory/candidate/`."""
+        save_classifier(self.served, directory)
+        if self.served is not self.candidate:
+            save_classifier(self.candidate, Path(directory) / CANDIDATE_DIR)
+
+
+def choices_version(
+    project: str,
+    judged: ChoiceJudgement,
+    examples: Sequence[ChoiceExample],
+    config,
+    settings,
+    deploy: bool,
+    progress: Progress,
+) -> ChoiceVersion:
+    """The classifier to save. Under FINAL_FIT=all a deployed candidate's recipe runs again on every example (the
+    validation ones too, so no label is lost): from the deployed classifier's own weights when the candidate started
+    warm, else from the base model; same epochs rule, same thresholds (chosen on the validation split). It is not
+    scored, every task being training data now: the candidate's scores stand for it. When that fit diverges the
+    candidate is saved. `progress` reports the fit on all labels, 0 to 1."""
+    kept = ChoiceVersion(judged.candidate, judged.candidate, "train")
+    if not deploy or judged.refit_span is None:
+        return kept
+    if judged.served_path:
+        loaded = load_saved_classifier(judged.served_path, judged.label_map)
+    else:
+        loaded = _base(config, settings)
+    judged.candidate.model.cpu()  # parked while the second model trains (it is saved next to it)
+    try:
+        result = fine_tune_classifier(
+            loaded,
+            list(examples),
+            _segments(config),
+            settings,
+            lambda f, m: progress(f, f"final fit on all {len(examples)} tasks: {m}"),
+        )
+    except TrainingDivergedError as exc:
+        log.warning("project %s: the classifier's fit on all labels diverged (%s); saving the candidate", project, exc)
+        return kept
+    loaded.label_map = dict(judged.candidate.label_map)
+    training = {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2)}
+    return ChoiceVersion(loaded, judged.candidate, "all", training)
+
+
+def choices_meta(
+    judged: ChoiceJudgement, config, settings, deploy: bool, reason: str, saved: ChoiceVersion | None = None
+) -> dict:
+    """meta.json of a classification version (or of a combined version's classifier); `training`, `history` and
+    `train_size` are the candidate's, and `final_fit_training` the fit on all labels when there was one."""
     split, candidate, result = judged.split, judged.candidate, judged.result
     return {
         "task_type": TASK_TYPE,
@@ -149,7 +254,8 @@ def choices_meta(judged: ChoiceJudgement, config, settings, deploy: bool, reason
         "base_model": base_model_name(settings) or DEFAULT_BASE_MODEL,
         "training_start": settings.training_start,
         "start": judged.start,
-        "final_fit": "train",
+        "final_fit": saved.final_fit if saved else "train",
+        **({"final_fit_training": saved.training} if saved and saved.training else {}),
         "history": result.history,
         "training": {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2)},
         "trainer": "transformers.Trainer",
@@ -171,17 +277,18 @@ def run_classification_training(
     project = project_key(project)
     examples = list(examples)
     judged = judge_choices(project, examples, config, settings, store, report)
-    split, candidate, result, start = judged.split, judged.candidate, judged.result, judged.start
+    split, result, start = judged.split, judged.result, judged.start
     metrics, current_metrics, current_version = judged.metrics, judged.current_metrics, judged.current_version
     deploy, reason = decide_deployment(
         settings.deploy_policy, metrics["macro_f1"], current_metrics["macro_f1"], split.validation_is_train
     )
     reason = reason.replace("F1", "macro-F1")
-    meta = choices_meta(judged, config, settings, deploy, reason)
+    low, high = judged.refit_span or (0.0, 0.0)
+    refit_progress = lambda f, m: report(low + (high - low) * f, m)  # noqa: E731
+    saved = choices_version(project, judged, examples, config, settings, deploy, refit_progress)
+    meta = choices_meta(judged, config, settings, deploy, reason, saved)
     report(0.9, "saving the new version")
-    info, deploy, reason = save_version(
-        project, len(examples), lambda d: save_classifier(candidate, d), meta, deploy, reason, store, deploy_guard
-    )
+    info, deploy, reason = save_version(project, len(examples), saved.write, meta, deploy, reason, store, deploy_guard)
     report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))
     curve = [
         (int(v.meta.get("annotations", 0)), float(v.meta["metrics"]["macro_f1"]))
@@ -198,6 +305,7 @@ def run_classification_training(
         "deploy_metric": "macro_f1",
         "base_model": meta["base_model"],
         "start": start,
+        "final_fit": saved.final_fit,
         "annotations": len(examples),
         "train_size": len(split.train),
         "validation_size": len(split.validation),
@@ -234,7 +342,7 @@ def run_classification_training(
         validation_is_train=split.validation_is_train,
         history=result.history,
         start=start,
-        final_fit="train",
+        final_fit=saved.final_fit,
         run_id=run_id,
         seconds=time.perf_counter() - started,
     )

@@ -26,8 +26,8 @@ from training.classification_data import ChoiceExample
 from training.classification_pipeline import (
     ChoiceJudgement,
     choices_meta,
+    choices_version,
     judge_choices,
-    save_classifier,
     tracked_choice_metrics,
 )
 from training.classification_tracking import log_confusion_matrices
@@ -48,8 +48,11 @@ from training.tracking import learning_curve_points, log_training_run
 log = logging.getLogger(__name__)
 
 DEPLOY_METRIC = "mean_control_score"
-CHOICES_SPAN = (0.0, 0.35)  # the job's progress: the classifier first, then NER (whose refit comes after the decision)
-SPANS_SPAN = (0.35, 0.88)
+# The job's progress: the classifier, then NER (whose fit on all labels comes after the decision), then the
+# classifier's fit on all labels.
+CHOICES_SPAN = (0.0, 0.3)
+SPANS_SPAN = (0.3, 0.8)
+CHOICES_REFIT_SPAN = (0.8, 0.89)
 
 
 @dataclass
@@ -131,7 +134,16 @@ def run_combined_training(
     else:
         served, meta, write_spans = None, _ner_meta(spans.meta), spans.copy
     if trained_choices is not None:
-        choice_meta = choices_meta(trained_choices, config.classification, settings, deploy, reason)
+        saved_choices = choices_version(
+            project,
+            trained_choices,
+            examples.choices,
+            config.classification,
+            settings,
+            deploy,
+            _phase(report, *CHOICES_REFIT_SPAN),
+        )
+        choice_meta = choices_meta(trained_choices, config.classification, settings, deploy, reason, saved_choices)
     else:
         choice_meta = {**choices.meta, "deployed": deploy, "reason": reason}
     meta.update(
@@ -151,7 +163,7 @@ def run_combined_training(
     def write(directory) -> None:
         write_spans(directory)
         if trained_choices is not None:
-            save_classifier(trained_choices.candidate, Path(directory) / CHOICES_DIR)
+            saved_choices.write(Path(directory) / CHOICES_DIR)
         else:
             choices.copy(Path(directory) / CHOICES_DIR)
 

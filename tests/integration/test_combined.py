@@ -139,7 +139,7 @@ def test_webhook_annotations_train_one_version_of_both_parts_deployed_and_rolled
         MIN_TRAIN_STEPS=4,
         DEPLOY_POLICY="always",
         TRAINING_START="warm",
-        FINAL_FIT="train",
+        FINAL_FIT="all" if runner == "rq" else "train",  # each part fitted again on all labels, in one of the two
         MODEL_DIR=tmp_path / "models",
     )
     if runner == "rq":  # a real `rq worker` process runs the job, on a Redis of this test's own
@@ -166,6 +166,9 @@ def test_webhook_annotations_train_one_version_of_both_parts_deployed_and_rolled
     assert info.meta["task_type"] == "ner+choices" and info.meta["deploy_metric"] == "mean_control_score"
     assert info.meta["choices"]["task_type"] == "choices" and info.meta["choices"]["train_size"] >= 1
     assert (info.path / "config.json").is_file() and (info.path / "choices" / "config.json").is_file()
+    refit = env["FINAL_FIT"] == "all"  # then each part keeps the candidate that never saw the validation tasks
+    assert (info.meta["final_fit"], info.meta["choices"]["final_fit"]) == (env["FINAL_FIT"], env["FINAL_FIT"])
+    assert (info.path / "candidate").is_dir() == (info.path / "choices" / "candidate").is_dir() == refit
     if runner == "in-process":  # one MLflow run holds both parts' figures and the deploy metric
         from mlflow.tracking import MlflowClient
 

@@ -66,9 +66,11 @@ def test_a_job_rq_no_longer_holds_stops_being_queued_and_a_worker_without_redis_
     env = settings_env(tmp_path, rule_model_dir)
     client = make_client(REDIS_URL=private_redis.url, **env)
     annotate(client)
+    assert job(client)["annotations_since_last_job"] == 8  # START_TRAINING_EACH_N_UPDATES=0: counted, never fired
     assert start_training(client) == "queued"
     queued = job(client)
     assert queued["state"] == "queued" and Job.fetch(queued["job_id"], connection=private_redis.client())
+    assert queued["annotations_since_last_job"] == 0  # the job takes them: the count starts again
     assert start_training(client) == "already queued"
 
     Queue(QUEUE_NAME, connection=private_redis.client()).empty()  # what `rq empty ner-training` does

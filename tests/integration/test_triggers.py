@@ -39,6 +39,16 @@ def test_zero_means_never_by_count(triggers):
     assert not any(triggers.count("1", 1, 0) for _ in range(50))
 
 
+def test_start_training_restarts_the_count_even_when_counting_never_fires(triggers):
+    for every in (0, 10):
+        project = f"restart-{every}"
+        assert triggers.count(project, 7, every) is False
+        triggers.restart_count(project)
+        assert triggers.status(project)[project]["annotations_since_last_job"] == 0
+        assert triggers.count(project, 2, every) is False  # with every=10: 2, not 9, towards the next job
+        assert triggers.status(project)[project]["annotations_since_last_job"] == 2
+
+
 def test_projects_count_separately(triggers):
     assert not triggers.count("1", 4, 5) and not triggers.count("2", 4, 5)
     assert triggers.count("1", 1, 5) and not triggers.count("3", 1, 5)
