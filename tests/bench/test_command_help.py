@@ -17,6 +17,7 @@ COMMANDS = [
     "bench.fit_annotation_time",
     "bench.service_loop",
     "bench.stop_rule",
+    "bench.compare_runs",
     "bench.sparse_corpus",
     "bench.kfold",
     "bench.training_time",
