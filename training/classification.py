@@ -10,7 +10,9 @@ Long texts: every window of a text is one training row with the text's targets (
 prediction, where the windows' logits are pooled, see `modeling.classifier`).
 
 Epochs: `num_train_epochs`, raised so a run takes at least `min_train_steps` steps (`training.hf_training.plan_epochs`,
-the same rule as NER: a fresh head needs many steps).
+the same rule as NER: a fresh head needs many steps). With held-out tasks to choose on (EPOCH_SELECTION=best), the
+macro-F1 of the served decisions is measured after every epoch and the best epoch's weights are kept, as NER keeps
+its best entity F1.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from modeling.device import pick_device
 from text.encoding import TextEncoder
 from training.classification_data import ChoiceExample
 from training.dataset import SPLIT_SEED, Split, _hash_point, split_examples
-from training.hf_training import SEED, train_rows
+from training.hf_training import SEED, train_rows, weights_copy
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class ClassifierTrainResult:
     steps: int = 0
     seconds: float = 0.0
     device: str = "cpu"
+    best_epoch: int | None = None  # the epoch whose weights were kept (choose_on), None when the last one is
 
 
 def encode_rows(examples: Sequence[ChoiceExample], encoder: TextEncoder) -> list[dict]:
@@ -87,9 +90,16 @@ def fine_tune_classifier(
     settings,
     progress: Progress | None = None,
     seed: int = SEED,
+    choose_on: Sequence[ChoiceExample] = (),
+    config=None,
+    stop_after: int | None = None,
 ) -> ClassifierTrainResult:
     """Train `loaded.model` in place with `transformers.Trainer` (`training.hf_training`, the path NER shares); the
-    head's classes are the project's, in order."""
+    head's classes are the project's, in order.
+
+    choose_on (with the project's `config`): score macro-F1 on these tasks after every epoch and end with the weights
+    of the best epoch (the later one on a tie), recorded as `best_epoch`. stop_after: run the planned schedule but
+    stop after that many epochs (a fit on all labels repeating a candidate that kept an earlier epoch)."""
     from transformers import DataCollatorWithPadding
 
     device = pick_device()
@@ -110,7 +120,23 @@ def fine_tune_classifier(
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         return segment_loss(outputs.logits, inputs["targets"], inputs["labelled"], segments), outputs
 
-    run = train_rows(loaded.model, rows, collate, loss_of, settings, device, progress, seed)
+    best: dict = {}
+
+    def score(epoch: int, entry: dict) -> str:
+        if not choose_on:
+            return ""
+        scored = score_classifier(classifier_predictor(loaded, config, settings), choose_on, config)
+        entry["val_macro_f1"] = scored["macro_f1"]
+        if not best or scored["macro_f1"] >= best["f1"]:
+            best.update(f1=scored["macro_f1"], epoch=epoch, weights=weights_copy(loaded.model))
+        return f", validation macro-F1 {scored['macro_f1']:.3f}"
+
+    run = train_rows(loaded.model, rows, collate, loss_of, settings, device, progress, seed, stop_after, score)
+    if best:
+        result.best_epoch = best["epoch"]
+        if best["epoch"] != run.epochs:
+            loaded.model.load_state_dict(best["weights"])
+    loaded.model.eval()
     result.history, result.epochs, result.steps, result.seconds = run.history, run.epochs, run.steps, run.seconds
     return result
 

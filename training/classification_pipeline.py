@@ -10,8 +10,10 @@ FINAL_FIT=all, a deployed candidate's recipe again on every labelled task (the s
 which never saw the validation tasks, is kept in its `candidate/` as the next job's baseline, as for NER) -> save
 with `task_type: "choices"` in the version's meta -> deploy -> MLflow.
 
-Not yet here (NER has them): EPOCH_SELECTION=best and the precision parity gate; classification versions are
-served fp32.
+EPOCH_SELECTION=best as for NER: the validation side is halved, the candidate keeps its best epoch by macro-F1 on
+one half and is judged on the other, and a fit on all labels stops after that epoch.
+
+Not yet here (NER has it): the precision parity gate; classification versions are served fp32.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from training.classification import (
 )
 from training.classification_data import ChoiceExample
 from training.classification_tracking import log_confusion_matrices
+from training.dataset import with_epoch_choice
 from training.deploy_gate import decide_deployment
 from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, save_version
 from training.tracking import log_training_run
@@ -121,9 +124,15 @@ def judge_choices(
     if not examples:
         raise NoTrainingDataError(f"project {project} has no task with a usable choice")
     split = stratified_split(examples, settings.validation_split)
+    if settings.epoch_selection == "best":
+        split = with_epoch_choice(split, settings.validation_split)
     if split.note:
         log.warning("project %s: %s", project, split.note)
-    report(0.02, f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on")
+    report(
+        0.02,
+        f"{len(split.train)} tasks to train on, {len(split.validation)} to validate on"
+        + (f", {len(split.epoch_choice)} to choose the epoch" if split.epoch_choice else ""),
+    )
     now = _current(project, config, settings, store)
     report(0.07, f"scoring the current model ({now.source})")
     current_metrics = score_classifier(
@@ -139,10 +148,16 @@ def judge_choices(
     refit = settings.final_fit == "all" and not split.validation_is_train
     low, high = (0.10, 0.48) if refit else (0.10, 0.85)
     label = "candidate: " if refit else ""
-    result = fine_tune_classifier(
-        candidate, split.train, _segments(config), settings, lambda f, m: report(low + (high - low) * f, label + m)
-    )
     candidate.label_map = {c: c for c in candidate.tags if c in config.labels} or candidate.label_map
+    result = fine_tune_classifier(
+        candidate,
+        split.train,
+        _segments(config),
+        settings,
+        lambda f, m: report(low + (high - low) * f, label + m),
+        choose_on=split.epoch_choice,
+        config=config,
+    )
     report(high + 0.01, "scoring the new model")
     predictor = classifier_predictor(candidate, config, settings)
     thresholds: dict[str, float] = {}
@@ -198,7 +213,8 @@ def choices_version(
 ) -> ChoiceVersion:
     """The classifier to save. Under FINAL_FIT=all a deployed candidate's recipe runs again on every example (the
     validation ones too, so no label is lost): from the deployed classifier's own weights when the candidate started
-    warm, else from the base model; same epochs rule, same thresholds (chosen on the validation split). It is not
+    warm, else from the base model; same epochs rule (stopped after the candidate's best epoch when it kept one), same
+    thresholds (chosen on the validation split). It is not
     scored, every task being training data now: the candidate's scores stand for it. When that fit diverges the
     candidate is saved. `progress` reports the fit on all labels, 0 to 1."""
     kept = ChoiceVersion(judged.candidate, judged.candidate, "train")
@@ -216,6 +232,7 @@ def choices_version(
             _segments(config),
             settings,
             lambda f, m: progress(f, f"final fit on all {len(examples)} tasks: {m}"),
+            stop_after=judged.result.best_epoch,
         )
     except TrainingDivergedError as exc:
         log.warning("project %s: the classifier's fit on all labels diverged (%s); saving the candidate", project, exc)
@@ -254,6 +271,9 @@ def choices_meta(
         "base_model": base_model_name(settings) or DEFAULT_BASE_MODEL,
         "training_start": settings.training_start,
         "start": judged.start,
+        "epoch_selection": settings.epoch_selection,
+        "best_epoch": result.best_epoch,
+        "epoch_choice_size": len(split.epoch_choice),
         "final_fit": saved.final_fit if saved else "train",
         **({"final_fit_training": saved.training} if saved and saved.training else {}),
         "history": result.history,
@@ -306,6 +326,8 @@ def run_classification_training(
         "base_model": meta["base_model"],
         "start": start,
         "final_fit": saved.final_fit,
+        "epoch_selection": settings.epoch_selection,
+        "best_epoch": result.best_epoch,
         "annotations": len(examples),
         "train_size": len(split.train),
         "validation_size": len(split.validation),

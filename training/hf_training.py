@@ -36,6 +36,11 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite (usually LEARNING_RATE is far too high); no version is saved."""
 
 
+def weights_copy(model: torch.nn.Module) -> dict:
+    """A CPU copy of the model's weights (EPOCH_SELECTION=best keeps the best epoch's while training goes on)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
 def plan_epochs(rows: int, batch_size: int, num_train_epochs: int, min_train_steps: int) -> tuple[int, int]:
     """(epochs, steps per epoch): `num_train_epochs`, raised so the run takes at least `min_train_steps` steps."""
     per_epoch = max(1, math.ceil(rows / batch_size))

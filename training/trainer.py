@@ -39,7 +39,7 @@ from text.spans.bio import bio_tags, parse_tag, tag_labels
 from training.annotations import Example
 from training.dataset import build_dataset
 from training.evaluation import evaluate_model, summary
-from training.hf_training import SEED, Progress, TrainingDivergedError, plan_epochs, train_rows
+from training.hf_training import SEED, Progress, TrainingDivergedError, plan_epochs, train_rows, weights_copy
 
 __all__ = ["SEED", "Progress", "TrainingDivergedError", "plan_epochs"]  # re-exported: callers import them from here
 
@@ -210,7 +210,7 @@ def fine_tune(
         scores = evaluate_model(predictor, tags, validation, loaded.label_map)
         entry.update({f"val_{k}": v for k, v in summary(scores).items() if k not in ("examples", "words")})
         if keep_best and (not best or entry["val_entity_f1"] >= best["f1"]):
-            best.update(f1=entry["val_entity_f1"], epoch=epoch, weights=_weights_copy(model))
+            best.update(f1=entry["val_entity_f1"], epoch=epoch, weights=weights_copy(model))
         return f", validation F1 {entry['val_entity_f1']:.3f}"
 
     run = train_rows(model, rows, collate, token_loss, settings, device, progress, seed, stop_after, score)
@@ -232,8 +232,3 @@ def token_loss(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, objec
         logits.view(-1, logits.shape[-1]).float(), batch["labels"].view(-1), ignore_index=IGNORE_INDEX
     )
     return loss, outputs
-
-
-def _weights_copy(model: torch.nn.Module) -> dict:
-    """A CPU copy of the model's weights (the best epoch's, kept while training goes on)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -1,6 +1,8 @@
-"""FINAL_FIT for classification versions, through the real classification pipeline on a small real classifier
-(`tests.support.choice_model`): a deployed candidate is fitted again on every labelled task, the candidate that
-never saw the validation tasks is kept in `candidate/` and is what the next job is judged against."""
+"""FINAL_FIT and EPOCH_SELECTION for classification versions, through the real classification pipeline on a small
+real classifier (`tests.support.choice_model`): a deployed candidate is fitted again on every labelled task, the
+candidate that never saw the validation tasks is kept in `candidate/` and is what the next job is judged against;
+with EPOCH_SELECTION=best the candidate keeps its best epoch on one half of the held-out tasks and is judged on the
+other."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from text.label_config import parse_project_config
 from training.classification import classifier_predictor, score_classifier, stratified_split
 from training.classification_data import tasks_to_choice_examples
 from training.classification_pipeline import run_classification_training
+from training.dataset import with_epoch_choice
 from training.trainer import CANDIDATE_DIR
 
 CONFIG = parse_project_config(TOPICS_CONFIG).served
@@ -110,3 +113,52 @@ def test_the_next_classification_job_is_judged_against_the_candidate_that_never_
     assert second.current_version == first.version
     assert meta["baseline"] == f"deployed:{first.version}/{CANDIDATE_DIR}" == meta["start"]
     assert second.final_fit == "all" and (store.get("7", second.version).path / CANDIDATE_DIR).is_dir()
+
+
+def noisy_examples(n: int):
+    """Every fifth task has the other sentiment: at a high learning rate the macro-F1 on held-out tasks rises and
+    falls from epoch to epoch (seeded, so on every run), and the best epoch is not the last."""
+    tasks = choice_tasks(n)
+    for i, task in enumerate(tasks):
+        if i % 5 == 4:
+            value = task["annotations"][0]["result"][0]["value"]
+            value["choices"] = ["negative" if value["choices"] == ["positive"] else "positive"]
+    return tasks_to_choice_examples(tasks, CONFIG)[0]
+
+
+OSCILLATING = {"EPOCH_SELECTION": "best", "VALIDATION_SPLIT": "0.4", "LEARNING_RATE": "0.3", "NUM_TRAIN_EPOCHS": "8"}
+
+
+def test_best_epoch_serves_the_classifier_that_scored_best_on_one_half_and_is_judged_on_the_other(settings_for):
+    settings = settings_for(FINAL_FIT="train", MIN_TRAIN_STEPS=8, **OSCILLATING)
+    store = LocalStore(settings.model_dir)
+    data = noisy_examples(60)
+    split = with_epoch_choice(stratified_split(data, settings.validation_split), settings.validation_split)
+    assert split.epoch_choice and split.validation
+
+    outcome = run_classification_training("7", data, CONFIG, settings, store)
+
+    meta = store.get("7", outcome.version).meta
+    chosen = [h["val_macro_f1"] for h in outcome.history]
+    best = meta["best_epoch"]
+    assert best < len(chosen), "precondition: the best epoch is not the last"
+    assert chosen[best - 1] == max(chosen) and best == max(e for e, f in enumerate(chosen, 1) if f == max(chosen))
+    served = load_saved_classifier(str(store.get("7", outcome.version).path), SAME)
+    on_choice = score_classifier(classifier_predictor(served, CONFIG, settings), split.epoch_choice, CONFIG)
+    assert on_choice["macro_f1"] == pytest.approx(max(chosen))
+    thresholds = {s: meta["thresholds"][c.from_name] for s, (c, _, _) in enumerate(CONFIG.segments()) if c.multiple}
+    judged = score_classifier(classifier_predictor(served, CONFIG, settings, thresholds), split.validation, CONFIG)
+    assert outcome.metrics["macro_f1"] == pytest.approx(judged["macro_f1"])
+    assert (meta["validation_size"], meta["epoch_choice_size"]) == (len(split.validation), len(split.epoch_choice))
+    assert meta["epoch_selection"] == "best"
+
+
+def test_the_classifiers_fit_on_every_task_stops_after_the_candidates_best_epoch(settings_for):
+    settings = settings_for(FINAL_FIT="all", MIN_TRAIN_STEPS=8, **OSCILLATING)
+    store = LocalStore(settings.model_dir)
+
+    outcome = run_classification_training("7", noisy_examples(60), CONFIG, settings, store)
+
+    meta = store.get("7", outcome.version).meta
+    assert outcome.final_fit == "all" and meta["best_epoch"] < meta["training"]["epochs"]
+    assert meta["final_fit_training"]["epochs"] == meta["best_epoch"]
