@@ -124,18 +124,27 @@ def run_link(tracking_uri: str, run_id: str | None) -> str | None:
 
 
 def version_row(info: VersionInfo, tracking_uri: str = "") -> dict:
-    """A version as the history keeps it (compact: scalars and per-label F1, never the model's files)."""
+    """A version as the history keeps it (compact: scalars and per-label F1, never the model's files).
+
+    `f1` is the figure the version's deploy decision compared (`metric`): entity F1 for NER, macro-F1 for
+    classification, the mean over controls for a combined version; per label, NER's entity types and the classes
+    of its choices."""
     meta = info.meta or {}
     metrics = meta.get("metrics") or {}
-    per_type = metrics.get("per_type") or {}
+    metric = meta.get("deploy_metric") or "entity_f1"
+    per_type = {
+        **(metrics.get("per_type") or {}),
+        **(((meta.get("choices") or {}).get("metrics") or {}).get("per_type") or {}),
+    }
     parity = meta.get("parity") or {}
     return {
         "version": info.name,
         "n": version_number(info.name),
         "created_at": meta.get("created_at"),
         "annotations": meta.get("annotations"),
-        "f1": _number(metrics.get("entity_f1")),
-        "current_f1": _number((meta.get("current_metrics") or {}).get("entity_f1")),
+        "f1": _number(metrics.get(metric)),
+        "current_f1": _number((meta.get("current_metrics") or {}).get(metric)),
+        "metric": metric,
         "per_label": {str(k): _number(v.get("f1")) for k, v in per_type.items() if isinstance(v, Mapping)},
         "deployed": meta.get("deployed"),
         "reason": meta.get("reason"),
@@ -374,6 +383,7 @@ class TeamView:
             "curve": {
                 "points": thinned(curve),
                 "versions": len(curve),
+                "metric": history[-1].get("metric") if history else None,  # what "validation F1" measures
                 "stop": verdict,
                 "agreement": agreement,
                 "stability": f"{len(agreement)} pair(s) of successive versions compared on the pool they both scored"

@@ -96,6 +96,18 @@ def test_summary_shows_the_deployed_version_its_metrics_and_the_stop_sentence(ma
         assert shown in page
     listing = client.get("/team/api/projects").json["projects"]
     assert [(p["project"], p["deployed"], p["versions"]) for p in listing] == [("1", version, 1)]
+    assert 'id="metric"' not in page  # entity F1 needs no note
+
+
+def test_a_classification_versions_curve_says_its_f1_is_macro_f1(make_client, rule_model_dir, tmp_path):
+    client = make_client(BASELINE_MODEL_NAME=rule_model_dir)
+    metrics = {"macro_f1": 0.625, "per_type": {"positive": {"f1": 0.75}}}
+    version = deployed_rule_version(client, rule_model_dir, tmp_path, metrics=metrics, deploy_metric="macro_f1")
+    summary = client.get("/team/api/projects/1").json
+    assert summary["curve"]["metric"] == "macro_f1"
+    assert summary["curve"]["points"] == [{"version": version, "annotations": 12, "f1": 0.625, "acceptance": None}]
+    page = client.get("/team/1").get_data(as_text=True)
+    assert "Validation F1 here is macro-F1 over the classes of the choices" in page and "F1 positive" in page
 
 
 def test_unknown_project_is_a_404_page_and_a_bad_id_a_400(make_client):

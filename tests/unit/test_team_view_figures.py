@@ -20,7 +20,9 @@ from services.team_view import (
     run_link,
     seen_prediction,
     thinned,
+    version_row,
 )
+from store.local import VersionInfo
 from web.team_charts import bar_chart, line_chart
 
 
@@ -94,6 +96,42 @@ def test_thinning_keeps_the_first_and_last_and_at_most_the_limit():
 def test_run_link_only_for_a_web_tracking_server():
     assert run_link("http://mlflow:5000/", "abc") == "http://mlflow:5000/#/runs/abc"
     assert run_link("file:///tmp/mlruns", "abc") is None and run_link("http://m", None) is None
+
+
+@pytest.mark.parametrize(
+    "meta, f1, current, per_label",
+    [
+        ({"metrics": {"entity_f1": 0.7, "per_type": {"PER": {"f1": 0.8}}}}, 0.7, None, {"PER": 0.8}),
+        (  # a classification version: its deploy metric is macro-F1, its labels the classes
+            {
+                "task_type": "choices",
+                "deploy_metric": "macro_f1",
+                "metrics": {"macro_f1": 0.6, "accuracy": 0.9, "per_type": {"positive": {"f1": 0.9}}},
+                "current_metrics": {"macro_f1": 0.4},
+            },
+            0.6,
+            0.4,
+            {"positive": 0.9},
+        ),
+        (  # a combined version: the mean over controls; per label, the entity types and the classifier's classes
+            {
+                "task_type": "ner+choices",
+                "deploy_metric": "mean_control_score",
+                "metrics": {"entity_f1": 0.5, "mean_control_score": 0.65, "per_type": {"PER": {"f1": 0.5}}},
+                "choices": {"metrics": {"macro_f1": 0.8, "per_type": {"positive": {"f1": 0.8}}}},
+            },
+            0.65,
+            None,
+            {"PER": 0.5, "positive": 0.8},
+        ),
+    ],
+    ids=["ner", "choices", "combined"],
+)
+def test_a_versions_f1_is_the_figure_its_deploy_decision_compared(tmp_path, meta, f1, current, per_label):
+    row = version_row(VersionInfo("p1-v1-n10", tmp_path, {"annotations": 10, **meta}))
+    assert (row["f1"], row["current_f1"], row["per_label"]) == (f1, current, per_label)
+    assert row["metric"] == meta.get("deploy_metric", "entity_f1")
+    assert learning_curve([row], {})[0]["f1"] == f1  # so a classification project has a learning curve too
 
 
 def test_histogram_counts_over_zero_to_one():
