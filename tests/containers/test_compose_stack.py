@@ -222,9 +222,17 @@ def remove_leftover_stacks() -> None:
             if (row.get("Labels") or {}).get("io.podman.compose.project", "").startswith("nerb-ci-")
         ]
 
-    containers = ours(json.loads(podman("ps", "-a", "--format", "json").stdout or "[]"))
-    if containers:
-        podman("rm", "-f", "-t", "0", *containers, timeout=180)
+    def containers() -> list[str]:
+        return ours(json.loads(podman("ps", "-a", "--format", "json").stdout or "[]"))
+
+    # One `podman rm` of a whole stack can refuse a container whose dependents it had not removed yet ("has
+    # dependent containers"), though it removes those: a second pass removes the rest.
+    for _ in range(3):
+        left = containers()
+        if not left:
+            break
+        podman("rm", "-f", "-t", "0", *left, timeout=180, check=False)
+    assert not containers(), f"containers of an earlier stack could not be removed: {containers()}"
     volumes = ours(json.loads(podman("volume", "ls", "--format", "json").stdout or "[]"))
     if volumes:
         podman("volume", "rm", "-f", *volumes)
