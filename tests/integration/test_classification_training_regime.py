@@ -13,6 +13,7 @@ from modeling.classifier import load_saved_classifier
 from settings import Settings
 from store.local import LocalStore
 from tests.support.choice_model import TOPICS_CONFIG, build_choice_model, choice_tasks
+from tests.support.jobs import job_settings
 from text.label_config import parse_project_config
 from training.classification import classifier_predictor, score_classifier, stratified_split
 from training.classification_data import tasks_to_choice_examples
@@ -44,7 +45,7 @@ def settings_for(tmp_path, base_dir):
             "DEPLOY_POLICY": "always",
             "TRAINING_START": "scratch",
         }
-        return Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
+        return job_settings(base, **env)
 
     return make
 

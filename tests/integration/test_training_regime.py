@@ -14,6 +14,7 @@ from modeling.base_model import load_saved_model
 from modeling.inference import Predictor
 from settings import Settings
 from store.local import LocalStore
+from tests.support.jobs import job_settings
 from text.label_config import parse_ner_config
 from training import pipeline
 from training.annotations import tasks_to_examples
@@ -50,7 +51,7 @@ def tiny(tmp_path, rule_model_dir, tracking_uri):
             "DEPLOY_POLICY": "always",
             "TRAINING_START": "scratch",
         }
-        return Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
+        return job_settings(base, **env)
 
     return make
 

@@ -8,6 +8,8 @@ from typing import Callable
 
 import requests
 
+from settings import Settings
+
 
 def job(client, project: str = "1") -> dict:
     """The project's job state as /train_status reports it ({} before any job)."""
@@ -50,3 +52,8 @@ def wait_job_state(url: str, predicate, timeout: float = 120, project: int | str
             return state
         time.sleep(poll)
     raise AssertionError(f"job state never matched within {timeout}s: {state}")
+
+
+def job_settings(base: dict, **env) -> Settings:
+    """A training job's settings: `base` (environment variables, as strings) with `env` overriding it."""
+    return Settings.from_env({**base, **{k: str(v) for k, v in env.items()}})
