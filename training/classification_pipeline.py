@@ -41,7 +41,7 @@ from training.dataset import with_epoch_choice
 from training.deploy_gate import decide_deployment
 from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, save_version
 from training.tracking import log_training_run
-from training.trainer import CANDIDATE_DIR, TrainingDivergedError, base_model_name
+from training.trainer import CANDIDATE_DIR, TrainingDivergedError, base_model_name, base_source
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,11 @@ def _current(project: str, config, settings, store: Store) -> ChoiceStart:
                 log.info("project %s: %s does not serve the current choices (%s)", project, version, exc)
         else:
             log.info("project %s: deployed %s is not a classification version", project, version)
-    return ChoiceStart(_base(config, settings), None, {}, _base_source(settings))
+    return ChoiceStart(_base(config, settings), None, {}, base_source(settings))
 
 
 def _base(config, settings) -> LoadedModel:
     return load_base_classifier(base_model_name(settings), list(config.labels), config.predicted_values)
-
-
-def _base_source(settings) -> str:
-    return f"base:{base_model_name(settings) or 'default'}"
 
 
 def _thresholds_by_segment(config, by_name: dict) -> dict[int, float]:
@@ -144,7 +140,7 @@ def judge_choices(
     if warm:
         candidate, start = now.current, now.source
     else:
-        candidate, start = _base(config, settings), _base_source(settings)
+        candidate, start = _base(config, settings), base_source(settings)
     refit = settings.final_fit == "all" and not split.validation_is_train
     low, high = (0.10, 0.48) if refit else (0.10, 0.85)
     label = "candidate: " if refit else ""
