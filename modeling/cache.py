@@ -236,10 +236,11 @@ class ModelCache:
         threading.Thread(target=run, name=f"warm-{project}", daemon=True).start()
 
     def _load_classifier(self, project: str, config, version: str) -> ServedModel:
-        """A classification version (fp32; the precision gate is NER's): `modeling.classifier`."""
+        """A classification version (`modeling.classifier`), at the precision its parity figures allow."""
         s = self.settings
         labels = list(config.labels)
         thresholds = {}
+        parity = None
         if version != UNTRAINED and not version.startswith("base-"):
             info = self.store.get(project, version)
             path, meta = classifier_part(info.path, info.meta)
@@ -252,12 +253,13 @@ class ModelCache:
                 i: float(stored.get(control.from_name, DEFAULT_THRESHOLD))
                 for i, (control, _, _) in enumerate(config.segments())
             }
+            parity = meta.get("parity")
         else:
             loaded = load_base_classifier(self.base_name, labels, config.predicted_values)
-        loaded.model.to(pick_device())
+        model, precision = self._at_served_precision(project, version, loaded.model, parity)
         segments = [(a, b, control.multiple) for control, a, b in config.segments()]
         predictor = ClassifierPredictor(
-            loaded.model,
+            model,
             loaded.tokenizer,
             s.max_sequence_length,
             s.inference_batch_size,
@@ -266,7 +268,21 @@ class ModelCache:
             thresholds,
         )
         batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
-        return ServedModel(version, predictor, labels, dict(loaded.label_map), loaded.trained, FULL, batcher)
+        return ServedModel(version, predictor, labels, dict(loaded.label_map), loaded.trained, precision, batcher)
+
+    def _at_served_precision(self, project: str, version: str, model, parity: dict | None) -> tuple[object, str]:
+        """(the model on the serving device at the precision SERVING_PRECISION and the version's parity figures
+        allow, that precision); a GPU when there is one (int8 stays on the CPU: its kernels are CPU kernels)."""
+        s = self.settings
+        bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
+        device = pick_device()
+        model.to(device)
+        wanted = resolve_precision(s.serving_precision, device.type)
+        precision, why = choose_precision(wanted, s.serving_precision_force, parity, bounds)
+        (log.warning if parity and precision != wanted else log.info)(
+            "project %s, %s: served %s (%s)", project, version, precision, why
+        )
+        return to_precision(model, precision), precision
 
     def _load_combined(self, project: str, config, version: str) -> ServedModel:
         """Both parts of a combined version. A deployed version of one kind only (an NER or a Choices version from
@@ -294,15 +310,7 @@ class ModelCache:
             parity = info.meta.get("parity")
         else:
             loaded = load_base_model(self.base_name, list(config.labels), config.predicted_values)
-        bounds = ParityBounds(s.precision_parity_max_f1_drop, s.precision_parity_min_agreement)
-        device = pick_device()  # a GPU when there is one (int8 stays on the CPU: its kernels are CPU kernels)
-        loaded.model.to(device)
-        wanted = resolve_precision(s.serving_precision, device.type)
-        precision, why = choose_precision(wanted, s.serving_precision_force, parity, bounds)
-        (log.warning if parity and precision != wanted else log.info)(
-            "project %s, %s: served %s (%s)", project, version, precision, why
-        )
-        model = to_precision(loaded.model, precision)
+        model, precision = self._at_served_precision(project, version, loaded.model, parity)
         predictor = Predictor(model, loaded.tokenizer, s.max_sequence_length, s.inference_batch_size)
         batcher = MicroBatcher(predictor.predict, s.predict_batch_window_ms / 1000.0, s.inference_batch_size)
         return ServedModel(version, predictor, loaded.tags, loaded.label_map, loaded.trained, precision, batcher)
@@ -327,7 +335,11 @@ class ModelCache:
                     "trained": m.trained,
                     "labels": list(labels),
                     "precision": m.precision,
-                    **({} if m.choices is None else {"choices_trained": m.choices.trained}),
+                    **(
+                        {}
+                        if m.choices is None
+                        else {"choices_trained": m.choices.trained, "choices_precision": m.choices.precision}
+                    ),
                 }
                 for (project, labels), m in self._models.items()
             }

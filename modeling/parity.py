@@ -1,9 +1,9 @@
 """Parity of a reduced-precision model with fp32, and the choice of the precision a version is served at. Pure.
 
 A version is served at a reduced precision (SERVING_PRECISION, see `modeling.precision`) only when its training job
-measured it against fp32 on held-out texts (`training.parity`, stored in meta.json as `parity`) and it stayed
-within the bounds; otherwise, and for versions without figures (base models), it is served fp32, unless
-SERVING_PRECISION_FORCE says to skip the gate.
+measured it against fp32 on held-out texts (`training.parity`, stored in meta.json as `parity`; a combined
+version's classifier has its own, in `choices`) and it stayed within the bounds; otherwise, and for versions
+without figures (base models), it is served fp32, unless SERVING_PRECISION_FORCE says to skip the gate.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ AUTO = "auto"
 
 @dataclass(frozen=True)
 class ParityBounds:
-    """How far a reduced-precision model may stray from fp32: entity F1 drop (absolute) and span agreement floor."""
+    """How far a reduced-precision model may stray from fp32: the drop (absolute) of the F1 its decisions are
+    judged by (entity F1 for spans, macro-F1 for choices) and the floor of agreement on what it serves."""
 
     max_f1_drop: float
     min_agreement: float
@@ -38,17 +39,32 @@ def span_agreement(reference: Sequence[Sequence[Span]], other: Sequence[Sequence
     return len(a & b) / len(union) if union else 1.0
 
 
+def choice_agreement(reference: Sequence[Sequence[Sequence[int]]], other: Sequence[Sequence[Sequence[int]]]) -> float:
+    """Jaccard overlap of two classifiers' served choices, (text, control, class) exactly: 1.0 when both choose the
+    same classes (or none at all). Each text holds the chosen class indices of each control, as
+    `ClassifierPredictor.decide` gives them; probabilities are ignored, they are what precision may move."""
+    if len(reference) != len(other):
+        raise ValueError(f"{len(reference)} texts against {len(other)}")
+    a = {(i, s, c) for i, controls in enumerate(reference) for s, chosen in enumerate(controls) for c in chosen}
+    b = {(i, s, c) for i, controls in enumerate(other) for s, chosen in enumerate(controls) for c in chosen}
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
 def parity_verdict(figures: dict, bounds: ParityBounds) -> tuple[bool, str]:
-    """(within bounds?, why) for the figures `training.parity` records: f1_drop, span_agreement, examples."""
+    """(within bounds?, why) for the figures `training.parity` records: f1_drop, examples and span_agreement (NER)
+    or choice_agreement (classification)."""
     precision = figures.get("precision", "?")
     if not figures.get("examples"):
         return False, f"{precision}: no held-out texts to compare with fp32"
-    drop, agreement = float(figures["f1_drop"]), float(figures["span_agreement"])
+    served = "choices" if "choice_agreement" in figures else "spans"
+    metric = "macro-F1" if served == "choices" else "entity F1"
+    drop, agreement = float(figures["f1_drop"]), float(figures[served[:-1] + "_agreement"])
     if drop > bounds.max_f1_drop:
-        return False, f"{precision} loses {drop:.4f} entity F1 against fp32 (bound {bounds.max_f1_drop})"
+        return False, f"{precision} loses {drop:.4f} {metric} against fp32 (bound {bounds.max_f1_drop})"
     if agreement < bounds.min_agreement:
-        return False, f"{precision} agrees on {agreement:.4f} of fp32's spans (floor {bounds.min_agreement})"
-    return True, f"{precision} within bounds: F1 drop {drop:.4f}, span agreement {agreement:.4f}"
+        return False, f"{precision} agrees on {agreement:.4f} of fp32's {served} (floor {bounds.min_agreement})"
+    return True, f"{precision} within bounds: {metric} drop {drop:.4f}, {served[:-1]} agreement {agreement:.4f}"
 
 
 def choose_precision(wanted: str, force: bool, parity: dict | None, bounds: ParityBounds) -> tuple[str, str]:

@@ -13,7 +13,9 @@ with `task_type: "choices"` in the version's meta -> deploy -> MLflow.
 EPOCH_SELECTION=best as for NER: the validation side is halved, the candidate keeps its best epoch by macro-F1 on
 one half and is judged on the other, and a fit on all labels stops after that epoch.
 
-Not yet here (NER has it): the precision parity gate; classification versions are served fp32.
+The precision parity gate as for NER (`training.pipeline.parity_gate`): the classifier to be saved, at
+SERVING_PRECISION against fp32 on the validation tasks, with its thresholds (`training.parity`); the figures go in
+the version's meta as `parity` and the web process serves fp32 unless they are within the bounds.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from training.classification_data import ChoiceExample
 from training.classification_tracking import log_confusion_matrices
 from training.dataset import with_epoch_choice
 from training.deploy_gate import decide_deployment
-from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, save_version
+from training.parity import measure_classifier_parity
+from training.pipeline import DeployGuard, NoTrainingDataError, Progress, TrainingOutcome, parity_gate, save_version
 from training.tracking import log_training_run
 from training.trainer import CANDIDATE_DIR, TrainingDivergedError, base_model_name, base_source
 
@@ -238,11 +241,33 @@ def choices_version(
     return ChoiceVersion(loaded, judged.candidate, "all", training)
 
 
+def choices_parity(
+    project: str, judged: ChoiceJudgement, saved: ChoiceVersion, config, settings, report: Progress
+) -> dict | None:
+    """The parity gate's figures for the classifier `saved` serves, with the thresholds chosen for it, measured on
+    the validation tasks of the deploy decision; None when serving is fp32."""
+    validation = judged.split.validation
+    thresholds = _thresholds_by_segment(config, judged.thresholds)
+
+    def measure(precision: str) -> dict:
+        predictor = classifier_predictor(saved.served, config, settings, thresholds)
+        return measure_classifier_parity(predictor, validation, precision, config, settings)
+
+    return parity_gate(project, measure, len(validation), settings, report)
+
+
 def choices_meta(
-    judged: ChoiceJudgement, config, settings, deploy: bool, reason: str, saved: ChoiceVersion | None = None
+    judged: ChoiceJudgement,
+    config,
+    settings,
+    deploy: bool,
+    reason: str,
+    saved: ChoiceVersion | None = None,
+    parity: dict | None = None,
 ) -> dict:
     """meta.json of a classification version (or of a combined version's classifier); `training`, `history` and
-    `train_size` are the candidate's, and `final_fit_training` the fit on all labels when there was one."""
+    `train_size` are the candidate's, `final_fit_training` the fit on all labels when there was one, and `parity`
+    the precision gate's figures when it ran."""
     split, candidate, result = judged.split, judged.candidate, judged.result
     return {
         "task_type": TASK_TYPE,
@@ -275,6 +300,7 @@ def choices_meta(
         "history": result.history,
         "training": {"epochs": result.epochs, "steps": result.steps, "seconds": round(result.seconds, 2)},
         "trainer": "transformers.Trainer",
+        **({"parity": parity} if parity is not None else {}),
     }
 
 
@@ -302,7 +328,8 @@ def run_classification_training(
     low, high = judged.refit_span or (0.0, 0.0)
     refit_progress = lambda f, m: report(low + (high - low) * f, m)  # noqa: E731
     saved = choices_version(project, judged, examples, config, settings, deploy, refit_progress)
-    meta = choices_meta(judged, config, settings, deploy, reason, saved)
+    parity = choices_parity(project, judged, saved, config, settings, report)
+    meta = choices_meta(judged, config, settings, deploy, reason, saved, parity)
     report(0.9, "saving the new version")
     info, deploy, reason = save_version(project, len(examples), saved.write, meta, deploy, reason, store, deploy_guard)
     report(0.95, f"saved {info.name}" + (" and deployed it" if deploy else " (not deployed)"))

@@ -26,6 +26,7 @@ from training.classification_data import ChoiceExample
 from training.classification_pipeline import (
     ChoiceJudgement,
     choices_meta,
+    choices_parity,
     choices_version,
     judge_choices,
     tracked_choice_metrics,
@@ -143,7 +144,17 @@ def run_combined_training(
             deploy,
             _phase(report, *CHOICES_REFIT_SPAN),
         )
-        choice_meta = choices_meta(trained_choices, config.classification, settings, deploy, reason, saved_choices)
+        parity = choices_parity(
+            project,
+            trained_choices,
+            saved_choices,
+            config.classification,
+            settings,
+            _phase(report, *CHOICES_REFIT_SPAN),
+        )
+        choice_meta = choices_meta(
+            trained_choices, config.classification, settings, deploy, reason, saved_choices, parity
+        )
     else:
         choice_meta = {**choices.meta, "deployed": deploy, "reason": reason}
     meta.update(

@@ -1,22 +1,28 @@
-"""The parity gate of a training job: the version's served spans at a reduced precision against fp32.
+"""The parity gate of a training job: what the version serves at a reduced precision against fp32.
 
-Both runs read the held-out texts the deploy decision was made on and go through the serving code path
-(Predictor, Viterbi decoding, label map), on the CPU where the web process serves. The figures land in the
-version's meta.json (`parity`); the web process reads them (`modeling.precision.choose_precision`).
+Both runs read the held-out texts the deploy decision was made on and go through the serving code path, on the CPU
+where the web process serves: for NER the Predictor, Viterbi decoding and label map (spans, entity F1); for
+classification the ClassifierPredictor with the version's thresholds (chosen classes, macro-F1). The figures land in
+the version's meta.json (`parity`; a combined version's classifier has its own in `choices`); the web process reads
+them (`modeling.parity.choose_precision`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Sequence
 
 from modeling.base_model import LoadedModel
+from modeling.classifier import ClassifierPredictor
 from modeling.inference import Predictor
-from modeling.parity import FULL, ParityBounds, parity_verdict, span_agreement
+from modeling.parity import FULL, ParityBounds, choice_agreement, parity_verdict, span_agreement
 from modeling.precision import to_precision
 from text.spans.decoding import decode_probs
 from training.annotations import Example
+from training.classification import score_classifier
+from training.classification_data import ChoiceExample
 from training.evaluation import score_outputs
 
 log = logging.getLogger(__name__)
@@ -45,7 +51,6 @@ def measure_parity(loaded: LoadedModel, examples: Sequence[Example], precision: 
 
     f1_full, spans_full = served(predictor(model))
     f1_reduced, spans_reduced = served(predictor(to_precision(model, precision, inplace=False)))
-    bounds = settings_bounds(settings)
     figures = {
         "precision": precision,
         "reference": FULL,
@@ -54,9 +59,43 @@ def measure_parity(loaded: LoadedModel, examples: Sequence[Example], precision: 
         "entity_f1": round(f1_reduced, 6),
         "f1_drop": round(f1_full - f1_reduced, 6),
         "span_agreement": round(span_agreement(spans_full, spans_reduced), 6),
-        "max_f1_drop": bounds.max_f1_drop,
-        "min_agreement": bounds.min_agreement,
     }
+    return _judged(figures, settings, started)
+
+
+def measure_classifier_parity(
+    predictor: ClassifierPredictor, examples: Sequence[ChoiceExample], precision: str, config, settings
+) -> dict:
+    """Figures of `precision` against fp32 for the classifier `predictor` serves (its thresholds included) on
+    `examples`, with the verdict under the settings' bounds: macro-F1 as the deploy decision measures it
+    (`training.classification.score_classifier`) and agreement on the chosen classes.
+
+    Moves the model to the CPU and leaves it fp32; the reduced copy is dropped after."""
+    started = time.perf_counter()
+    full = replace(predictor, model=predictor.model.cpu().eval())
+    reduced = replace(full, model=to_precision(full.model, precision, inplace=False))
+
+    def served(p: ClassifierPredictor):
+        scored = score_classifier(p, examples, config)
+        return scored["macro_f1"], [p.decide(row) for row in scored["probs"]]
+
+    f1_full, chosen_full = served(full)
+    f1_reduced, chosen_reduced = served(reduced)
+    figures = {
+        "precision": precision,
+        "reference": FULL,
+        "examples": len(examples),
+        "macro_f1_fp32": round(f1_full, 6),
+        "macro_f1": round(f1_reduced, 6),
+        "f1_drop": round(f1_full - f1_reduced, 6),
+        "choice_agreement": round(choice_agreement(chosen_full, chosen_reduced), 6),
+    }
+    return _judged(figures, settings, started)
+
+
+def _judged(figures: dict, settings, started: float) -> dict:
+    bounds = settings_bounds(settings)
+    figures.update(max_f1_drop=bounds.max_f1_drop, min_agreement=bounds.min_agreement)
     figures["passed"], figures["reason"] = parity_verdict(figures, bounds)
     figures["seconds"] = round(time.perf_counter() - started, 2)
     return figures

@@ -246,7 +246,14 @@ def span_version(
         if served is candidate:
             reason += "; the fit on all labels diverged, so the candidate is saved"
 
-    parity = _parity_gate(project, served, judged.split.validation, settings, report)
+    validation = judged.split.validation
+    parity = parity_gate(
+        project,
+        lambda precision: measure_parity(served.model, validation, precision, settings),
+        len(validation),
+        settings,
+        report,
+    )
     meta = _meta(
         served,
         candidate,
@@ -283,16 +290,16 @@ def save_version(
     return info, deploy, reason
 
 
-def _parity_gate(project: str, served: Fit, validation: Sequence[Example], settings, report: Progress) -> dict | None:
-    """SERVING_PRECISION against fp32 on the held-out texts of the deploy decision (`training.parity`), or None
-    when serving is fp32. A gate that cannot run records a failure (the version is then served fp32), it never
-    fails the job."""
+def parity_gate(project: str, measure: Callable[[str], dict], held_out: int, settings, report: Progress) -> dict | None:
+    """SERVING_PRECISION against fp32 on the held-out texts of the deploy decision, or None when serving is fp32.
+    `measure(precision)` gives the figures (`training.parity`: spans for NER, choices for classification). A gate
+    that cannot run records a failure (the version is then served fp32), it never fails the job."""
     precision = resolve_precision(settings.serving_precision, "cpu")  # the gate measures on the CPU
     if precision == FULL:
         return None
-    report(0.885, f"comparing {precision} with fp32 on {len(validation)} held-out tasks")
+    report(0.885, f"comparing {precision} with fp32 on {held_out} held-out tasks")
     try:
-        figures = measure_parity(served.model, validation, precision, settings)
+        figures = measure(precision)
     except Exception as exc:  # e.g. a model whose layers the quantizer does not support
         log.exception("project %s: the %s parity check failed", project, precision)
         return {"precision": precision, "passed": False, "reason": f"parity check failed: {type(exc).__name__}: {exc}"}

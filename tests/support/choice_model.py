@@ -8,6 +8,10 @@ Every other piece, special tokens included, shares one neutral embedding on two 
 and classifier read class c from dimension c, so a text with cues of one class is classified confidently as that
 class, and a text with no cue gets uniform logits (the model is unsure). It goes through the same save/load code
 as any checkpoint, and it stays trainable: fine-tuning it on cue-labelled texts learns a new head in a few steps.
+
+`int8_fragile` adds one hidden dimension no piece ever uses (it stays 0 through every layer) and a huge classifier
+weight on it in every row: fp32 answers exactly as before, but int8 quantizes each row with one step (that weight /
+127), which rounds the real weights to 0, so at int8 every text gets uniform logits and the first class.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ CUES = {"good": "positive", "great": "positive", "bad": "negative", "awful": "ne
 
 
 def build_choice_model(
-    directory: Path, classes: list[str] = CLASSES, cues: dict[str, str] = CUES, confidence: float = 8.0
+    directory: Path,
+    classes: list[str] = CLASSES,
+    cues: dict[str, str] = CUES,
+    confidence: float = 8.0,
+    int8_fragile: bool = False,
 ) -> Path:
     """Save the checkpoint (with the bundled encoder's tokenizer) in `directory`; returns it."""
     import torch
@@ -29,7 +37,7 @@ def build_choice_model(
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(None))
     k = len(classes)
-    hidden = 2 * k + 2  # class c on dimensions c and k + c; every other piece on the last two
+    hidden = 2 * k + 2 + int(int8_fragile)  # class c on dimensions c and k + c; every other piece on 2k and 2k + 1
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=hidden,
@@ -82,6 +90,8 @@ def build_choice_model(
         model.classifier.bias.zero_()
         for c in range(k):
             model.classifier.weight[c, c] = confidence
+        if int8_fragile:
+            model.classifier.weight[:, hidden - 1] = 1e4
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

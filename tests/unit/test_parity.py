@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modeling.parity import ParityBounds, choose_precision, parity_verdict, span_agreement
+from modeling.parity import ParityBounds, choice_agreement, choose_precision, parity_verdict, span_agreement
 from text.spans.span import Span
 
 BOUNDS = ParityBounds(max_f1_drop=0.005, min_agreement=0.98)
@@ -26,6 +26,31 @@ def test_span_agreement_is_the_jaccard_overlap_of_exact_spans_per_text_ignoring_
     assert span_agreement([[], []], [[], []]) == 1.0
     with pytest.raises(ValueError):
         span_agreement([[]], [[], []])
+
+
+def test_choice_agreement_is_the_jaccard_overlap_of_chosen_classes_per_text_and_control():
+    # Two texts, two controls (a single choice, then a multiple choice).
+    a = [[[0], [3, 4]], [[1], []]]
+    assert choice_agreement(a, [[[0], [3, 4]], [[1], []]]) == 1.0
+    # The first text's multiple choice lost class 4, the second text's single choice moved: 2 shared of 5 distinct.
+    assert choice_agreement(a, [[[0], [3]], [[2], []]]) == pytest.approx(2 / 5)
+    # The same class under another control, or in another text, is not the same choice.
+    assert choice_agreement([[[0], []]], [[[], [0]]]) == 0.0
+    assert choice_agreement([[[0]], [[]]], [[[]], [[0]]]) == 0.0
+    assert choice_agreement([[[]], [[]]], [[[]], [[]]]) == 1.0
+    with pytest.raises(ValueError):
+        choice_agreement([[[0]]], [[[0]], [[0]]])
+
+
+def test_a_classifiers_verdict_reads_its_choice_agreement_and_names_macro_f1():
+    choices = {"precision": "bf16", "examples": 12, "f1_drop": 0.0, "choice_agreement": 1.0}
+    passed, why = parity_verdict(choices, BOUNDS)
+    assert passed and "macro-F1" in why and "choice agreement" in why
+    passed, why = parity_verdict({**choices, "f1_drop": 0.02}, BOUNDS)
+    assert not passed and "loses 0.0200 macro-F1" in why
+    passed, why = parity_verdict({**choices, "choice_agreement": 0.9}, BOUNDS)
+    assert not passed and "agrees on 0.9000 of fp32's choices" in why
+    assert choose_precision("bf16", False, choices, BOUNDS)[0] == "bf16"
 
 
 def test_parity_verdict_fails_on_either_bound_and_without_held_out_texts():
