@@ -8,9 +8,11 @@ multiple choice  each class is its own yes/no decision with probability p (a sig
 several controls the maximum over the controls: a task is as uncertain as its least sure control
 
 The strategy names of `uncertainty.strategies` map to a measure here (`CLASS_MEASURE`): a span strategy's
-boundary weighting has no meaning for one decision per text, so `boundary_entropy` (the NER default) uses margin,
-which published comparisons with transformer classifiers favour; MNLP of one decision orders texts as least
-confidence does; the Bayesian strategies use their one-pass stand-in (entropy); `random` stays random.
+boundary weighting has no meaning for one decision per text, so `boundary_entropy` (the NER default) uses least
+confidence, chosen on TREC-6's dev split over margin and entropy (`bench/RESULTS.md`: +0.024 AULC per task over
+margin on dev, level with it on the test set); MNLP of one decision orders texts as least confidence does; the
+Bayesian strategies use their one-pass stand-in (entropy); `random` stays random. For a multiple-choice class (a
+yes/no decision) least confidence and margin are the same number.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ Segment = tuple[int, int, bool]  # (first class, end, multiple choice?) of one c
 
 MEASURES = {"margin": margin, "entropy": token_entropy, "least_confidence": least_confidence}
 CLASS_MEASURE = {
-    "boundary_entropy": "margin",
+    "boundary_entropy": "least_confidence",
     "margin": "margin",
     "entropy": "entropy",
     "least_confidence": "least_confidence",
@@ -46,7 +48,7 @@ CLASS_MEASURE = {
 }
 
 
-def choice_uncertainty(probs: np.ndarray, multiple: bool, measure: str = "margin") -> float:
+def choice_uncertainty(probs: np.ndarray, multiple: bool, measure: str = "least_confidence") -> float:
     """U of one control's class probabilities: softmax (single) or per-class sigmoids (multiple, max over classes)."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 1 or p.size == 0:

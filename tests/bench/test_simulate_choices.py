@@ -209,7 +209,8 @@ def test_a_classification_run_pairs_default_with_random_trained_alike_and_resume
     summary = simulate.main(argv)
     plan = json.loads((out / "plan.json").read_text())
     assert plan["task"] == "choices" and plan["labels"] == ["complaint", "praise", "shrug"]
-    assert plan["measures"]["default"] == "margin" and plan["measures"]["default:strategy=entropy"] == "entropy"
+    assert plan["measures"]["default"] == "least_confidence"
+    assert plan["measures"]["default:strategy=entropy"] == "entropy"
     rows = records.read_rows(out / "rounds.csv")
     curves = [r for r in rows if r["arm"] != records.FULL_POOL]
     assert len(curves) == 3 * 3  # three arms x (seed set + 2 rounds)

@@ -37,10 +37,27 @@ def test_several_controls_take_the_least_sure_and_an_empty_text_scores_zero():
     assert u[2] == 0.0
 
 
+def test_the_default_ranks_single_choices_by_least_confidence_not_by_margin():
+    """Two classes tied at the top (margin's most uncertain) against a flatter row whose top class is weaker (least
+    confidence's most uncertain): the shipped default, chosen on TREC-6's dev split, asks for the flatter one."""
+    segments = [(0, 3, False)]
+    tied, flat = np.array([0.5, 0.5, 0.0]), np.array([0.4, 0.3, 0.3])
+    by_margin = choices_uncertainties([tied, flat], segments, "margin")
+    assert by_margin[0] > by_margin[1]
+    default = choices_uncertainties([tied, flat], segments, "boundary_entropy")
+    assert default[1] > default[0] and default[1] == pytest.approx((1 - 0.4) * 3 / 2)
+    # A multiple-choice class is one yes/no decision: there the two measures are the same number.
+    multiple = [(0, 3, True)]
+    for row in (tied, flat, CONFIDENT):
+        assert choices_uncertainties([row], multiple, "boundary_entropy") == pytest.approx(
+            choices_uncertainties([row], multiple, "margin")
+        )
+
+
 def test_span_strategy_names_map_to_a_class_measure_and_random_is_keyed():
     segments = [(0, 3, False)]
     default = choices_uncertainties([UNSURE], segments, "boundary_entropy")
-    assert default == pytest.approx(choices_uncertainties([UNSURE], segments, "margin"))
+    assert default == pytest.approx(choices_uncertainties([UNSURE], segments, "least_confidence"))
     a = choices_uncertainties([UNSURE, CONFIDENT], segments, "random", keys=["x", "y"])
     b = choices_uncertainties([CONFIDENT], segments, "random", keys=["y"])
     assert a[1] == b[0] and 0 <= a[0] < 1
