@@ -178,6 +178,8 @@ def test_a_combined_versions_classifier_is_served_by_its_own_figures(tmp_path, c
     parity = meta["choices"]["parity"]
     assert parity["precision"] == "int8" and parity["passed"] is not fragile, parity
     assert parity["macro_f1_fp32"] == 1.0 and parity["examples"] == meta["choices"]["validation_size"]
-    served = ModelCache(settings, store).get("9", config)
+    cache = ModelCache(settings, store)
+    served = cache.get("9", config)
     assert served.choices.precision == ("fp32" if fragile else "int8")
     assert isinstance(served.choices.predictor.model.classifier, QUANTIZED) is not fragile
+    assert cache.status()["9"]["choices_precision"] == served.choices.precision  # what /health shows
