@@ -244,14 +244,16 @@ def refuse_span_factors(arm_texts: Sequence[str]) -> None:
 
 
 def setup_logging(path: Path) -> None:
+    """A run's progress lines in `path`: every `bench.*` logger's (this module's and `bench.service_loop`'s)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for old in list(log.handlers):
-        log.removeHandler(old)
+    runs = logging.getLogger("bench")
+    for old in list(runs.handlers):
+        runs.removeHandler(old)
         old.close()
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    runs.addHandler(handler)
+    runs.setLevel(logging.INFO)
 
 
 def machine_info(threads: int | None = None) -> dict:

@@ -47,6 +47,8 @@ def test_every_n_annotations_a_job_deploys_and_the_run_resumes_after_its_last_jo
     assert len(picked) == len(set(picked)) == 15  # no task annotated twice
     assert summary["jobs"] == 3 and summary["refused"] == 0
     assert json.loads((out / "plan.json").read_text())["batch"] == 5
+    progress = (out / "log.txt").read_text()  # what a user watches during a run of hours
+    assert "job 1: 5 labelled, p1-v1-n5 deployed" in progress and "job 3: 15 labelled" in progress
 
 
 @pytest.mark.slow
