@@ -16,6 +16,7 @@ from settings import Settings
 from store.local import LocalStore
 from tests.support.choice_model import CLASSES, SENTIMENT_CONFIG, build_choice_model
 from tests.support.combined import COMBINED_CONFIG, combined_tasks
+from tests.support.jobs import job_settings
 from text.label_config import parse_project_config
 from training.classification import classifier_predictor
 from training.classification_data import ChoiceExample
@@ -60,22 +61,25 @@ def chosen(model, tokenizer) -> list[list[list[int]]]:
     return [predictor.decide(o.probs) for o in predictor.predict(TEXTS)]
 
 
+def gentle_settings(tmp_path, base_dir, **env) -> Settings:
+    """A job that barely moves the weights (learning rate 1e-8: they stay the base's) from `base_dir`, deployed."""
+    base = {
+        "MODEL_DIR": str(tmp_path / "models"),
+        "BASELINE_MODEL_NAME": str(base_dir),
+        "MAX_SEQUENCE_LENGTH": "32",
+        "LEARNING_RATE": "1e-8",
+        "NUM_TRAIN_EPOCHS": "1",
+        "MIN_TRAIN_STEPS": "0",
+        "FINAL_FIT": "train",
+        "DEPLOY_POLICY": "always",
+        "TRAINING_START": "scratch",
+    }
+    return job_settings(base, **env)
+
+
 def train(tmp_path, base_dir, **env):
-    """One gentle job (learning rate 1e-8: the weights stay the base's) from `base_dir`, deployed."""
-    settings = Settings.from_env(
-        {
-            "MODEL_DIR": str(tmp_path / "models"),
-            "BASELINE_MODEL_NAME": str(base_dir),
-            "MAX_SEQUENCE_LENGTH": "32",
-            "LEARNING_RATE": "1e-8",
-            "NUM_TRAIN_EPOCHS": "1",
-            "MIN_TRAIN_STEPS": "0",
-            "FINAL_FIT": "train",
-            "DEPLOY_POLICY": "always",
-            "TRAINING_START": "scratch",
-            **env,
-        }
-    )
+    """One gentle job (`gentle_settings`) on EXAMPLES; (settings, store, the deployed version's meta)."""
+    settings = gentle_settings(tmp_path, base_dir, **env)
     store = LocalStore(settings.model_dir)
     outcome = run_classification_training("6", EXAMPLES, CONFIG, settings, store)
     assert outcome.deployed
@@ -153,20 +157,7 @@ def test_a_base_classifier_has_no_figures_so_it_is_served_fp32_unless_forced(mak
 def test_a_combined_versions_classifier_is_served_by_its_own_figures(tmp_path, choice_dir, fragile_dir, fragile):
     """The classifier of a combined version is measured on the choices' held-out tasks and stored in `choices`,
     beside the spans' own figures; it is served int8 when they pass, fp32 when they fail."""
-    settings = Settings.from_env(
-        {
-            "MODEL_DIR": str(tmp_path / "models"),
-            "BASELINE_MODEL_NAME": str(fragile_dir if fragile else choice_dir),
-            "SERVING_PRECISION": "int8",
-            "MAX_SEQUENCE_LENGTH": "32",
-            "LEARNING_RATE": "1e-8",
-            "NUM_TRAIN_EPOCHS": "1",
-            "MIN_TRAIN_STEPS": "0",
-            "FINAL_FIT": "train",
-            "DEPLOY_POLICY": "always",
-            "TRAINING_START": "scratch",
-        }
-    )
+    settings = gentle_settings(tmp_path, fragile_dir if fragile else choice_dir, SERVING_PRECISION="int8")
     store = LocalStore(settings.model_dir)
     config = parse_project_config(COMBINED_CONFIG).served
     examples, _ = read_examples(combined_tasks(24), config)
