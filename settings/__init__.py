@@ -36,7 +36,17 @@ __all__ = [
 AUTO = "auto"
 PRECISIONS = ("fp32", "bf16", "int8")
 REDUCTIONS = ("mean", "max", "sum", "top_k")
-STRATEGIES = ("boundary_entropy", "entropy", "least_confidence", "margin", "mnlp", "random", "bald", "mc_entropy")
+STRATEGIES = (
+    "boundary_entropy",
+    "entropy",
+    "least_confidence",
+    "margin",
+    "mnlp",
+    "random",
+    "span_confidence",
+    "bald",
+    "mc_entropy",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # The precision /predict serves at when a version passes the parity gate: the one place to change the default.

@@ -10,9 +10,9 @@ several controls the maximum over the controls: a task is as uncertain as its le
 The strategy names of `uncertainty.strategies` map to a measure here (`CLASS_MEASURE`): a span strategy's
 boundary weighting has no meaning for one decision per text, so `boundary_entropy` (the NER default) uses least
 confidence, chosen on TREC-6's dev split over margin and entropy (`bench/RESULTS.md`: +0.024 AULC per task over
-margin on dev, level with it on the test set); MNLP of one decision orders texts as least confidence does; the
-Bayesian strategies use their one-pass stand-in (entropy); `random` stays random. For a multiple-choice class (a
-yes/no decision) least confidence and margin are the same number.
+margin on dev, level with it on the test set); MNLP and span confidence of one decision order texts as least
+confidence does; the Bayesian strategies use their one-pass stand-in (entropy); `random` stays random. For a
+multiple-choice class (a yes/no decision) least confidence and margin are the same number.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ CLASS_MEASURE = {
     "entropy": "entropy",
     "least_confidence": "least_confidence",
     "mnlp": "least_confidence",
+    "span_confidence": "least_confidence",
     "bald": "entropy",
     "mc_entropy": "entropy",
 }

@@ -4,6 +4,7 @@ uncertainty per text (high = ask a human first), in [0, 1] for the bounded reduc
 boundary_entropy  reduce(entropy, boundary weights)      entropy          reduce(entropy)
 least_confidence  reduce(least confidence)                margin           reduce(margin)
 mnlp              1 - exp(MNLP) (Shen et al. 2017)         random           U ~ Uniform[0, 1), seeded, per text key
+span_confidence   reduce(1 - P(span right), once per predicted entity; P(a missed one starts) on O words)
 bald              reduce(BALD over MC dropout samples)     mc_entropy       reduce(entropy of the samples' mean)
 
 The two Bayesian strategies take (T, n_words, K) MC dropout samples per text instead of (n_words, K)
@@ -30,6 +31,7 @@ from .measures import least_confidence, margin, token_entropy
 from .mnlp import mnlp_ragged
 from .probs import as_text_probs, prepare_probs
 from .ragged import Ragged
+from .spans import span_word_values
 
 __all__ = ["Strategy", "STRATEGIES", "DEFAULT_STRATEGY", "get_strategy", "flatten"]
 
@@ -127,6 +129,11 @@ def _mnlp(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=N
     return mnlp_ragged(flat, ragged)
 
 
+def _span_confidence(flat, ragged, tags, *, boundary_weight, reduction, top_k, seed, keys=None):
+    """Entities, not words, are the unit (`uncertainty.spans`); ``boundary_weight`` does not apply."""
+    return reduce_ragged(span_word_values(flat, ragged, tags), ragged, None, reduction, top_k)
+
+
 def keyed_uniform(keys: Sequence[str | bytes], seed: int) -> np.ndarray:
     """One Uniform[0, 1) draw per key from a hash of (seed, key): the same text gets the same draw whichever pool
     it is scored in (a one-task /predict included), different texts differ, and a seed still repeats a run."""
@@ -160,6 +167,7 @@ STRATEGIES: Mapping[str, Strategy] = MappingProxyType(
                 "margin": _token_strategy(margin, weighted=False),
                 "mnlp": _mnlp,
                 "random": _random,
+                "span_confidence": _span_confidence,
             }.items()
         },
         "bald": Strategy("bald", _sampled(bald), needs_samples=True, deterministic="entropy"),

@@ -11,7 +11,17 @@ from uncertainty.errors import InvalidProbabilitiesError, NonFiniteWarning, Unkn
 from uncertainty.strategies import DEFAULT_STRATEGY
 
 TAGS3 = ["O", "B-PER", "I-PER"]
-NAMES = ["bald", "boundary_entropy", "entropy", "least_confidence", "margin", "mc_entropy", "mnlp", "random"]
+NAMES = [
+    "bald",
+    "boundary_entropy",
+    "entropy",
+    "least_confidence",
+    "margin",
+    "mc_entropy",
+    "mnlp",
+    "random",
+    "span_confidence",
+]
 
 
 def test_registry_names_and_default() -> None:
@@ -39,6 +49,7 @@ def test_hand_computed_scores() -> None:
         "least_confidence": [(0 + 0.5 * 1.5) / 2, 0.3 * 1.5, 0.0],
         "margin": [(0 + 1.0) / 2, 1 - 0.4, 0.0],
         "mnlp": [1 - math.sqrt(0.5), 0.3, 0.0],
+        "span_confidence": [(0 + 0.5) / 2, 0.3, 0.0],  # no span predicted (ties go to O): P(one starts) per word
     }
     for name, values in expected.items():
         np.testing.assert_allclose(get_strategy(name)(texts, TAGS3, reduction="mean"), values, atol=1e-15, err_msg=name)
