@@ -1,7 +1,8 @@
 """What a simulation compares: the service's default selection and training, and one-factor changes of it.
 
 An arm is written `default`, `random`, or `default:factor=value[,factor=value]`, e.g. `default:reduction=mean`,
-`default:diversity=off`, `default:start=warm`, `default:strategy=bald`, `default:seed_set=random`.
+`default:diversity=off`, `default:start=warm`, `default:strategy=bald`, `default:seed_set=random`,
+`default:epochs=best`.
 `default` reads the service's settings (Settings.from_env), so the benchmark measures what ships.
 `random` is the baseline annotators get without the service: a random seed set, then random batches, trained
 exactly like the arm it is compared with. Only the choice of texts may differ between an arm and its baseline:
@@ -20,9 +21,14 @@ from uncertainty import REDUCTIONS, STRATEGIES
 # pool's rarer half (uncertainty.rarity); random: a plain random sample
 SEED_SETS = ("typical", "stratified", "rare", "random")
 STARTS = ("scratch", "warm")
+# last: train on every labelled text and keep the last epoch; best: EPOCH_SELECTION=best as the service runs it
+# (bench.active.loop.Simulation.train)
+EPOCHS = ("last", "best")
 # How an arm trains (the rest of the recipe, epochs, steps, learning rate, comes from the plan's settings, shared by
 # every arm); every other factor is how it picks texts.
-TRAINING_FACTORS = ("start",)
+TRAINING_FACTORS = ("start", "epochs")
+# Factors added after runs were recorded, with the value those runs used: a plan.json without them still resumes.
+ADDED_FACTORS = {"epochs": "last"}
 RANDOM = "random"
 
 
@@ -35,6 +41,7 @@ class Arm:
     diversity: bool
     start: str
     seed_set: str
+    epochs: str = "last"
 
     @property
     def training(self) -> dict:
@@ -65,6 +72,7 @@ def default_arm(settings) -> Arm:
         settings.selection_diversity,
         getattr(settings, "training_start", "scratch"),
         "random",  # the service's cold start (uncertainty.select_random_start)
+        getattr(settings, "epoch_selection", "last"),
     )
 
 
@@ -75,7 +83,13 @@ def _value(factor: str, raw: str):
         return raw == "on"
     if factor == "top_k":
         return int(raw)
-    choices = {"strategy": tuple(STRATEGIES), "reduction": REDUCTIONS, "start": STARTS, "seed_set": SEED_SETS}
+    choices = {
+        "strategy": tuple(STRATEGIES),
+        "reduction": REDUCTIONS,
+        "start": STARTS,
+        "seed_set": SEED_SETS,
+        "epochs": EPOCHS,
+    }
     if factor not in choices:
         names = [f.name for f in fields(Arm) if f.name != "name"]
         raise argparse.ArgumentTypeError(f"unknown factor {factor!r}; factors: {', '.join(names)}")
@@ -106,11 +120,16 @@ def parse_arm(text: str, settings) -> Arm:
     return arm
 
 
+def with_added_factors(factors: dict) -> dict:
+    """An arm's recorded factors with those added since filled in as the run that recorded them used them."""
+    return {**ADDED_FACTORS, **factors}
+
+
 def random_for(arm: Arm, settings) -> Arm:
     """The random baseline that trains exactly like `arm`: `random` when that is the default's training."""
-    if arm.training == default_arm(settings).training:
-        return parse_arm(RANDOM, settings)
-    return parse_arm(RANDOM + ":" + ",".join(f"{k}={v}" for k, v in arm.training.items()), settings)
+    shipped = default_arm(settings).training
+    changed = [f"{k}={v}" for k, v in arm.training.items() if v != shipped[k]]  # named by what differs
+    return parse_arm(RANDOM + (":" + ",".join(changed) if changed else ""), settings)
 
 
 def with_baselines(arms: list[Arm], settings) -> list[Arm]:

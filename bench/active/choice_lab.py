@@ -19,7 +19,7 @@ from bench.choices import choice_config
 from modeling.base_model import LoadedModel
 from modeling.classifier import load_base_classifier
 from services.predict import ranking_from_settings
-from training.classification import classifier_predictor, fine_tune_classifier, score_classifier
+from training.classification import classifier_predictor, fine_tune_classifier, score_classifier, stratified_split
 from training.classification_data import ChoiceExample
 from training.trainer import base_model_name
 from uncertainty.choices import CLASS_MEASURE, choices_uncertainties
@@ -51,11 +51,28 @@ class ChoiceLab(ModelLab):
         seed: int,
         settings=None,
         validation: Sequence[ChoiceExample] = (),
+        choose_on: Sequence[ChoiceExample] = (),
+        stop_after: int | None = None,
     ):
-        """`validation` is not used: the classifier's training records its loss per epoch, not test scores."""
-        result = fine_tune_classifier(loaded, list(examples), self.segments, settings or self.settings, seed=seed)
+        """`validation` is not used: the classifier's training records its loss per epoch, not test scores.
+        `choose_on`: keep the epoch with the best macro-F1 on these texts."""
+        result = fine_tune_classifier(
+            loaded,
+            list(examples),
+            self.segments,
+            settings or self.settings,
+            seed=seed,
+            choose_on=list(choose_on),
+            config=self.config,
+            stop_after=stop_after,
+        )
         loaded.trained = True
         return result
+
+    @staticmethod
+    def split(examples: Sequence[ChoiceExample], fraction: float):
+        """The service's stratified training / held-out split of a project's labelled texts."""
+        return stratified_split(examples, fraction)
 
     def predictor(self, loaded: LoadedModel):
         return classifier_predictor(loaded, self.config, self.settings)

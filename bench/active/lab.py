@@ -17,6 +17,7 @@ from modeling.inference import Predictor
 from services.predict import ranking_from_settings
 from text.label_config import NerConfig
 from training.annotations import Example
+from training.dataset import split_examples
 from training.evaluation import evaluate_model, predicted_word_tags
 from training.trainer import adapt_head, fine_tune, fresh_start
 
@@ -62,10 +63,26 @@ class Lab(ModelLab):
         seed: int,
         settings=None,
         validation: Sequence[Example] = (),
+        choose_on: Sequence[Example] = (),
+        stop_after: int | None = None,
     ):
-        result = fine_tune(loaded, list(examples), list(validation), settings or self.settings, seed=seed)
+        """`validation` is scored after every epoch; `choose_on` is too, and the best epoch's weights are kept."""
+        result = fine_tune(
+            loaded,
+            list(examples),
+            list(choose_on or validation),
+            settings or self.settings,
+            seed=seed,
+            keep_best=bool(choose_on),
+            stop_after=stop_after,
+        )
         loaded.trained = True
         return result
+
+    @staticmethod
+    def split(examples: Sequence[Example], fraction: float):
+        """The service's training / held-out split of a project's labelled texts (`training.dataset`)."""
+        return split_examples(examples, fraction)
 
     def predictor(self, loaded: LoadedModel) -> Predictor:
         s = self.settings

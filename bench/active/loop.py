@@ -26,6 +26,7 @@ from bench.active.choice_lab import ChoiceLab
 from bench.active.lab import Lab
 from bench.active.records import FULL_POOL
 from bench.active.stats import agreement
+from training.dataset import with_epoch_choice
 from uncertainty import select_cold_start, select_random_start, select_seed_set
 
 
@@ -140,8 +141,26 @@ class Simulation:
         started = time.perf_counter()
         if track.arm.start == "scratch" or track.model is None:
             track.model = self.lab.fresh()
-        trained = self.lab.train(track.model, [self.pool[i] for i in track.labelled], round_seed(track.seed, rnd))
+        examples = [self.pool[i] for i in track.labelled]
+        seed = round_seed(track.seed, rnd)
+        if track.arm.epochs == "best":
+            trained = self.train_choosing_epoch(track.model, examples, seed)
+        else:
+            trained = self.lab.train(track.model, examples, seed)
         return trained, time.perf_counter() - started
+
+    def train_choosing_epoch(self, model, examples: list, seed: int):
+        """EPOCH_SELECTION=best as the service runs it with FINAL_FIT=all: a candidate trained on the training side
+        of the service's split keeps its best epoch on the epoch-choice half of the held-out tasks, then `model`
+        is trained on every labelled text with the same schedule stopped after that epoch. Where the split leaves
+        no epoch-choice tasks the service keeps the last epoch, and so does this. The deploy decision is not
+        simulated (no arm has a gate), so the other half of the held-out tasks is trained on like the rest."""
+        fraction = self.lab.settings.validation_split
+        split = with_epoch_choice(self.lab.split(examples, fraction), fraction)
+        if not split.epoch_choice:
+            return self.lab.train(model, examples, seed)
+        candidate = self.lab.train(self.lab.clone(model), split.train, seed, choose_on=split.epoch_choice)
+        return self.lab.train(model, examples, seed, stop_after=candidate.best_epoch)
 
     def start(self, arm: Arm, seed: int, recorded: list[dict]) -> Track:
         """A new track (seed set trained and recorded) or one rebuilt from its recorded rounds."""

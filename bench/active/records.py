@@ -13,6 +13,8 @@ import json
 import math
 from pathlib import Path
 
+from bench.active.arms import with_added_factors
+
 FIELDS = [
     "arm",
     "seed",
@@ -115,7 +117,11 @@ def check_plan(path: Path, plan: dict, identity: tuple[str, ...]) -> None:
         # An arm name means what its factors say: "default" follows the shipped settings, which may have changed
         # since its rounds were recorded, and resuming would then mix two arms under one name.
         old_factors, new_factors = old.get("arm_factors", {}), plan.get("arm_factors", {})
-        redefined = [a for a in new_factors if a in old_factors and old_factors[a] != new_factors[a]]
+        redefined = [
+            a
+            for a in new_factors
+            if a in old_factors and with_added_factors(old_factors[a]) != with_added_factors(new_factors[a])
+        ]
         if redefined:
             raise PlanMismatchError(
                 f"{path.parent} holds rounds of arm(s) {', '.join(redefined)} with other factors "

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from bench.active.annotation_time import PUBLISHED, sensitivity_models
-from bench.active.arms import RANDOM, TRAINING_FACTORS, is_random_arm
+from bench.active.arms import RANDOM, TRAINING_FACTORS, is_random_arm, with_added_factors
 from bench.active.records import FULL_POOL
 from bench.active.stats import first_reaching, normalised_aulc, paired
 from bench.active.tasks import task_of
@@ -41,6 +41,7 @@ def training_of(name: str, plan: dict | None) -> tuple:
     default's training (`default` and `random` train alike; `random:start=scratch` like `default:start=scratch`)."""
     recorded = (plan or {}).get("arm_factors", {}).get(name)
     if recorded is not None:
+        recorded = with_added_factors(recorded)
         return tuple((f, recorded.get(f)) for f in TRAINING_FACTORS)
     _, _, changes = name.partition(":")
     given = dict(change.partition("=")[::2] for change in filter(None, changes.split(",")))

@@ -40,9 +40,10 @@ CURVES = {"random": {0: [0.5, 0.6, 0.7], 1: [0.5, 0.6, 0.7]}, "default": {0: [0.
 
 def test_random_trains_like_the_default_and_a_random_arm_takes_no_selection_factor():
     default, random_arm = parse_arm("default", WARM), parse_arm("random", WARM)
-    assert random_arm.training == default.training == {"start": "warm"}
+    assert random_arm.training == default.training == {"start": "warm", "epochs": "last"}
     scratch = parse_arm("random:start=scratch", WARM)
-    assert scratch.training == {"start": "scratch"} and scratch.strategy == "random" and scratch.seed_set == "random"
+    assert scratch.training == {"start": "scratch", "epochs": "last"}
+    assert scratch.strategy == "random" and scratch.seed_set == "random"
     with pytest.raises(argparse.ArgumentTypeError, match="only how it trains may change"):
         parse_arm("random:strategy=entropy", WARM)
 
@@ -106,3 +107,29 @@ def test_plan_records_the_code_commit_and_no_machine_path(tmp_path, monkeypatch)
     from bench.common import git_commit
 
     assert git_commit() != "unknown"
+
+
+def test_choosing_the_epoch_is_training_so_its_random_arm_chooses_epochs_too():
+    best = parse_arm("default:epochs=best", WARM)
+    assert best.training == {"start": "warm", "epochs": "best"}
+    assert parse_arm("default", Settings.from_env({"EPOCH_SELECTION": "best"})).epochs == "best"  # what ships
+    arms = with_baselines([best, parse_arm("default", WARM), parse_arm("random", WARM)], WARM)
+    assert [a.name for a in arms] == ["default:epochs=best", "default", "random", "random:epochs=best"]
+    plan = {"arm_factors": {a.name: a.__dict__ for a in arms}}
+    assert report.baseline_for("default:epochs=best", [a.name for a in arms], plan) == "random:epochs=best"
+    with pytest.raises(report.UnfairComparisonError, match="epochs=best"):
+        report.check_fair("default:epochs=best", "random", plan)
+
+
+def test_runs_recorded_before_epoch_choice_existed_resume_as_last_epoch_runs(tmp_path):
+    """plan.json files written before the `epochs` factor hold no such key: they trained on the last epoch."""
+    identity = ("pool_size",)
+    now = {a: parse_arm(a, WARM).__dict__ for a in ("default", "random")}
+    old = {a: {k: v for k, v in factors.items() if k != "epochs"} for a, factors in now.items()}
+    plan_json = tmp_path / "plan.json"
+    records.check_plan(plan_json, {"pool_size": 9, "arm_factors": old}, identity)
+    records.check_plan(plan_json, {"pool_size": 9, "arm_factors": now}, identity)  # the same arms: resumes
+    assert report.training_of("default", {"arm_factors": old}) == (("start", "warm"), ("epochs", "last"))
+    with pytest.raises(records.PlanMismatchError, match="default"):
+        redefined = {**now, "default": parse_arm("default:epochs=best", WARM).__dict__ | {"name": "default"}}
+        records.check_plan(plan_json, {"pool_size": 9, "arm_factors": redefined}, identity)

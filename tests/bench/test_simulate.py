@@ -288,3 +288,40 @@ def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_
     before = next(r for r in rows if r["arm"] == arm and r["round"] == 2)
     after = next(r for r in again if r["arm"] == arm and r["round"] == 2)
     assert after["picked"] == before["picked"] and after["entity_f1"] == pytest.approx(before["entity_f1"])
+
+
+@pytest.mark.slow
+def test_epoch_choice_trains_a_candidate_on_the_training_side_then_every_text_stopped_at_its_best_epoch(tmp_path):
+    """`default:epochs=best` trains as the service does with EPOCH_SELECTION=best and FINAL_FIT=all."""
+    from bench.active.lab import Lab
+    from bench.active.loop import Plan, Simulation
+    from bench.conll import read_conll
+    from bench.corpus import make_tasks
+
+    write_conll(tmp_path / "pool.conll", make_tasks(40, seed=1))
+    pool = read_conll(tmp_path / "pool.conll")
+    settings = Settings.from_env({"VALIDATION_SPLIT": "0.5", "NUM_TRAIN_EPOCHS": "3", "MIN_TRAIN_STEPS": "1"})
+    calls = []
+
+    class RecordingLab(Lab):  # the real lab; it only notes what each training saw and did
+        def train(self, loaded, examples, seed, settings=None, validation=(), choose_on=(), stop_after=None):
+            result = super().train(loaded, examples, seed, settings, validation, choose_on, stop_after)
+            calls.append((list(examples), list(choose_on), stop_after, result))
+            return result
+
+    lab = RecordingLab(labels_of(pool), settings)
+    plan = Plan([parse_arm("default:epochs=best", settings)], [0], [10, 20], full_pool=False)
+    simulation = Simulation(pool, pool[:4], lab, plan, lambda row: None, lambda message: None)
+    served = simulation.train_choosing_epoch(lab.fresh(), pool, seed=0)
+
+    (train, choose_on, _, candidate), (everything, none, stop_after, last) = calls
+    ids = {id(e) for e in train}
+    assert choose_on and not ids & {id(e) for e in choose_on}  # the epoch is chosen on texts it did not train on
+    assert len(train) + len(choose_on) < len(pool)  # the deciding half is held out too, as in the service
+    assert everything == pool and none == [] and served is last
+    assert stop_after == candidate.best_epoch
+    assert last.epochs == len(last.history) == (candidate.best_epoch or 3)
+
+    calls.clear()  # too few texts for an epoch-choice half: the last epoch, trained on all of them, as the service
+    simulation.train_choosing_epoch(lab.fresh(), pool[:4], seed=0)
+    assert [(len(examples), chosen, stop) for examples, chosen, stop, _ in calls] == [(4, [], None)]
