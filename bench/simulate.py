@@ -98,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["default", "random"],
         help="default, random, or default:factor=value,... (factors: strategy, reduction, top_k, "
-        "diversity=on|off, start=scratch|warm, seed_set=random|typical|stratified|rare); for classification the "
-        "strategy picks the measure (margin, entropy, least_confidence; the shipped default maps to "
-        "least_confidence) and reduction and top_k do not apply",
+        "diversity=on|off, start=scratch|warm, seed_set=random|typical|stratified|rare, epochs=last|best, "
+        "EPOCH_SELECTION as the service runs it); for classification the strategy picks the measure (margin, "
+        "entropy, least_confidence; the shipped default maps to least_confidence) and reduction and top_k do not "
+        "apply",
     )
     al.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     al.add_argument(
