@@ -284,14 +284,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rounds_csv, plan_json = out / "rounds.csv", out / "plan.json"
     if args.summarise_only:
-        import json
-
-        plan_info = json.loads(plan_json.read_text())
-        summary = report.summarise(
-            records.read_rows(rounds_csv), plan_info["pool_size"], plan_info, args.annotation_time
-        )
-        print(report.write(out, summary))
-        return summary
+        return summarise_folder(out, args.annotation_time)
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -391,7 +384,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if bar is not None:
         bar.close()
     log.info("done in %.0f s", time.perf_counter() - started)
-    summary = report.summarise(records.read_rows(rounds_csv), len(pool), plan_info, args.annotation_time)
+    return summarise_folder(out, args.annotation_time)
+
+
+def summarise_folder(out: Path, annotation_time=PUBLISHED) -> dict:
+    """Summary and plots of every round in `out`, read with the folder's plan.json: the arms of earlier commands
+    that were resumed into it (their factors are recorded there, not in this command's plan) are paired too."""
+    import json
+
+    plan_info = json.loads((out / "plan.json").read_text())
+    summary = report.summarise(
+        records.read_rows(out / "rounds.csv"), plan_info["pool_size"], plan_info, annotation_time
+    )
     print(report.write(out, summary))
     return summary
 

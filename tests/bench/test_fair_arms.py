@@ -133,3 +133,23 @@ def test_runs_recorded_before_epoch_choice_existed_resume_as_last_epoch_runs(tmp
     with pytest.raises(records.PlanMismatchError, match="default"):
         redefined = {**now, "default": parse_arm("default:epochs=best", WARM).__dict__ | {"name": "default"}}
         records.check_plan(plan_json, {"pool_size": 9, "arm_factors": redefined}, identity)
+
+
+def test_a_folder_resumed_with_other_arms_still_pairs_the_arms_of_earlier_commands(tmp_path, capsys):
+    """The summary reads the folder's plan.json, where every command's arms are recorded, not the last command's."""
+    from bench import simulate
+
+    first = [parse_arm(a, WARM) for a in ("default", "random", "default:diversity=on")]
+    then = [parse_arm(a, WARM) for a in ("default", "random", "default:strategy=span_confidence")]
+    for arms in (first, then):
+        plan = {"pool_size": 100, "arms": [a.name for a in arms], "arm_factors": {a.name: a.__dict__ for a in arms}}
+        records.check_plan(tmp_path / "plan.json", plan, ("pool_size",))
+    curves = {**CURVES, "default:diversity=on": CURVES["default"], "default:strategy=span_confidence": CURVES["random"]}
+    log = records.RoundLog(tmp_path / "rounds.csv")
+    for row in _rows(curves):
+        log({**row, "picked": [1]})
+    summary = simulate.summarise_folder(tmp_path)
+    for name in ("default", "default:diversity=on", "default:strategy=span_confidence"):
+        assert summary["arms"][name]["baseline"] == "random", name
+    assert summary["arms"]["default:diversity=on"]["vs_baseline"]["sentences"]["mean"] == pytest.approx(0.075)
+    assert "no random arm" not in (tmp_path / "summary.md").read_text()
