@@ -173,8 +173,8 @@ class Simulation:
             return track
         seed_idx = self.seed_set(arm, seed)
         track = Track(arm, seed, list(seed_idx), [])
-        key = (seed, arm.seed_set)
-        if key in self._seed_models:  # arms that share a seed set share its model
+        key = (seed, arm.seed_set, tuple(sorted(arm.training.items())))
+        if key in self._seed_models:  # arms that share a seed set and train alike share its model
             model, trained, seconds, metrics = self._seed_models[key]
             track.model = self.lab.clone(model)
         else:

@@ -290,26 +290,39 @@ def test_a_run_writes_rounds_plots_and_summary_and_resumes_where_it_stopped(tmp_
     assert after["picked"] == before["picked"] and after["entity_f1"] == pytest.approx(before["entity_f1"])
 
 
-@pytest.mark.slow
-def test_epoch_choice_trains_a_candidate_on_the_training_side_then_every_text_stopped_at_its_best_epoch(tmp_path):
-    """`default:epochs=best` trains as the service does with EPOCH_SELECTION=best and FINAL_FIT=all."""
+def _recording_lab(labels, settings, calls: list):
+    """The real NER lab; it only notes what each training saw and did."""
     from bench.active.lab import Lab
-    from bench.active.loop import Plan, Simulation
-    from bench.conll import read_conll
-    from bench.corpus import make_tasks
 
-    write_conll(tmp_path / "pool.conll", make_tasks(40, seed=1))
-    pool = read_conll(tmp_path / "pool.conll")
-    settings = Settings.from_env({"VALIDATION_SPLIT": "0.5", "NUM_TRAIN_EPOCHS": "3", "MIN_TRAIN_STEPS": "1"})
-    calls = []
-
-    class RecordingLab(Lab):  # the real lab; it only notes what each training saw and did
+    class RecordingLab(Lab):
         def train(self, loaded, examples, seed, settings=None, validation=(), choose_on=(), stop_after=None):
             result = super().train(loaded, examples, seed, settings, validation, choose_on, stop_after)
             calls.append((list(examples), list(choose_on), stop_after, result))
             return result
 
-    lab = RecordingLab(labels_of(pool), settings)
+    return RecordingLab(labels, settings)
+
+
+def _synthetic_pool(tmp_path, n: int = 40):
+    from bench.conll import read_conll
+    from bench.corpus import make_tasks
+
+    write_conll(tmp_path / "pool.conll", make_tasks(n, seed=1))
+    return read_conll(tmp_path / "pool.conll")
+
+
+EPOCH_CHOICE = {"VALIDATION_SPLIT": "0.5", "NUM_TRAIN_EPOCHS": "3", "MIN_TRAIN_STEPS": "1"}
+
+
+@pytest.mark.slow
+def test_epoch_choice_trains_a_candidate_on_the_training_side_then_every_text_stopped_at_its_best_epoch(tmp_path):
+    """`default:epochs=best` trains as the service does with EPOCH_SELECTION=best and FINAL_FIT=all."""
+    from bench.active.loop import Plan, Simulation
+
+    pool = _synthetic_pool(tmp_path)
+    settings = Settings.from_env(EPOCH_CHOICE)
+    calls = []
+    lab = _recording_lab(labels_of(pool), settings, calls)
     plan = Plan([parse_arm("default:epochs=best", settings)], [0], [10, 20], full_pool=False)
     simulation = Simulation(pool, pool[:4], lab, plan, lambda row: None, lambda message: None)
     served = simulation.train_choosing_epoch(lab.fresh(), pool, seed=0)
@@ -325,3 +338,24 @@ def test_epoch_choice_trains_a_candidate_on_the_training_side_then_every_text_st
     calls.clear()  # too few texts for an epoch-choice half: the last epoch, trained on all of them, as the service
     simulation.train_choosing_epoch(lab.fresh(), pool[:4], seed=0)
     assert [(len(examples), chosen, stop) for examples, chosen, stop, _ in calls] == [(4, [], None)]
+
+
+@pytest.mark.slow
+def test_arms_that_train_differently_do_not_share_their_seed_set_model(tmp_path):
+    """The seed set's model is shared between arms only when they also train alike: `default:epochs=best` trains
+    its own (choosing the epoch), where `default:strategy=...` reuses the default's."""
+    from bench.active.loop import Plan, Simulation
+
+    pool = _synthetic_pool(tmp_path)
+    settings = Settings.from_env(EPOCH_CHOICE)
+    calls = []
+    lab = _recording_lab(labels_of(pool), settings, calls)
+    arms = [parse_arm(a, settings) for a in ("default", "default:strategy=entropy", "default:epochs=best")]
+    rows = []
+    Simulation(pool, pool[:4], lab, Plan(arms, [0], [20], full_pool=False), rows.append, lambda m: None).run(
+        {}, [], tmp_path
+    )
+    assert [r["arm"] for r in rows] == [a.name for a in arms]
+    chose_epoch = [chosen for _, chosen, _, _ in calls if chosen]
+    assert len(chose_epoch) == 1  # the epochs=best arm's candidate; entropy reused the default's model
+    assert len(calls) == 3  # default once, epochs=best twice (candidate, then every text)
