@@ -1,5 +1,5 @@
 """Uncertainty over whole entities: each predicted entity counts once, whatever its length (issue 21's candidate
-"uncertainty over whole entities"; no library scores spans from per-word softmaxes this way).
+"uncertainty over whole entities"; written here because the measures we reuse score words or whole sequences).
 
 Word-level measures count a three-word entity of unsure type three times and a one-word one once, and they count
 every word of an entity the model missed. Here the unit is the entity. For cleaned probabilities p_i of the words of
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ragged import Ragged
-from .tags import entity_columns
+from .tags import EntityColumns, entity_columns
 
 __all__ = ["span_word_values"]
 
@@ -31,7 +31,7 @@ _TINY = np.finfo(np.float64).tiny
 _OUTSIDE, _BEGIN, _INSIDE = 0, 1, 2
 
 
-def _column_roles(tags: list[str]) -> tuple[np.ndarray, np.ndarray, object]:
+def _column_roles(tags: list[str]) -> tuple[np.ndarray, np.ndarray, EntityColumns]:
     """Per tag column: its label row in `entity_columns` (-1 for O) and whether it begins or continues a span."""
     columns = entity_columns(tags)
     label = np.full(len(tags), -1, dtype=np.intp)
