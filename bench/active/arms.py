@@ -13,7 +13,7 @@ random arm each listed arm needs, so an unfair pair cannot be run (bench.active.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 
 from uncertainty import REDUCTIONS, STRATEGIES
 
@@ -27,8 +27,6 @@ EPOCHS = ("last", "best")
 # How an arm trains (the rest of the recipe, epochs, steps, learning rate, comes from the plan's settings, shared by
 # every arm); every other factor is how it picks texts.
 TRAINING_FACTORS = ("start", "epochs")
-# Factors added after runs were recorded, with the value those runs used: a plan.json without them still resumes.
-ADDED_FACTORS = {"epochs": "last"}
 RANDOM = "random"
 
 
@@ -41,7 +39,7 @@ class Arm:
     diversity: bool
     start: str
     seed_set: str
-    epochs: str = "last"
+    epochs: str = "last"  # factors added after runs were recorded take a default: the value those runs used
 
     @property
     def training(self) -> dict:
@@ -118,6 +116,10 @@ def parse_arm(text: str, settings) -> Arm:
     if head == RANDOM:
         arm = replace(arm, strategy="random", diversity=False, seed_set="random")
     return arm
+
+
+# The factors with a default in `Arm`: a plan.json recorded before one existed still resumes and pairs as before.
+ADDED_FACTORS = {f.name: f.default for f in fields(Arm) if f.default is not MISSING}
 
 
 def with_added_factors(factors: dict) -> dict:

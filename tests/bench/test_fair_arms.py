@@ -135,7 +135,7 @@ def test_runs_recorded_before_epoch_choice_existed_resume_as_last_epoch_runs(tmp
         records.check_plan(plan_json, {"pool_size": 9, "arm_factors": redefined}, identity)
 
 
-def test_a_folder_resumed_with_other_arms_still_pairs_the_arms_of_earlier_commands(tmp_path, capsys):
+def test_a_folder_resumed_with_other_arms_still_pairs_the_arms_of_earlier_commands(tmp_path):
     """The summary reads the folder's plan.json, where every command's arms are recorded, not the last command's."""
     from bench import simulate
 
